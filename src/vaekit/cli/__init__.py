@@ -1,0 +1,55 @@
+"""The ``vaekit`` command: thin wrappers that parse, build a config, call the library and print.
+
+Only click is imported here; each command imports torch and the library when it runs, so
+``vaekit --help`` answers instantly. Bad input ends as one line ``vaekit: error: ...``, exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import VaekitError
+
+
+def fail(message: str, code: int = 2):
+    click.echo(f"vaekit: error: {message}", err=True)
+    sys.exit(code)
+
+
+class Group(click.Group):
+    """A click group whose every error is one line on stderr, exit status 2."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name or "vaekit", standalone_mode=False, **extra)
+        except VaekitError as e:
+            fail(str(e))
+        except click.UsageError as e:
+            command = e.ctx.command_path if e.ctx else "vaekit"
+            fail(f"{e.format_message()} (see `{command} --help`)")
+        except click.ClickException as e:
+            fail(e.format_message())
+        except (click.Abort, KeyboardInterrupt):
+            click.echo("vaekit: interrupted", err=True)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="vaekit", prog_name="vaekit")
+def cli():
+    """Train, evaluate and use autoencoders (AE, DAE, VAE) on real data.
+
+    Start with `vaekit train` (a VAE on the embedded digits set), then use the run folder it
+    writes with the other commands.
+    """
+
+
+def main(argv=None):
+    cli.main(argv)
+
+
+from . import train as _train  # noqa: E402,F401  (registers the commands)

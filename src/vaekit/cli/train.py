@@ -1,0 +1,61 @@
+"""`vaekit train` and `vaekit datasets`."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import VaekitError
+from . import cli
+
+
+def _int_list(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise VaekitError(f"--hidden {text} must be comma-separated integers; try --hidden 256,128") from None
+
+
+@cli.command()
+@click.option("--model", default="vae", show_default=True, help="ae, dae (denoising) or vae.")
+@click.option("--arch", default="mlp", show_default=True, help="Body: mlp (any data) or conv (images).")
+@click.option("--data", default="digits", show_default=True,
+              help="A named data set (see `vaekit datasets`) or a .npy/.npz/.csv file or an image folder.")
+@click.option("--latent-dim", type=int, default=None, help="Size of the code z [default: 16].")
+@click.option("--hidden", default=None, help="mlp: hidden widths, e.g. 512,256 (default 256,128); conv: channels (default 32,64).")
+@click.option("--likelihood", default=None, help="bernoulli (data in [0, 1]; default) or gaussian (default with --scale standard).")
+@click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")
+@click.option("--batch-size", type=int, default=None, help="Examples per step [default: 128].")
+@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
+@click.option("--beta", type=float, default=None, help="VAE: weight of the KL term [default: 1, the true ELBO].")
+@click.option("--kl-warmup", type=int, default=None, help="VAE: epochs of linear KL warm-up from 0 to beta [default: 0].")
+@click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
+@click.option("--seed", type=int, default=None, help="Seed for split, weights, batches and noise [default: 0].")
+@click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20].")
+@click.option("--val-fraction", type=float, default=None, help="Share of training data held out for validation [default: 0.1].")
+@click.option("--test-fraction", type=float, default=None, help="Test share when the data set has no official test split [default: 0.2].")
+@click.option("--key", default=None, help=".npz: the array holding the data.")
+@click.option("--label-column", default=None, help=".csv: the column holding labels.")
+@click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
+@click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none.")
+@click.option("--offline", is_flag=True, help="Never download data.")
+@click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
+@click.option("--quiet", "-q", is_flag=True, help="No progress or per-epoch output.")
+def train(out, quiet, offline, **options):
+    """Train a model and write its run folder (config, weights, metrics, summary, figures)."""
+    from ..api import train as run_training
+
+    options["hidden"] = _int_list(options["hidden"])
+    trained = run_training(out=out, verbose=not quiet, offline=offline, **options)
+    s = trained.summary
+    terms = "  ".join(f"{k[5:]} {v:.4g}" for k, v in s.items() if k.startswith("test_"))
+    click.echo(f"{trained.model_cfg.model} on {trained.config['data']['name']}: {s['epochs_trained']} epochs "
+               f"(best {s['best_epoch']}, {s['stopped']}) in {s['train_seconds']:.1f}s")
+    click.echo(f"test: {terms}")
+    click.echo(f"run folder: {trained.run}  (figures in {trained.run / 'figures'})")
+    if s["stopped"] == "diverged":
+        click.echo(f"vaekit: warning: {s['message']}", err=True)
+        return 1
+    return 0

@@ -1,0 +1,171 @@
+"""Configuration: plain dataclasses that travel with every run folder (``config.json``).
+
+Validation lives here too, so the CLI, the Python API and the scikit-learn estimators
+all reject the same bad values with the same one-line message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .errors import VaekitError
+
+FORMAT_VERSION = 1  # bump when config.json changes incompatibly
+NOISE_KINDS = ("gaussian", "mask", "salt-pepper")
+LIKELIHOODS = ("bernoulli", "gaussian")
+ARCHS = ("mlp", "conv")
+
+
+@dataclass
+class ModelConfig:
+    model: str = "vae"  # a key of vaekit.models.MODELS: ae, dae, vae
+    arch: str = "mlp"  # body: mlp (any data) or conv (images)
+    input_shape: tuple[int, ...] = ()  # (D,) or (C, H, W); filled in from the data, never typed
+    latent_dim: int = 16  # enough for digits; 2 makes the latent space drawable directly
+    hidden: tuple[int, ...] = (256, 128)  # mlp: hidden widths; conv: channels per stride-2 layer
+    likelihood: str = "bernoulli"  # bernoulli for data in [0, 1], gaussian otherwise
+    sigma: float = 1.0  # standard deviation of the gaussian likelihood (fixed)
+    beta: float = 1.0  # weight of the KL term (VAE); 1 is the true ELBO
+    noise: str | None = None  # corruption for denoising training, "kind:amount"; None = none
+    kl_warmup: int = 0  # VAE: epochs over which the KL weight rises linearly from 0 to beta
+
+    def validate(self) -> ModelConfig:
+        from .models import MODELS  # the registry is the single list of model names
+
+        _choice("model", self.model, tuple(MODELS))
+        _choice("arch", self.arch, ARCHS)
+        _choice("likelihood", self.likelihood, LIKELIHOODS)
+        _positive_int("latent-dim", self.latent_dim, "16")
+        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
+            raise VaekitError(f"--hidden {_csv(self.hidden)} must be positive integers; try --hidden 256,128")
+        _positive("sigma", self.sigma, "1.0")
+        if not isinstance(self.beta, (int, float)) or self.beta < 0:
+            raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
+        _positive_int("kl-warmup", self.kl_warmup, "10", zero_ok=True)
+        if self.noise is not None:
+            parse_noise(self.noise)
+        if self.input_shape and self.arch == "conv" and len(self.input_shape) != 3:
+            raise VaekitError(
+                f"--arch conv needs images (C, H, W) but the data are vectors of shape {self.input_shape}; use --arch mlp"
+            )
+        return self
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 150  # full passes over the training split; early stopping usually ends sooner
+    batch_size: int = 128  # examples per Adam step
+    lr: float = 1e-3  # Adam learning rate
+    seed: int = 0  # seeds the split, the initial weights, the batches and the noise
+    patience: int = 20  # stop after this many epochs without a better validation loss; 0 = never
+    val_fraction: float = 0.1  # of the training data, held out for early stopping
+    test_fraction: float = 0.2  # used only when the data set has no official test split
+    device: str = "auto"  # auto picks cuda when present, else cpu
+
+    def validate(self) -> TrainConfig:
+        _positive_int("epochs", self.epochs, "30", zero_ok=False)
+        _positive_int("batch-size", self.batch_size, "128")
+        _positive("lr", self.lr, "1e-3")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise VaekitError(f"--seed {self.seed} must be an integer >= 0; try --seed 0")
+        _positive_int("patience", self.patience, "10", zero_ok=True)
+        for name, value in (("val-fraction", self.val_fraction), ("test-fraction", self.test_fraction)):
+            if not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise VaekitError(f"--{name} {value} must be in [0, 1); try --{name} 0.1")
+        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        return self
+
+
+@dataclass
+class DataConfig:
+    name: str = "digits"  # a named data set (vaekit datasets) or a path to the user's file/folder
+    key: str | None = None  # .npz: which array holds the data
+    label_column: str | None = None  # .csv: which column holds the labels
+    image_size: int | None = None  # image folders: resize every image to this square size
+    scale: str = "minmax"  # float data: minmax to [0, 1] or standard (zero mean, unit variance)
+
+
+def default_hidden(arch: str) -> tuple[int, ...]:
+    """Hidden widths (mlp) or channels (conv) when --hidden is not given."""
+    return (32, 64) if arch == "conv" else (256, 128)
+
+
+def parse_noise(text: str) -> tuple[str, float]:
+    """Parse ``kind:amount`` (e.g. ``gaussian:0.3``) into ``("gaussian", 0.3)``."""
+    kind, _, amount = text.partition(":")
+    hint = "try --noise gaussian:0.3, mask:0.3 or salt-pepper:0.1"
+    if kind not in NOISE_KINDS:
+        raise VaekitError(f"--noise {text}: unknown corruption {kind!r}; {hint}")
+    try:
+        value = float(amount)
+    except ValueError:
+        raise VaekitError(f"--noise {text}: amount {amount!r} is not a number; {hint}") from None
+    upper = float("inf") if kind == "gaussian" else 1.0
+    if not 0 < value < upper or value != value:
+        raise VaekitError(f"--noise {text}: amount must be > 0{'' if kind == 'gaussian' else ' and < 1'}; {hint}")
+    return kind, value
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(cls, data: dict):
+    """Build ``cls`` from a dict read from config.json, refusing unknown or mistyped fields."""
+    if not isinstance(data, dict):
+        raise VaekitError(f"{cls.__name__} in config.json is not an object; retrain or fix the file")
+    names = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = set(data) - set(names)
+    if unknown:
+        raise VaekitError(f"config.json has unknown {cls.__name__} fields {sorted(unknown)}; was it written by a newer vaekit?")
+    values = {}
+    for name, value in data.items():
+        if isinstance(value, list):
+            value = tuple(value)  # JSON has no tuples
+        values[name] = value
+    obj = cls(**values)
+    _check_types(obj)
+    return obj
+
+
+def _check_types(obj) -> None:
+    defaults = obj.__class__()
+    for f in dataclasses.fields(obj):
+        value, default = getattr(obj, f.name), getattr(defaults, f.name)
+        if default is None or value is None:
+            if value is not None and not isinstance(value, (str, int)):
+                raise VaekitError(f"config.json field {f.name}={value!r} has the wrong type; retrain or fix the file")
+            continue
+        expected = float if isinstance(default, float) else type(default)
+        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+        if isinstance(value, bool) and expected is not bool:
+            ok = False
+        if isinstance(default, tuple):
+            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        if not ok:
+            raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__}; retrain or fix the file")
+
+
+def _choice(name: str, value, allowed: tuple) -> None:
+    if value not in allowed:
+        raise VaekitError(f"--{name} {value} is not one of {', '.join(allowed)}; try --{name} {allowed[0]}")
+
+
+def _positive_int(name: str, value, example: str, zero_ok: bool = False) -> None:
+    low = 0 if zero_ok else 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        what = "an integer >= 0" if zero_ok else "a positive integer"
+        raise VaekitError(f"--{name} {value} must be {what}; try --{name} {example}")
+
+
+def _positive(name: str, value, example: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
+        raise VaekitError(f"--{name} {value} must be a positive number; try --{name} {example}")
+
+
+def _csv(values) -> str:
+    return ",".join(str(v) for v in values)
+
+
+__all__ = ["ModelConfig", "TrainConfig", "DataConfig", "parse_noise", "to_dict", "from_dict", "FORMAT_VERSION"]

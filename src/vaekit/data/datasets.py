@@ -1,0 +1,88 @@
+"""One entry point, ``load_data``, for every source: the embedded digits, the named benchmark
+sets (``catalog``) and the user's own files (``files``).
+
+A data set is held once, in the user's dtype (uint8 stays uint8), with index arrays for the
+train / validation / test splits and the fitted ``Scaler``; batches are gathered and scaled later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..config import DataConfig
+from ..errors import VaekitError
+from .scaling import Scaler
+
+EMBEDDED = ("digits",)
+
+
+@dataclass
+class Data:
+    name: str
+    x: np.ndarray  # (N, D) or (N, C, H, W), raw units; may be a read-only memmap
+    y: np.ndarray | None  # (N,) int64 labels, or None
+    classes: list[str] | None  # label names, index = label
+    splits: dict[str, np.ndarray]  # "train", "val", "test" -> sorted indices into x
+    scaler: Scaler
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of one example, (D,) or (C, H, W)."""
+        return tuple(self.x.shape[1:])
+
+    def part(self, split: str) -> np.ndarray:
+        """The raw examples of one split (a copy for fancy-indexed memmaps; fine for eval sizes)."""
+        return self.x[self.splits[split]]
+
+
+def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
+              offline: bool = False, scaler: Scaler | None = None) -> Data:
+    """Load the data set ``cfg.name`` and split it; fit a Scaler on the train split unless given one."""
+    x, y, classes, n_test = _read(cfg, offline)
+    if len(x) < 3:
+        raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test)")
+    splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
+    if scaler is None:
+        scaler = Scaler.fit(x, cfg.scale, splits["train"])
+    return Data(cfg.name, x, y, classes, splits, scaler)
+
+
+def split_indices(n: int, n_test: int | None, seed: int, val_fraction: float, test_fraction: float) -> dict:
+    """Seeded splits. ``n_test`` set: the last n_test examples are the official test split."""
+    rng = np.random.default_rng(seed)
+    if n_test is None:
+        order = rng.permutation(n)
+        n_test = max(1, int(round(test_fraction * n)))
+        test, rest = order[:n_test], order[n_test:]
+    else:
+        test, rest = np.arange(n - n_test, n), rng.permutation(n - n_test)
+    n_val = int(round(val_fraction * len(rest)))
+    val, train = rest[:n_val], rest[n_val:]
+    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+
+
+def _read(cfg: DataConfig, offline: bool):
+    """-> (x, y, classes, n_test or None) with x in (N, D) or (N, C, H, W)."""
+    if cfg.name == "digits":
+        from sklearn.datasets import load_digits
+
+        digits = load_digits()
+        x = digits.images.astype(np.float32)[:, None]  # (1797, 1, 8, 8), grey levels 0..16
+        return x, digits.target.astype(np.int64), [str(i) for i in range(10)], None
+    from . import catalog
+
+    if cfg.name in catalog.NAMES:
+        sets = catalog.load(cfg.name, offline=offline)
+        x = np.concatenate([sets["x_train"], sets["x_test"]])[:, None]  # (N, 1, 28, 28) uint8
+        y = np.concatenate([sets["y_train"], sets["y_test"]]).astype(np.int64)
+        return x, y, list(sets["classes"]), len(sets["x_test"])
+    if not Path(cfg.name).exists():
+        known = ", ".join([*EMBEDDED, *catalog.NAMES])
+        raise VaekitError(f"--data {cfg.name}: no such data set or file; use one of {known}, or a path to a .npy, .npz, .csv file or an image folder")
+    from .files import load_file
+
+    loaded = load_file(cfg.name, key=cfg.key, label_column=cfg.label_column, image_size=cfg.image_size)
+    return loaded.x, loaded.y, loaded.classes, None

@@ -1,0 +1,138 @@
+"""Download a file from a list of sources, verified by SHA-256, never leaving half a file."""
+
+import hashlib
+import http.client
+import logging
+import os
+import time
+import urllib.error
+import urllib.request
+
+from tqdm import tqdm
+
+from ..errors import VaekitError
+from .idx import atomic_write
+
+log = logging.getLogger(__name__)
+
+_CHUNK = 1 << 16
+
+
+class _ChecksumMismatch(Exception):
+    """The bytes arrived whole but are not the expected ones."""
+
+    def __init__(self, got: str):
+        super().__init__(got)
+        self.got = got
+
+
+def fetch(
+    url_list: list[str],
+    dest_path: str | os.PathLike,
+    sha256: str,
+    *,
+    offline: bool = False,
+    retries: int = 3,
+    timeout: float = 30,
+    progress: bool = True,
+    backoff: float = 1.0,
+) -> str:
+    """Download a file to ``dest_path`` from the first source that delivers the right bytes.
+
+    The file is streamed to a temporary file in the destination folder and renamed into
+    place only once its SHA-256 matches, so ``dest_path`` is either absent, untouched, or
+    complete and verified, whatever goes wrong (HTTP error, dropped connection, Ctrl-C).
+
+    Parameters
+    ----------
+    url_list : list of str
+        Addresses of the same file, tried in order: the official one first, then mirrors.
+    dest_path : str or os.PathLike
+        Where to put the file; missing folders are created.
+    sha256 : str
+        Expected SHA-256 of the file, in hex.
+    offline : bool
+        If True, do not touch the network: fail with advice on where to put the file.
+    retries : int
+        Attempts per address; an HTTP 4xx or a checksum mismatch moves on at once.
+    timeout : float
+        Seconds to wait for the server before an attempt fails.
+    progress : bool
+        Show a progress bar (only when stderr is a terminal).
+    backoff : float
+        Seconds to wait before the second attempt on an address, doubled for each next one.
+
+    Returns
+    -------
+    str
+        ``dest_path``.
+
+    Raises
+    ------
+    VaekitError
+        If offline, or no source delivered a file with the expected SHA-256.
+    """
+    dest = os.fspath(dest_path)
+    if offline:
+        raise VaekitError(
+            f"{dest}: file is missing and downloads are forbidden (offline); download it from "
+            f"{url_list[0]} and put it there, or allow downloads"
+        )
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+    except OSError as error:
+        raise VaekitError(
+            f"{dest}: cannot create the folder ({error}); choose a writable place"
+        ) from None
+    failures, mismatches = {}, []  # failures: the last error of each address
+    for url in url_list:
+        for attempt in range(retries):
+            if attempt:
+                time.sleep(backoff * 2 ** (attempt - 1))
+            try:
+                with atomic_write(dest) as out:
+                    got = _stream(url, out, timeout, progress, os.path.basename(dest))
+                    if got != sha256:
+                        raise _ChecksumMismatch(got)
+                return dest
+            except _ChecksumMismatch as error:
+                mismatches.append(f"{error.got} from {url}")
+                break  # the same address would send the same bytes again
+            except (OSError, http.client.HTTPException) as error:
+                # OSError covers URLError, HTTPError, timeouts and resets.
+                log.info("attempt %d on %s failed: %s", attempt + 1, url, error)
+                failures[url] = error
+                if isinstance(error, urllib.error.HTTPError) and error.code < 500:
+                    break  # a 404 or 403 will not heal by asking again
+    if mismatches:
+        raise VaekitError(
+            f"{dest}: SHA-256 mismatch, expected {sha256}, got {'; '.join(mismatches)}; "
+            "a source serves a different file: retry later or put a verified copy there"
+        )
+    errors = "; ".join(f"{url}: {error}" for url, error in failures.items())
+    raise VaekitError(
+        f"{dest}: download failed from every source ({errors}); "
+        "check the network, or download the file by hand and put it there"
+    )
+
+
+def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
+    """Copy the body at ``url`` into ``out``; return its SHA-256 in hex."""
+    request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
+    digest = hashlib.sha256()
+    received = 0
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        length = response.headers.get("Content-Length")
+        total = int(length) if length and length.isdigit() else None
+        # disable=None lets tqdm turn itself off when stderr is not a terminal.
+        disable = None if progress else True
+        with tqdm(total=total, desc=label, unit="B", unit_scale=True, disable=disable) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    # http.client returns a short body silently when the server closes the connection early.
+    if total is not None and received != total:
+        raise http.client.IncompleteRead(b"", total - received)
+    return digest.hexdigest()

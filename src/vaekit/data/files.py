@@ -1,0 +1,315 @@
+"""Load a user's own data set: a .npy, .npz or .csv file, or a folder of images.
+
+Every loader ends in the same canonical layout, so the rest of vaekit sees one of two shapes:
+``(N, D)`` vectors or ``(N, C, H, W)`` images with C in 1, 3, 4. Bad input raises
+``VaekitError`` with the message ``<file>: <what is wrong>; <how to fix it>``.
+"""
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ..errors import VaekitError
+
+IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+_GRAY_MODES = ("1", "L", "LA")  # Pillow modes kept as one channel; every other mode becomes RGB
+_IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+# Which keyword arguments each kind of input understands; the others are refused, not ignored.
+_OPTIONS = {".npy": (), ".npz": ("key", "label_column"), ".csv": ("label_column",), "folder": ("image_size",)}
+_FINITE_CHUNK = 1 << 22  # values checked at a time, so a huge memmap is never read in one go
+
+
+@dataclass
+class Loaded:
+    """A data set in canonical layout, as returned by `load_file`."""
+
+    x: np.ndarray  # (N, D) vectors or (N, C, H, W) images; uint8 or floating point
+    y: np.ndarray | None  # (N,) int64 class indices, or None when the data has no labels
+    classes: list[str] | None  # class name of each index, when labels were names or sub-folders
+
+
+def load_file(
+    path: str | os.PathLike,
+    *,
+    key: str | None = None,
+    label_column: str | int | None = None,
+    image_size: int | tuple[int, int] | None = None,
+) -> Loaded:
+    """Load a data set from a file or a folder of images, without changing it on disk.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ``.npy`` file (memory-mapped, so it may be larger than RAM), a ``.npz`` archive,
+        a ``.csv`` file of numbers, or a folder of PNG/JPEG/BMP/GIF images: either images
+        directly in it (no labels) or one sub-folder of images per class.
+    key : str, optional
+        ``.npz`` only: the array holding the data. Default ``x``, or the only array.
+    label_column : str or int, optional
+        ``.csv``: the column holding labels, by header name or by index from 0 (negative
+        counts from the end). ``.npz``: the array holding labels; default ``y`` (``y_train``
+        for key ``x_train``) when present. Labels that are names become indices in sorted order.
+    image_size : int or (int, int), optional
+        Folders only: resize every image to this size, ``(H, W)``, or square when one int.
+
+    Returns
+    -------
+    Loaded
+        ``x`` of shape ``(N, D)`` or ``(N, C, H, W)``. uint8 stays uint8 and floats keep
+        their type (a ``.npy`` then stays memory-mapped); other integers become float32.
+
+    Raises
+    ------
+    VaekitError
+        When the input is missing, unreadable, empty, not numeric, holds NaN or infinite
+        values, or has a shape that is neither vectors nor images.
+    """
+    path = Path(path)
+    if path.is_dir():
+        kind = "folder"
+    elif not path.exists():
+        raise _error(path, "no such file or folder", "check the path")
+    else:
+        kind = path.suffix.lower()
+    if kind not in _OPTIONS:
+        raise _error(path, f"unknown file type {kind!r}", "use a .npy, .npz or .csv file, or a folder of images")
+    given = {"key": key, "label_column": label_column, "image_size": image_size}
+    for name, value in given.items():
+        if value is not None and name not in _OPTIONS[kind]:
+            where = "folders" if kind == "folder" else f"{kind} files"
+            raise _error(path, f"{name}={value!r} does not apply to {where}", f"drop --{name.replace('_', '-')}")
+    if kind == "folder":
+        raw = _load_folder(path, image_size)
+    elif kind == ".csv":
+        raw = _load_csv(path, label_column)
+    else:
+        raw = _load_numpy(path, key, label_column)
+    return _canonical(path, raw)
+
+
+def _error(path: Path, what: str, fix: str) -> VaekitError:
+    """The one-line message ``<file>: <what>; <fix>``."""
+    return VaekitError(f"{path}: {' '.join(what.split())}; {fix}")
+
+
+def _listing(names: list[str], limit: int = 8) -> str:
+    """Names for a message, shortened when there are many."""
+    shown = ", ".join(map(str, names[:limit]))
+    return f"{shown}, ... ({len(names)} in all)" if len(names) > limit else shown or "nothing"
+
+
+def _canonical(path: Path, raw: Loaded) -> Loaded:
+    """Bring `x` to a canonical layout and dtype, and check that it is usable."""
+    x, y = raw.x, raw.y
+    if x.ndim < 2:
+        raise _error(path, f"got a {x.ndim}-D array of shape {x.shape}", "reshape it to (N, D), one row per sample")
+    if x.ndim > 4:
+        raise _error(path, f"got a {x.ndim}-D array of shape {x.shape}", "save vectors (N, D) or images (N, C, H, W)")
+    if x.ndim == 3:
+        x = x[:, None]  # grayscale (N, H, W) -> (N, 1, H, W)
+    elif x.ndim == 4 and x.shape[1] not in (1, 3, 4):
+        if x.shape[3] not in (1, 3, 4):
+            raise _error(path, f"images of shape {x.shape} have no channel axis of size 1, 3 or 4",
+                         "save them as (N, C, H, W) or (N, H, W, C)")
+        x = x.transpose(0, 3, 1, 2)  # (N, H, W, C) -> (N, C, H, W), a view
+    if x.size == 0:
+        raise _error(path, f"holds no data (shape {x.shape})", "check that the right file was saved")
+    if x.dtype.kind not in "biuf":
+        raise _error(path, f"has values of type {x.dtype}", "save numbers, as float32 or uint8 for images")
+    if x.dtype.kind in "biu" and x.dtype != np.uint8:
+        x = x.astype(np.float32)
+    _check_finite(path, x)
+    if y is not None and len(y) != len(x):
+        raise _error(path, f"has {len(y)} labels for {len(x)} samples", "give exactly one label per sample")
+    return Loaded(x, y, raw.classes)
+
+
+def _check_finite(path: Path, x: np.ndarray) -> None:
+    """Refuse NaN and infinite values, reading a memmap a slice at a time."""
+    if x.dtype.kind != "f":
+        return
+    step = max(1, _FINITE_CHUNK // (x.size // len(x)))
+    for start in range(0, len(x), step):
+        finite = np.isfinite(x[start:start + step]).reshape(-1, x.size // len(x)).all(axis=1)
+        if not finite.all():
+            row = start + int(np.argmin(finite))
+            raise _error(path, f"has NaN or infinite values (first in sample {row})", "remove or fill them in first")
+
+
+def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
+    """Labels as int64 class indices, plus the sorted class names when they were names."""
+    if labels.dtype.kind == "U":
+        try:
+            labels = labels.astype(np.float64)
+        except ValueError:  # names, not numbers
+            classes, y = np.unique(labels, return_inverse=True)
+            return y.reshape(-1).astype(np.int64), [str(name) for name in classes]
+    if labels.ndim != 1 or labels.dtype.kind not in "biuf":
+        raise _error(path, f"has labels of shape {labels.shape} and type {labels.dtype}", "give one number or name per sample")
+    values = labels.astype(np.float64)
+    if not (np.isfinite(values).all() and (values >= 0).all() and (values == np.round(values)).all()):
+        raise _error(path, "labels must be integers >= 0 or class names", "fix the label values")
+    return values.astype(np.int64), None
+
+
+def _load_numpy(path: Path, key: str | None, label_column: str | None) -> Loaded:
+    """An array from a .npy file (memory-mapped) or from a .npz archive, with its labels."""
+    try:
+        data = np.load(path, mmap_mode="r", allow_pickle=False)  # mmap_mode checks the size in the header
+        if isinstance(data, np.ndarray):
+            return Loaded(data, None, None)
+        with data:
+            x_key, y_key = _npz_keys(path, data.files, key, label_column)
+            y, classes = _encode_labels(path, data[y_key]) if y_key else (None, None)
+            return Loaded(data[x_key], y, classes)
+    except VaekitError:
+        raise
+    # numpy and zipfile raise many types on a corrupt file (ValueError, EOFError, BadZipFile,
+    # zlib.error, tokenize.TokenError, MemoryError for a huge shape in a header, ...).
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+        raise _error(path, f"is not a readable NumPy file ({reason})",
+                     "save plain numeric arrays with np.save or np.savez") from exc
+
+
+def _npz_keys(path: Path, names: list[str], key: str | None, label_key: str | None) -> tuple[str, str | None]:
+    """The names of the data array and of the label array (None if absent) in an archive."""
+    if key is None:
+        key = "x" if "x" in names or len(names) != 1 else names[0]
+    if key not in names:
+        raise _error(path, f"has no array named {key!r} (it holds: {_listing(names)})", "choose one with --key NAME")
+    if label_key is not None and label_key not in names:
+        raise _error(path, f"has no label array {label_key!r} (it holds: {_listing(names)})",
+                     "choose one with --label-column NAME")
+    if label_key is None and key.startswith("x") and "y" + key[1:] in names:
+        label_key = "y" + key[1:]  # x -> y, x_train -> y_train
+    return key, label_key
+
+
+def _is_number(cell: str) -> bool:
+    """Whether a CSV cell parses as a number."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
+    """Rows of numbers from a CSV file with an optional header and label column."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            reader = csv.reader(file)
+            rows = ((reader.line_num, row) for row in reader if row)  # skip blank lines
+            lookahead = [row for row in (next(rows, None), next(rows, None)) if row is not None]
+            if not lookahead:
+                raise _error(path, "has no rows", "check that the right file was given")
+            header = None
+            if _has_header(*(row for _, row in lookahead)):
+                header = lookahead.pop(0)[1]
+            columns = header or [str(i) for i in range(len(lookahead[0][1]))]
+            label = None if label_column is None else _column_index(path, columns, label_column)
+            values, labels = [], []
+            for line, row in (*lookahead, *rows):
+                values.append(_parse_row(path, line, row, columns, label))
+                if label is not None:
+                    labels.append(row[label].strip())
+    except (OSError, csv.Error, UnicodeDecodeError) as exc:
+        raise _error(path, f"is not a readable CSV file ({exc})", "save it as UTF-8 text with comma-separated numbers") from exc
+    if not values:
+        raise _error(path, "has a header but no data rows", "check that the right file was given")
+    y, classes = _encode_labels(path, np.array(labels)) if label is not None else (None, None)
+    return Loaded(np.stack(values), y, classes)
+
+
+def _has_header(first: list[str], second: list[str] | None = None) -> bool:
+    """A header has a name above a number; a lone row is a header when it has any name."""
+    if second is None:
+        return not all(map(_is_number, first))
+    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+
+
+def _column_index(path: Path, columns: list[str], label_column: str | int) -> int:
+    """The index of the label column, found by header name or by position."""
+    if label_column in columns:
+        return columns.index(label_column)
+    try:
+        index = int(label_column)
+    except ValueError:
+        index = len(columns)  # neither a name nor a number: not present
+    if not -len(columns) <= index < len(columns):
+        raise _error(path, f"has no column {label_column!r} (columns: {_listing(columns)})",
+                     "pass a header name or an index from 0 to --label-column")
+    return index % len(columns)
+
+
+def _parse_row(path: Path, line: int, row: list[str], columns: list[str], label: int | None) -> np.ndarray:
+    """The numbers in one CSV row, leaving out the label column."""
+    if len(row) != len(columns):
+        raise _error(path, f"line {line} has {len(row)} fields, the first row has {len(columns)}",
+                     "give every row the same number of columns")
+    cells = row if label is None else row[:label] + row[label + 1:]
+    try:
+        return np.array(cells, dtype=np.float32)
+    except ValueError:
+        column = next(i for i, cell in enumerate(row) if i != label and not _is_number(cell))
+        raise _error(path, f"line {line}, column {columns[column]!r}: {row[column][:40]!r} is not a number",
+                     "fix or remove that cell, or name a label column with --label-column") from None
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """The image files directly in a folder, sorted; other and hidden files are skipped."""
+    return sorted(p for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+
+
+def _load_folder(path: Path, image_size: int | tuple[int, int] | None) -> Loaded:
+    """Images directly in a folder (no labels), or one sub-folder per class."""
+    files = _image_files(path)
+    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".") and _image_files(d))
+    if files and class_dirs:
+        raise _error(path, "has images both directly inside and in sub-folders",
+                     "keep either unlabeled images or one sub-folder per class")
+    if not files and not class_dirs:
+        raise _error(path, f"has no images ({', '.join(IMAGE_SUFFIXES)})", "point to a folder of images")
+    if not class_dirs:
+        return Loaded(_read_images(path, files, image_size), None, None)
+    per_class = [_image_files(d) for d in class_dirs]
+    files = [f for class_files in per_class for f in class_files]
+    y = np.repeat(np.arange(len(class_dirs), dtype=np.int64), [len(f) for f in per_class])
+    return Loaded(_read_images(path, files, image_size), y, [d.name for d in class_dirs])
+
+
+def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int] | None) -> np.ndarray:
+    """Decode images into a uint8 array (N, C, H, W), resized to `image_size` if given."""
+    headers = [_open_image(f, lambda image: (image.size, image.mode)) for f in files]  # reads headers only
+    mode = "L" if all(m in _GRAY_MODES for _, m in headers) else "RGB"
+    if image_size is None:
+        sizes = {size: f for f, (size, _) in zip(files, headers)}
+        if len(sizes) > 1:
+            (a, file_a), (b, file_b) = list(sizes.items())[:2]
+            raise _error(path, f"images have mixed sizes ({a[1]}x{a[0]} in {file_a.name}, {b[1]}x{b[0]} in {file_b.name})",
+                         f"resize them all with --image-size {a[1]}")
+        width, height = headers[0][0]
+    else:
+        height, width = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if height <= 0 or width <= 0:
+            raise _error(path, f"image_size={image_size!r} must be positive", "try --image-size 64")
+    x = np.empty((len(files), len(mode), height, width), dtype=np.uint8)
+    for i, f in enumerate(files):
+        pixels = _open_image(f, lambda image: image.convert(mode).resize((width, height), Image.Resampling.BILINEAR))
+        x[i] = np.asarray(pixels).reshape(height, width, len(mode)).transpose(2, 0, 1)
+    return x
+
+
+def _open_image(file: Path, read):
+    """`read(image)` on an opened image, or a VaekitError naming the file it fails on."""
+    try:
+        with Image.open(file) as image:
+            return read(image)
+    except _IMAGE_ERRORS as exc:
+        raise _error(file, f"is not a readable image ({exc})", "replace or remove the file") from exc

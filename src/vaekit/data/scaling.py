@@ -1,0 +1,83 @@
+"""The affine transform between the user's units and the model's: ``x_model = (x - shift) / scale``.
+
+It is fitted on the training split, saved in config.json and applied batch by batch, so uint8 data
+stays uint8 in memory and ``decode`` can hand results back in the user's original units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import VaekitError
+
+SCALES = ("minmax", "standard", "none")
+
+
+@dataclass
+class Scaler:
+    shift: float | list[float] = 0.0  # subtracted first; a list holds one value per feature
+    scale: float | list[float] = 1.0  # then divided by
+    clip: bool = False  # clip to [0, 1] after scaling (minmax: test data may stray past the train range)
+    kind: str = "none"  # how it was fitted: uint8, minmax, standard or none
+
+    @classmethod
+    def fit(cls, x: np.ndarray, kind: str, rows: np.ndarray | None = None) -> Scaler:
+        """Fit on ``x[rows]`` (the training split; all of x when None), shape (N, D) or (N, C, H, W)."""
+        if kind not in SCALES:
+            raise VaekitError(f"--scale {kind} is not one of {', '.join(SCALES)}; try --scale minmax")
+        if x.dtype == np.uint8 and kind == "minmax":
+            return cls(0.0, 255.0, False, "uint8")
+        if kind == "none":
+            return cls()
+        # Vectors get one statistic per feature (columns have their own units); images one in all.
+        axis = 0 if x.ndim == 2 else None
+        stats = _chunked_stats(x, np.arange(len(x)) if rows is None else rows, axis)
+        if kind == "minmax":
+            shift, scale = stats["min"], stats["max"] - stats["min"]
+        else:
+            shift, scale = stats["mean"], stats["std"]
+        scale = np.where(scale > 0, scale, 1.0)  # a constant feature: leave it at 0 instead of dividing by 0
+        return cls(_plain(shift), _plain(scale), kind == "minmax", kind)
+
+    def transform(self, x):
+        """Works on numpy arrays and torch tensors alike (the batch's own dtype and device)."""
+        x = x.float() if hasattr(x, "float") else np.asarray(x, dtype=np.float32)
+        shift, scale = self._like(x, self.shift), self._like(x, self.scale)
+        out = (x - shift) / scale
+        if self.clip:
+            out = out.clamp(0, 1) if hasattr(out, "clamp") else np.clip(out, 0, 1)
+        return out
+
+    def inverse(self, x):
+        shift, scale = self._like(x, self.shift), self._like(x, self.scale)
+        return x * scale + shift
+
+    def _like(self, x, value):
+        if isinstance(value, list):
+            value = np.asarray(value, dtype=np.float32)
+        if hasattr(x, "new_tensor"):
+            return x.new_tensor(value)
+        return np.float32(value) if np.isscalar(value) else value
+
+
+def _chunked_stats(x: np.ndarray, rows: np.ndarray, axis) -> dict:
+    """min, max, mean, std of x[rows] over the first axis (or everything), reading a memmap in chunks."""
+    lo = hi = None
+    total, total_sq, count = 0.0, 0.0, 0
+    for start in range(0, len(rows), 8192):
+        chunk = np.asarray(x[rows[start : start + 8192]], dtype=np.float64)
+        lo = chunk.min(axis=axis) if lo is None else np.minimum(lo, chunk.min(axis=axis))
+        hi = chunk.max(axis=axis) if hi is None else np.maximum(hi, chunk.max(axis=axis))
+        total = total + chunk.sum(axis=axis)
+        total_sq = total_sq + (chunk**2).sum(axis=axis)
+        count += chunk.size if axis is None else len(chunk)
+    mean = total / count
+    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
+    return {"min": lo, "max": hi, "mean": mean, "std": std}
+
+
+def _plain(value) -> float | list[float]:
+    value = np.asarray(value, dtype=np.float64)
+    return float(value) if value.ndim == 0 else [float(v) for v in value]

@@ -1,0 +1,15 @@
+"""Model registry: ``MODELS[name](cfg)`` builds a model from its config."""
+
+from .autoencoder import Autoencoder, corrupt
+from .vae import VAE
+
+MODELS = {"ae": Autoencoder, "dae": Autoencoder, "vae": VAE}
+DAE_DEFAULT_NOISE = "gaussian:0.3"  # what --model dae corrupts with when --noise is not given
+
+
+def build_model(cfg):
+    """Build the model named by ``cfg.model`` (an ``nn.Module``) from its config alone."""
+    return MODELS[cfg.model](cfg)
+
+
+__all__ = ["Autoencoder", "VAE", "MODELS", "DAE_DEFAULT_NOISE", "build_model", "corrupt"]

@@ -1,0 +1,116 @@
+"""Figures from numpy arrays (no torch here). Every figure is written atomically as a PNG.
+
+Images are (N, C, H, W) in [0, 1]; vectors (N, D) are drawn as rows of a heat map.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_write
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no screen
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def image_grid(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
+    """Tile (N, C, H, W) images into one (rows*H, ncol*W[, C]) array, padded with white lines."""
+    n, c, h, w = images.shape
+    nrow = -(-n // ncol)
+    grid = np.ones((c, nrow * (h + pad) - pad, ncol * (w + pad) - pad), dtype=np.float32)
+    for i, img in enumerate(np.clip(images, 0, 1)):
+        r, k = divmod(i, ncol)
+        grid[:, r * (h + pad) : r * (h + pad) + h, k * (w + pad) : k * (w + pad) + w] = img
+    return grid[0] if c == 1 else grid[:3].transpose(1, 2, 0)
+
+
+def _save(fig, path: Path) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    _pyplot().close(fig)
+    atomic_write(path, buf.getvalue())
+
+
+def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str) -> None:
+    """One row of examples per entry of ``rows`` (e.g. originals above reconstructions)."""
+    plt = _pyplot()
+    ncol = len(rows[0])
+    if rows[0].ndim == 4:
+        grid = image_grid(np.concatenate(rows), ncol)
+        fig, ax = plt.subplots(figsize=(min(1.0 * ncol, 14), 1.1 * len(rows) + 0.4))
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        h = rows[0].shape[2] + 1
+        ax.set_yticks([h * i + h / 2 for i in range(len(rows))], labels)
+        ax.set_xticks([])
+    else:
+        fig, ax = plt.subplots(figsize=(10, 0.25 * ncol * len(rows) + 1))
+        ax.imshow(np.concatenate(rows), aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_yticks([ncol * i + ncol / 2 for i in range(len(rows))], labels)
+        ax.set_xlabel("feature")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8) -> None:
+    """A grid of images (or a heat map of vectors)."""
+    plt = _pyplot()
+    if images.ndim == 4:
+        grid = image_grid(images, ncol)
+        fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1] + 0.4))
+        ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        ax.axis("off")
+    else:
+        fig, ax = plt.subplots(figsize=(10, 4))
+        ax.imshow(images, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_xlabel("feature")
+        ax.set_ylabel("sample")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def save_curves(path: Path, records: list[dict], key: str = "loss") -> None:
+    """Train and validation ``key`` per epoch, from metrics.jsonl records."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = [r["epoch"] for r in records]
+    for split in ("train", "val"):
+        name = f"{split}_{key}"
+        if records and name in records[0]:
+            ax.plot(epochs, [r[name] for r in records], marker=".", label=split)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(key)
+    ax.legend()
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def save_latent(path: Path, z: np.ndarray, labels: np.ndarray | None, classes: list[str] | None = None) -> None:
+    """Scatter of codes coloured by label; codes with more than 2 dimensions are projected by PCA."""
+    plt = _pyplot()
+    xlabel, ylabel = "z[0]", "z[1]"
+    if z.shape[1] > 2:
+        from sklearn.decomposition import PCA
+
+        z = PCA(n_components=2).fit_transform(z)
+        xlabel, ylabel = "PC 1 of z", "PC 2 of z"
+    elif z.shape[1] == 1:
+        z = np.column_stack([z[:, 0], np.zeros(len(z))])
+    fig, ax = plt.subplots(figsize=(6, 5))
+    points = ax.scatter(z[:, 0], z[:, 1], c=labels if labels is not None else "tab:blue", cmap="tab10", s=6, alpha=0.8)
+    if labels is not None:
+        handles, names = points.legend_elements(num=None)
+        if classes is not None:
+            names = [classes[int(v)] for v in np.unique(labels)]
+        ax.legend(handles, names, fontsize=7, loc="best", markerscale=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    _save(fig, path)

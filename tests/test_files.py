@@ -1,0 +1,360 @@
+"""Tests for vaekit.data.files: each format, the shape rules, every bad input, and fuzzing."""
+
+import io
+import pickle
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from vaekit.data.files import load_file
+from vaekit.errors import VaekitError
+
+
+def expect_error(path, *words, **options):
+    """Load `path`, expecting a one-line VaekitError that names it and holds `words`."""
+    with pytest.raises(VaekitError) as info:
+        load_file(path, **options)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ")
+    assert "\n" not in message and "; " in message  # what is wrong; how to fix it
+    for word in words:
+        assert word in message
+    return message
+
+
+def save_image(path, mode="L", size=(8, 6), color=0):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new(mode, size, color).save(path)
+
+
+# .npy
+
+
+@pytest.mark.parametrize("shape, expected", [
+    ((5, 7), (5, 7)),
+    ((5, 8, 6), (5, 1, 8, 6)),
+    ((5, 8, 6, 3), (5, 3, 8, 6)),
+    ((5, 3, 8, 6), (5, 3, 8, 6)),
+    ((5, 8, 6, 1), (5, 1, 8, 6)),
+])
+def test_npy_layouts_stay_memory_mapped(tmp_path, shape, expected):
+    path = tmp_path / "data.npy"
+    np.save(path, np.arange(np.prod(shape), dtype=np.float32).reshape(shape))
+    data = load_file(path)
+    assert data.x.shape == expected
+    assert isinstance(data.x, np.memmap) and not data.x.flags.owndata
+    assert data.y is None and data.classes is None
+
+
+def test_npy_transpose_keeps_values(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (4, 8, 6, 3), dtype=np.uint8)
+    np.save(tmp_path / "a.npy", images)
+    x = load_file(tmp_path / "a.npy").x
+    assert x.dtype == np.uint8
+    np.testing.assert_array_equal(x, images.transpose(0, 3, 1, 2))
+
+
+@pytest.mark.parametrize("dtype, expected", [
+    (np.uint8, np.uint8), (np.float32, np.float32), (np.float64, np.float64),
+    (np.int64, np.float32), (np.int16, np.float32), (np.bool_, np.float32),
+])
+def test_dtypes(tmp_path, dtype, expected):
+    np.save(tmp_path / "a.npy", np.ones((3, 4), dtype=dtype))
+    assert load_file(tmp_path / "a.npy").x.dtype == expected
+
+
+@pytest.mark.parametrize("array, words", [
+    (np.zeros(5), ["1-D", "(5,)", "(N, D)"]),
+    (np.zeros((2, 2, 2, 2, 2)), ["5-D"]),
+    (np.zeros((0, 4)), ["no data"]),
+    (np.zeros((3, 0)), ["no data"]),
+    (np.zeros((2, 5, 5, 5)), ["channel"]),
+    (np.array([[1.0, 2.0], [3.0, np.nan]]), ["NaN", "sample 1"]),
+    (np.array([[np.inf, 2.0]]), ["infinite", "sample 0"]),
+    (np.zeros((2, 2), dtype=np.complex64), ["complex64"]),
+    (np.array([["a", "b"]]), ["<U1"]),
+])
+def test_npy_bad_arrays(tmp_path, array, words):
+    np.save(tmp_path / "a.npy", array)
+    expect_error(tmp_path / "a.npy", *words)
+
+
+def test_nan_found_past_first_chunk(tmp_path):
+    array = np.zeros((3000, 2000), dtype=np.float32)
+    array[2999, 5] = np.nan
+    np.save(tmp_path / "a.npy", array)
+    expect_error(tmp_path / "a.npy", "sample 2999")
+
+
+def test_npy_refuses_pickles(tmp_path):
+    np.save(tmp_path / "a.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    expect_error(tmp_path / "a.npy", "np.save")
+    (tmp_path / "b.npy").write_bytes(pickle.dumps([1, 2, 3]))
+    expect_error(tmp_path / "b.npy", "pickle")
+
+
+def npy_header(shape, dtype="<f8"):
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": dtype, "fortran_order": False, "shape": shape})
+    return header.getvalue()
+
+
+@pytest.mark.parametrize("shape", [(10**6, 10**6), (2**62, 4), (10**30,), (-1, 3)])
+def test_huge_or_bad_header_shape_does_not_allocate(tmp_path, shape):
+    (tmp_path / "a.npy").write_bytes(npy_header(shape) + bytes(64))
+    expect_error(tmp_path / "a.npy", "NumPy")
+    with zipfile.ZipFile(tmp_path / "a.npz", "w") as archive:
+        archive.writestr("x.npy", npy_header(shape) + bytes(64))
+    expect_error(tmp_path / "a.npz", "NumPy")
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY", b"hello", npy_header((3, 4))[:30], npy_header((3, 4)) + bytes(5)])
+def test_npy_corrupt_or_truncated(tmp_path, content):
+    (tmp_path / "a.npy").write_bytes(content)
+    expect_error(tmp_path / "a.npy", "np.save")
+
+
+# .npz
+
+
+def test_npz_default_keys_and_labels(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((4, 3)), y=np.array([0, 2, 1, 2]), other=np.ones(2))
+    data = load_file(tmp_path / "a.npz")
+    assert data.x.shape == (4, 3)
+    assert data.y.dtype == np.int64 and data.y.tolist() == [0, 2, 1, 2] and data.classes is None
+
+
+def test_npz_only_array_and_key(tmp_path):
+    np.savez(tmp_path / "one.npz", images=np.zeros((4, 5, 5), np.uint8))
+    assert load_file(tmp_path / "one.npz").x.shape == (4, 1, 5, 5)
+    np.savez(tmp_path / "mnist.npz", x_train=np.zeros((4, 3)), y_train=np.arange(4), x_test=np.zeros((2, 3)))
+    data = load_file(tmp_path / "mnist.npz", key="x_train")
+    assert data.x.shape == (4, 3) and data.y.tolist() == [0, 1, 2, 3]
+    data = load_file(tmp_path / "mnist.npz", key="x_test")
+    assert data.x.shape == (2, 3) and data.y is None
+
+
+def test_npz_string_labels_and_label_column(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)), names=np.array(["dog", "cat", "dog"]))
+    data = load_file(tmp_path / "a.npz", label_column="names")
+    assert data.y.tolist() == [1, 0, 1] and data.classes == ["cat", "dog"]
+
+
+def test_npz_bad_keys(tmp_path):
+    np.savez(tmp_path / "a.npz", a=np.zeros((3, 2)), b=np.zeros((3, 2)))
+    expect_error(tmp_path / "a.npz", "'x'", "a, b", "--key")
+    expect_error(tmp_path / "a.npz", "'c'", "a, b", "--key", key="c")
+    expect_error(tmp_path / "a.npz", "'c'", "--label-column", key="a", label_column="c")
+    np.savez(tmp_path / "empty.npz")
+    expect_error(tmp_path / "empty.npz", "nothing")
+
+
+@pytest.mark.parametrize("labels, words", [
+    (np.array([0, 1]), ["2 labels for 3 samples"]),
+    (np.array([0.5, 1, 2]), ["integers"]),
+    (np.array([-1, 1, 2]), ["integers"]),
+    (np.zeros((3, 2)), ["shape (3, 2)"]),
+])
+def test_npz_bad_labels(tmp_path, labels, words):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)), y=labels)
+    expect_error(tmp_path / "a.npz", *words)
+
+
+def test_npz_refuses_object_arrays(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.array([None, 1], dtype=object))
+    expect_error(tmp_path / "a.npz", "np.savez")
+
+
+# .csv
+
+
+def test_csv_with_header_and_label_name(tmp_path):
+    (tmp_path / "a.csv").write_text("label,p0,p1\n3,0.5,1\n1,2,3\n\n")
+    data = load_file(tmp_path / "a.csv", label_column="label")
+    np.testing.assert_array_equal(data.x, [[0.5, 1], [2, 3]])
+    assert data.x.dtype == np.float32 and data.y.tolist() == [3, 1] and data.classes is None
+
+
+def test_csv_without_header_label_by_index(tmp_path):
+    (tmp_path / "a.csv").write_text("1,2,0\n3,4,1\n")
+    data = load_file(tmp_path / "a.csv", label_column=-1)
+    assert data.x.tolist() == [[1, 2], [3, 4]] and data.y.tolist() == [0, 1]
+    assert load_file(tmp_path / "a.csv", label_column="0").y.tolist() == [1, 3]
+    assert load_file(tmp_path / "a.csv").x.shape == (2, 3)
+
+
+def test_csv_string_labels(tmp_path):
+    (tmp_path / "a.csv").write_text("x1,x2,kind\n1,2,dog\n3,4,cat\n5,6, dog\n")
+    data = load_file(tmp_path / "a.csv", label_column="kind")
+    assert data.y.tolist() == [1, 0, 1] and data.classes == ["cat", "dog"]
+    (tmp_path / "b.csv").write_text("1,2,dog\n3,4,cat\n")
+    assert load_file(tmp_path / "b.csv", label_column=2).classes == ["cat", "dog"]
+
+
+@pytest.mark.parametrize("text, options, words", [
+    ("", {}, ["no rows"]),
+    ("\n\n", {}, ["no rows"]),
+    ("a,b,c\n", {}, ["no data rows"]),
+    ("a,b\n1,2\n3,x\n", {}, ["line 3", "column 'b'", "'x'", "--label-column"]),
+    ("1,2\n3,\n", {}, ["line 2", "column '1'", "''"]),
+    ("1,2\n3,4,5\n", {}, ["line 2", "3 fields"]),
+    ("a,b\n1,2\n", {"label_column": "c"}, ["'c'", "a, b"]),
+    ("1,2\n3,4\n", {"label_column": 2}, ["columns: 0, 1"]),
+    ("1,nan\n3,4\n", {}, ["NaN", "sample 0"]),
+    ("1,2\n3,4\n", {"key": "x"}, ["key='x'", "--key"]),
+    ("1,2\n3,4\n", {"image_size": 8}, ["--image-size"]),
+])
+def test_csv_bad_input(tmp_path, text, options, words):
+    (tmp_path / "a.csv").write_text(text)
+    expect_error(tmp_path / "a.csv", *words, **options)
+
+
+def test_csv_not_utf8(tmp_path):
+    (tmp_path / "a.csv").write_bytes(b"1,2\n\xff\xfe,3\n")
+    expect_error(tmp_path / "a.csv", "UTF-8")
+
+
+# folders of images
+
+
+def test_folder_unlabeled_gray(tmp_path):
+    for i in range(3):
+        save_image(tmp_path / f"{i}.png", "L", color=i * 10)
+    (tmp_path / "notes.txt").write_text("not an image")
+    data = load_file(tmp_path)
+    assert data.x.shape == (3, 1, 6, 8) and data.x.dtype == np.uint8
+    assert data.x[2].max() == 20 and data.y is None and data.classes is None
+
+
+def test_folder_image_folder_labels_and_modes(tmp_path):
+    save_image(tmp_path / "zebra" / "a.png", "RGBA", color=(255, 0, 0, 128))
+    save_image(tmp_path / "ant" / "b.jpg", "L")
+    save_image(tmp_path / "ant" / "c.bmp", "RGB")
+    save_image(tmp_path / "ant" / "d.gif", "P")
+    data = load_file(tmp_path)
+    assert data.x.shape == (4, 3, 6, 8)
+    assert data.y.tolist() == [0, 0, 0, 1] and data.classes == ["ant", "zebra"]
+    assert data.x[3, :, 0, 0].tolist() == [255, 0, 0]
+
+
+def test_folder_resize(tmp_path):
+    save_image(tmp_path / "a.png", size=(8, 6))
+    save_image(tmp_path / "b.png", size=(20, 30))
+    assert load_file(tmp_path, image_size=4).x.shape == (2, 1, 4, 4)
+    assert load_file(tmp_path, image_size=(5, 7)).x.shape == (2, 1, 5, 7)
+
+
+def test_folder_bad_input(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    expect_error(tmp_path, "no images", image_size=None)
+    save_image(tmp_path / "a.png", size=(8, 6))
+    save_image(tmp_path / "b.png", size=(20, 30))
+    expect_error(tmp_path, "mixed sizes", "6x8", "30x20", "--image-size")
+    expect_error(tmp_path, "image_size=0", image_size=0)
+    save_image(tmp_path / "cats" / "c.png")
+    expect_error(tmp_path, "sub-folders", image_size=4)
+
+
+def test_folder_unreadable_image(tmp_path):
+    save_image(tmp_path / "a.png")
+    (tmp_path / "b.png").write_bytes(b"not a png")
+    with pytest.raises(VaekitError) as info:
+        load_file(tmp_path)
+    assert str(info.value).startswith(f"{tmp_path / 'b.png'}: is not a readable image")
+    assert "; replace or remove" in str(info.value)
+
+
+# anything else
+
+
+def test_missing_and_unknown(tmp_path):
+    expect_error(tmp_path / "nope.npy", "no such file", "check the path")
+    (tmp_path / "a.txt").write_text("1,2")
+    expect_error(tmp_path / "a.txt", "'.txt'", ".npy, .npz or .csv")
+
+
+def test_user_files_are_not_modified(tmp_path):
+    np.save(tmp_path / "a.npy", np.arange(6.0).reshape(2, 3))
+    before = (tmp_path / "a.npy").read_bytes()
+    data = load_file(tmp_path / "a.npy")
+    with pytest.raises(ValueError):
+        data.x[0, 0] = 5  # read-only map
+    assert (tmp_path / "a.npy").read_bytes() == before
+
+
+# fuzzing: any bytes either load or raise VaekitError
+
+
+def valid_bytes(suffix):
+    buffer = io.BytesIO()
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    if suffix == ".npy":
+        np.save(buffer, x)
+    elif suffix == ".npz":
+        np.savez_compressed(buffer, x=x, y=np.arange(3))
+    else:
+        buffer.write(b"a,b,c,label\n1,2,3,cat\n4,5.5,6,dog\n7,8,9e1,cat\n")
+    return buffer.getvalue()
+
+
+TOKENS = [b"(99999999999, 9999999999)", b"(-1,)", b"'|O'", b"'<U3'", b"True", b"nan", b",", b"\n", b'"', b"\x00"]
+
+
+@st.composite
+def mutated(draw, original):
+    """`original` with a few bytes replaced, cut or inserted."""
+    data = bytearray(original)
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["replace", "cut", "insert", "token"]))
+        if action == "replace" and at < len(data):
+            data[at] = draw(st.integers(0, 255))
+        elif action == "cut":
+            del data[at:at + draw(st.integers(1, 64))]
+        elif action == "insert":
+            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+        else:
+            data[at:at] = draw(st.sampled_from(TOKENS))
+    return bytes(data)
+
+
+def loads_or_refuses(content, suffix, **options):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"fuzz{suffix}"
+        path.write_bytes(content)
+        try:
+            data = load_file(path, **options)
+        except VaekitError as error:
+            assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+            return
+        assert data.x.ndim in (2, 4) and len(data.x) > 0
+
+
+FUZZ = settings(max_examples=200, deadline=None)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
+@FUZZ
+@given(data=st.data())
+def test_fuzz_mutated_files(suffix, data):
+    options = {"label_column": "label"} if suffix == ".csv" else {}
+    loads_or_refuses(data.draw(mutated(valid_bytes(suffix))), suffix, **options)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
+@FUZZ
+@given(content=st.binary(max_size=300))
+def test_fuzz_random_bytes(suffix, content):
+    loads_or_refuses(content, suffix)
+
+
+@FUZZ
+@given(text=st.text(alphabet="0123456789.-+e,\n\r\" abnif", max_size=200), label=st.sampled_from([None, 0, -1, "a"]))
+def test_fuzz_csv_text(text, label):
+    loads_or_refuses(text.encode(), ".csv", label_column=label)
