@@ -151,10 +151,10 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     batches = Batches(data, device)
     test = data.splits["test"]
     with torch.no_grad():
-        x = batches.get(torch.as_tensor(test[:n]))
+        x, _ = batches.get(torch.as_tensor(test[:n]))
         recon = model.reconstruct(x)
         samples = model.sample(64, generator=torch.Generator(device=device).manual_seed(0))
-        codes = torch.cat([model.code(xb) for xb in batches.over(test)]).cpu().numpy()
+        codes = torch.cat([model.code(xb) for xb, _ in batches.over(test)]).cpu().numpy()
     name = model.cfg.model.upper()
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon)], ["original", "reconstruction"],
                     f"{name}: test images and their reconstructions")

@@ -1,7 +1,7 @@
 """The training loop: seeded batches sliced from tensors in memory, Adam, validation, early
 stopping that restores the best weights, and a guard against non-finite losses.
 
-The loop knows nothing of the model's kind: every model has ``loss(x, progress) -> (loss, logs)``.
+The loop knows nothing of the model's kind: every model has ``loss(x, y, progress) -> (loss, logs)``.
 """
 
 from __future__ import annotations
@@ -56,11 +56,15 @@ class Batches:
         self.x = as_tensor(data.x)
         if device.type == "cuda":
             self.x = self.x.to(device)  # small data sets live on the GPU: no copy per step
+        self.y = None if data.y is None else torch.as_tensor(data.y).to(self.x.device)
         self.scaler = data.scaler
 
-    def get(self, idx: torch.Tensor) -> torch.Tensor:
-        xb = self.x.index_select(0, idx.to(self.x.device))  # (B, ...) in the raw dtype
-        return self.scaler.transform(xb.to(self.device, non_blocking=True))
+    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``."""
+        idx = idx.to(self.x.device)
+        xb = self.x.index_select(0, idx)  # (B, ...) in the raw dtype
+        yb = None if self.y is None else self.y.index_select(0, idx).to(self.device, non_blocking=True)
+        return self.scaler.transform(xb.to(self.device, non_blocking=True)), yb
 
     def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):
         idx = torch.as_tensor(idx)
@@ -74,8 +78,8 @@ def evaluate(model: torch.nn.Module, batches: Batches, idx: np.ndarray) -> dict[
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
-    for xb in batches.over(idx):
-        _, logs = model.loss(xb)
+    for xb, yb in batches.over(idx):
+        _, logs = model.loss(xb, y=yb)
         for k, v in logs.items():
             sums[k] = sums.get(k, 0) + v * len(xb)
     model.train(was_training)
@@ -112,8 +116,8 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
             bar.reset()
             bar.set_description(f"epoch {epoch}/{cfg.epochs}")
         for i in range(n_batches):
-            xb = batches.get(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
-            loss, logs = model.loss(xb, progress=epoch - 1 + i / n_batches)
+            xb, yb = batches.get(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
+            loss, logs = model.loss(xb, y=yb, progress=epoch - 1 + i / n_batches)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -77,8 +77,12 @@ class Autoencoder(nn.Module):
             return losses.bernoulli_nll(out, x)
         return losses.squared_error(out, x)
 
-    def loss(self, x: torch.Tensor, progress: float | None = None) -> tuple[torch.Tensor, dict]:
-        """Objective on a clean batch x: (loss, logs); logs are detached batch means."""
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None) -> tuple[torch.Tensor, dict]:
+        """Objective on a clean batch x: (loss, logs); logs are detached batch means.
+
+        ``y`` (labels, unused here) is for conditional models; ``progress`` is the epoch count,
+        fractional, for objectives with schedules (None: the final objective, as in evaluation).
+        """
         out = self.forward(self.corrupted(x))
         recon = self.reconstruction_loss(out, x)  # (B,)
         loss = recon.mean()

@@ -41,7 +41,7 @@ class VAE(Autoencoder):
             return self.cfg.beta
         return self.cfg.beta * min(1.0, progress / self.cfg.kl_warmup)
 
-    def loss(self, x: torch.Tensor, progress: float | None = None) -> tuple[torch.Tensor, dict]:
+    def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None) -> tuple[torch.Tensor, dict]:
         out, mu, logvar = self.forward(self.corrupted(x))
         recon = losses.reconstruction_nll(self.cfg.likelihood, out, x, self.cfg.sigma).mean()
         kl = losses.kl_to_standard_normal(mu, logvar).sum(1).mean()
