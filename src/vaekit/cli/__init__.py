@@ -52,4 +52,4 @@ def main(argv=None):
     cli.main(argv)
 
 
-from . import train as _train  # noqa: E402,F401  (registers the commands)
+from . import evaluate, train, use  # noqa: E402,F401  (importing registers the commands)
