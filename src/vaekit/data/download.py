@@ -102,8 +102,10 @@ def fetch(
                 # OSError covers URLError, HTTPError, timeouts and resets.
                 log.info("attempt %d on %s failed: %s", attempt + 1, url, error)
                 failures[url] = error
-                if isinstance(error, urllib.error.HTTPError) and error.code < 500:
-                    break  # a 404 or 403 will not heal by asking again
+                if isinstance(error, urllib.error.HTTPError):
+                    error.close()  # it holds the connection open
+                    if error.code < 500:
+                        break  # a 404 or 403 will not heal by asking again
     if mismatches:
         raise VaekitError(
             f"{dest}: SHA-256 mismatch, expected {sha256}, got {'; '.join(mismatches)}; "

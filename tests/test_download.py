@@ -1,0 +1,180 @@
+import hashlib
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+
+from vaekit.data import download
+from vaekit.data.download import fetch
+from vaekit.data.idx import read_idx, write_idx
+from vaekit.errors import VaekitError
+
+FAST = dict(retries=2, timeout=5, progress=False, backoff=0)
+
+
+class Server:
+    """A local HTTP server: ``files`` maps a path to its body, ``drops`` to how many requests
+    to cut short (a full Content-Length, half the body, then close), ``hits`` counts requests."""
+
+    def __init__(self):
+        self.files, self.drops, self.hits = {}, {}, {}
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                body = server.files.get(self.path)
+                if body is None:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if server.drops.get(self.path, 0) > 0:
+                    server.drops[self.path] -= 1
+                    self.wfile.write(body[: len(body) // 2])
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, args=(0.01,), daemon=True).start()
+
+
+@pytest.fixture
+def server():
+    running = Server()
+    yield running
+    running.httpd.shutdown()
+    running.httpd.server_close()
+
+
+@pytest.fixture
+def idx_file(tmp_path):
+    """The bytes of a small gzipped IDX file and their SHA-256."""
+    source = tmp_path / "source" / "images.gz"
+    source.parent.mkdir()
+    write_idx(source, np.arange(5000, dtype=np.int32).reshape(50, 100))
+    body = source.read_bytes()
+    return body, hashlib.sha256(body).hexdigest()
+
+
+def test_success(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+    dest = tmp_path / "cache" / "images.gz"
+    assert fetch([server.url + "/a/images.gz"], dest, sha, **FAST) == str(dest)
+    assert dest.read_bytes() == body
+    assert read_idx(dest).shape == (50, 100)
+    assert [p.name for p in dest.parent.iterdir()] == ["images.gz"]
+
+
+def test_checksum_mismatch_leaves_nothing(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+    server.files["/b/images.gz"] = body
+    dest = tmp_path / "cache" / "images.gz"
+    wrong = "0" * 64
+    with pytest.raises(VaekitError) as caught:
+        fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, wrong, **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"{dest}: SHA-256 mismatch") and wrong in message and sha in message
+    assert "\n" not in message
+    assert list(dest.parent.iterdir()) == []
+    assert server.hits == {"/a/images.gz": 1, "/b/images.gz": 1}  # no retry of the same bytes
+
+
+def test_mismatch_keeps_an_existing_file(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = b"something else"
+    dest = tmp_path / "cache" / "images.gz"
+    dest.parent.mkdir()
+    dest.write_bytes(b"old")
+    with pytest.raises(VaekitError, match="mismatch"):
+        fetch([server.url + "/a/images.gz"], dest, sha, **FAST)
+    assert dest.read_bytes() == b"old"
+    assert [p.name for p in dest.parent.iterdir()] == ["images.gz"]
+
+
+def test_dropped_connection_is_retried(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+    server.drops["/a/images.gz"] = 1
+    dest = tmp_path / "cache" / "images.gz"
+    fetch([server.url + "/a/images.gz"], dest, sha, **FAST)
+    assert dest.read_bytes() == body
+    assert server.hits["/a/images.gz"] == 2
+
+
+def test_dropped_connection_falls_over_to_mirror(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = server.files["/b/images.gz"] = body
+    server.drops["/a/images.gz"] = 99
+    dest = tmp_path / "cache" / "images.gz"
+    fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, sha, **FAST)
+    assert dest.read_bytes() == body
+    assert server.hits == {"/a/images.gz": 2, "/b/images.gz": 1}
+    assert [p.name for p in dest.parent.iterdir()] == ["images.gz"]
+
+
+def test_404_falls_over_to_mirror_at_once(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/b/images.gz"] = body
+    dest = tmp_path / "cache" / "images.gz"
+    fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, sha, **FAST)
+    assert dest.read_bytes() == body
+    assert server.hits == {"/a/images.gz": 1, "/b/images.gz": 1}
+
+
+def test_every_source_failing(server, idx_file, tmp_path):
+    _, sha = idx_file
+    server.drops["/b/images.gz"] = 99
+    server.files["/b/images.gz"] = b"x" * 1000
+    dest = tmp_path / "cache" / "images.gz"
+    with pytest.raises(VaekitError) as caught:
+        fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, sha, **FAST)
+    message = str(caught.value)
+    assert message.startswith(f"{dest}: download failed") and "404" in message
+    assert "IncompleteRead" in message
+    assert list(dest.parent.iterdir()) == []
+
+
+def test_offline_refuses(server, idx_file, tmp_path):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+    dest = tmp_path / "cache" / "images.gz"
+    with pytest.raises(VaekitError, match="offline") as caught:
+        fetch([server.url + "/a/images.gz"], dest, sha, offline=True)
+    assert str(caught.value).startswith(f"{dest}: ") and server.url in str(caught.value)
+    assert server.hits == {} and not dest.parent.exists()
+
+
+def test_interrupt_leaves_nothing(server, idx_file, tmp_path, monkeypatch):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+
+    class Interrupting:
+        """A progress bar whose first update is a Ctrl-C."""
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *args):
+            return False
+
+        def update(self, n):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(download, "tqdm", Interrupting)
+    dest = tmp_path / "cache" / "images.gz"
+    with pytest.raises(KeyboardInterrupt):
+        fetch([server.url + "/a/images.gz"], dest, sha, **FAST)
+    assert list(dest.parent.iterdir()) == []
