@@ -12,16 +12,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from vaekit.data import files
 from vaekit.data.files import load_file
 from vaekit.errors import VaekitError
 
 
-def expect_error(path, *words, **options):
-    """Load `path`, expecting a one-line VaekitError that names it and holds `words`."""
+def expect_error(path, *words, named=None, **options):
+    """Load `path`, expecting a one-line VaekitError that names it (or `named`) and holds `words`."""
     with pytest.raises(VaekitError) as info:
         load_file(path, **options)
     message = str(info.value)
-    assert message.startswith(f"{path}: ")
+    assert message.startswith(f"{named or path}: ")
     assert "\n" not in message and "; " in message  # what is wrong; how to fix it
     for word in words:
         assert word in message
@@ -85,11 +86,12 @@ def test_npy_bad_arrays(tmp_path, array, words):
     expect_error(tmp_path / "a.npy", *words)
 
 
-def test_nan_found_past_first_chunk(tmp_path):
-    array = np.zeros((3000, 2000), dtype=np.float32)
-    array[2999, 5] = np.nan
+def test_nan_found_past_first_chunk(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_FINITE_CHUNK", 30)  # three rows of ten at a time
+    array = np.zeros((100, 10), dtype=np.float32)
+    array[98, 5] = np.inf
     np.save(tmp_path / "a.npy", array)
-    expect_error(tmp_path / "a.npy", "sample 2999")
+    expect_error(tmp_path / "a.npy", "sample 98")
 
 
 def test_npy_refuses_pickles(tmp_path):
@@ -148,8 +150,8 @@ def test_npz_string_labels_and_label_column(tmp_path):
 
 def test_npz_bad_keys(tmp_path):
     np.savez(tmp_path / "a.npz", a=np.zeros((3, 2)), b=np.zeros((3, 2)))
-    expect_error(tmp_path / "a.npz", "'x'", "a, b", "--key")
-    expect_error(tmp_path / "a.npz", "'c'", "a, b", "--key", key="c")
+    expect_error(tmp_path / "a.npz", "'x'", "'a', 'b'", "--key")
+    expect_error(tmp_path / "a.npz", "'c'", "'a', 'b'", "--key", key="c")
     expect_error(tmp_path / "a.npz", "'c'", "--label-column", key="a", label_column="c")
     np.savez(tmp_path / "empty.npz")
     expect_error(tmp_path / "empty.npz", "nothing")
@@ -157,8 +159,10 @@ def test_npz_bad_keys(tmp_path):
 
 @pytest.mark.parametrize("labels, words", [
     (np.array([0, 1]), ["2 labels for 3 samples"]),
-    (np.array([0.5, 1, 2]), ["integers"]),
-    (np.array([-1, 1, 2]), ["integers"]),
+    (np.array([0.5, 1, 2]), ["whole numbers"]),
+    (np.array([-1, 1, 2]), ["whole numbers"]),
+    (np.array([1e300, 1, 2]), ["whole numbers"]),
+    (np.array([np.nan, 1, 2]), ["whole numbers"]),
     (np.zeros((3, 2)), ["shape (3, 2)"]),
 ])
 def test_npz_bad_labels(tmp_path, labels, words):
@@ -175,7 +179,7 @@ def test_npz_refuses_object_arrays(tmp_path):
 
 
 def test_csv_with_header_and_label_name(tmp_path):
-    (tmp_path / "a.csv").write_text("label,p0,p1\n3,0.5,1\n1,2,3\n\n")
+    (tmp_path / "a.csv").write_text("\ufefflabel,p0,p1\n3,0.5,1\n1,2,3\n\n")  # BOM as Excel writes it
     data = load_file(tmp_path / "a.csv", label_column="label")
     np.testing.assert_array_equal(data.x, [[0.5, 1], [2, 3]])
     assert data.x.dtype == np.float32 and data.y.tolist() == [3, 1] and data.classes is None
@@ -204,8 +208,9 @@ def test_csv_string_labels(tmp_path):
     ("a,b\n1,2\n3,x\n", {}, ["line 3", "column 'b'", "'x'", "--label-column"]),
     ("1,2\n3,\n", {}, ["line 2", "column '1'", "''"]),
     ("1,2\n3,4,5\n", {}, ["line 2", "3 fields"]),
-    ("a,b\n1,2\n", {"label_column": "c"}, ["'c'", "a, b"]),
-    ("1,2\n3,4\n", {"label_column": 2}, ["columns: 0, 1"]),
+    ("a,b\n1,2\n", {"label_column": "c"}, ["'c'", "'a', 'b'"]),
+    ("1,2\n3,4\n", {"label_column": 2}, ["columns: '0', '1'"]),
+    ("1,2,x\n3,4,y\n", {}, ["line 1", "column '2'", "'x'", "--label-column"]),
     ("1,nan\n3,4\n", {}, ["NaN", "sample 0"]),
     ("1,2\n3,4\n", {"key": "x"}, ["key='x'", "--key"]),
     ("1,2\n3,4\n", {"image_size": 8}, ["--image-size"]),
@@ -252,10 +257,10 @@ def test_folder_resize(tmp_path):
 
 def test_folder_bad_input(tmp_path):
     (tmp_path / "readme.txt").write_text("hi")
-    expect_error(tmp_path, "no images", image_size=None)
+    expect_error(tmp_path, "no images", ".png")
     save_image(tmp_path / "a.png", size=(8, 6))
     save_image(tmp_path / "b.png", size=(20, 30))
-    expect_error(tmp_path, "mixed sizes", "6x8", "30x20", "--image-size")
+    expect_error(tmp_path, "mixed sizes", "8x6 in a.png", "20x30 in b.png", "--image-size")
     expect_error(tmp_path, "image_size=0", image_size=0)
     save_image(tmp_path / "cats" / "c.png")
     expect_error(tmp_path, "sub-folders", image_size=4)
@@ -264,10 +269,7 @@ def test_folder_bad_input(tmp_path):
 def test_folder_unreadable_image(tmp_path):
     save_image(tmp_path / "a.png")
     (tmp_path / "b.png").write_bytes(b"not a png")
-    with pytest.raises(VaekitError) as info:
-        load_file(tmp_path)
-    assert str(info.value).startswith(f"{tmp_path / 'b.png'}: is not a readable image")
-    assert "; replace or remove" in str(info.value)
+    expect_error(tmp_path, "is not a readable image", "replace or remove", named=tmp_path / "b.png")
 
 
 # anything else
@@ -294,7 +296,9 @@ def test_user_files_are_not_modified(tmp_path):
 def valid_bytes(suffix):
     buffer = io.BytesIO()
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
-    if suffix == ".npy":
+    if suffix in (".png", ".gif", ".jpg"):
+        Image.fromarray(np.arange(63, dtype=np.uint8).reshape(7, 9)).save(buffer, suffix[1:].replace("jpg", "jpeg"))
+    elif suffix == ".npy":
         np.save(buffer, x)
     elif suffix == ".npz":
         np.savez_compressed(buffer, x=x, y=np.arange(3))
@@ -329,9 +333,9 @@ def loads_or_refuses(content, suffix, **options):
         path = Path(folder) / f"fuzz{suffix}"
         path.write_bytes(content)
         try:
-            data = load_file(path, **options)
+            data = load_file(folder if suffix in (".png", ".gif", ".jpg") else path, **options)
         except VaekitError as error:
-            assert str(error).startswith(f"{path}: ") and "\n" not in str(error)
+            assert str(error).startswith((f"{path}: ", f"{folder}: ")) and "\n" not in str(error)
             return
         assert data.x.ndim in (2, 4) and len(data.x) > 0
 
@@ -339,7 +343,8 @@ def loads_or_refuses(content, suffix, **options):
 FUZZ = settings(max_examples=200, deadline=None)
 
 
-@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv"])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize("suffix", [".npy", ".npz", ".csv", ".png", ".gif", ".jpg"])
 @FUZZ
 @given(data=st.data())
 def test_fuzz_mutated_files(suffix, data):

@@ -7,8 +7,10 @@ Every loader ends in the same canonical layout, so the rest of vaekit sees one o
 
 import csv
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -17,7 +19,8 @@ from ..errors import VaekitError
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
 _GRAY_MODES = ("1", "L", "LA")  # Pillow modes kept as one channel; every other mode becomes RGB
-_IMAGE_ERRORS = (OSError, ValueError, Image.DecompressionBombError)
+# What Pillow raises on a broken image (its PNG decoder uses SyntaxError for bad chunks).
+_IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 # Which keyword arguments each kind of input understands; the others are refused, not ignored.
 _OPTIONS = {".npy": (), ".npz": ("key", "label_column"), ".csv": ("label_column",), "folder": ("image_size",)}
 _FINITE_CHUNK = 1 << 22  # values checked at a time, so a huge memmap is never read in one go
@@ -98,7 +101,7 @@ def _error(path: Path, what: str, fix: str) -> VaekitError:
 
 def _listing(names: list[str], limit: int = 8) -> str:
     """Names for a message, shortened when there are many."""
-    shown = ", ".join(map(str, names[:limit]))
+    shown = ", ".join(map(repr, names[:limit]))
     return f"{shown}, ... ({len(names)} in all)" if len(names) > limit else shown or "nothing"
 
 
@@ -132,9 +135,10 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
     """Refuse NaN and infinite values, reading a memmap a slice at a time."""
     if x.dtype.kind != "f":
         return
-    step = max(1, _FINITE_CHUNK // (x.size // len(x)))
+    per_sample = x.size // len(x)
+    step = max(1, _FINITE_CHUNK // per_sample)
     for start in range(0, len(x), step):
-        finite = np.isfinite(x[start:start + step]).reshape(-1, x.size // len(x)).all(axis=1)
+        finite = np.isfinite(x[start:start + step]).reshape(-1, per_sample).all(axis=1)
         if not finite.all():
             row = start + int(np.argmin(finite))
             raise _error(path, f"has NaN or infinite values (first in sample {row})", "remove or fill them in first")
@@ -149,17 +153,20 @@ def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str
             classes, y = np.unique(labels, return_inverse=True)
             return y.reshape(-1).astype(np.int64), [str(name) for name in classes]
     if labels.ndim != 1 or labels.dtype.kind not in "biuf":
-        raise _error(path, f"has labels of shape {labels.shape} and type {labels.dtype}", "give one number or name per sample")
+        raise _error(path, f"has labels of shape {labels.shape} and type {labels.dtype}",
+                     "give one number or name per sample")
     values = labels.astype(np.float64)
-    if not (np.isfinite(values).all() and (values >= 0).all() and (values == np.round(values)).all()):
-        raise _error(path, "labels must be integers >= 0 or class names", "fix the label values")
+    whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < 2**31)
+    if not whole.all():
+        raise _error(path, "labels must be whole numbers >= 0 or class names", "fix the label values")
     return values.astype(np.int64), None
 
 
-def _load_numpy(path: Path, key: str | None, label_column: str | None) -> Loaded:
+def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> Loaded:
     """An array from a .npy file (memory-mapped) or from a .npz archive, with its labels."""
     try:
-        data = np.load(path, mmap_mode="r", allow_pickle=False)  # mmap_mode checks the size in the header
+        with np.errstate(over="ignore"):  # a corrupt header's shape may overflow before np.load refuses it
+            data = np.load(path, mmap_mode="r", allow_pickle=False)  # mmap_mode checks the size in the header
         if isinstance(data, np.ndarray):
             return Loaded(data, None, None)
         with data:
@@ -171,12 +178,12 @@ def _load_numpy(path: Path, key: str | None, label_column: str | None) -> Loaded
     # numpy and zipfile raise many types on a corrupt file (ValueError, EOFError, BadZipFile,
     # zlib.error, tokenize.TokenError, MemoryError for a huge shape in a header, ...).
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc)[:120]}"
+        reason = f"{type(exc).__name__}: {str(exc).split('. ')[0][:120]}"  # numpy's first sentence
         raise _error(path, f"is not a readable NumPy file ({reason})",
                      "save plain numeric arrays with np.save or np.savez") from exc
 
 
-def _npz_keys(path: Path, names: list[str], key: str | None, label_key: str | None) -> tuple[str, str | None]:
+def _npz_keys(path: Path, names: list[str], key: str | None, label_key: str | int | None) -> tuple[str, str | None]:
     """The names of the data array and of the label array (None if absent) in an archive."""
     if key is None:
         key = "x" if "x" in names or len(names) != 1 else names[0]
@@ -202,24 +209,24 @@ def _is_number(cell: str) -> bool:
 def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
     """Rows of numbers from a CSV file with an optional header and label column."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
+        # Numbers beyond float32 become inf without a warning, and are then refused as infinite.
+        with open(path, newline="", encoding="utf-8-sig") as file, np.errstate(over="ignore"):
             reader = csv.reader(file)
-            rows = ((reader.line_num, row) for row in reader if row)  # skip blank lines
-            lookahead = [row for row in (next(rows, None), next(rows, None)) if row is not None]
-            if not lookahead:
+            rows = ((reader.line_num, row) for row in reader if row)  # (line number, cells), no blank lines
+            head = [pair for pair in (next(rows, None), next(rows, None)) if pair]
+            if not head:
                 raise _error(path, "has no rows", "check that the right file was given")
-            header = None
-            if _has_header(*(row for _, row in lookahead)):
-                header = lookahead.pop(0)[1]
-            columns = header or [str(i) for i in range(len(lookahead[0][1]))]
+            header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
+            columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
             values, labels = [], []
-            for line, row in (*lookahead, *rows):
+            for line, row in (*head, *rows):
                 values.append(_parse_row(path, line, row, columns, label))
                 if label is not None:
                     labels.append(row[label].strip())
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
-        raise _error(path, f"is not a readable CSV file ({exc})", "save it as UTF-8 text with comma-separated numbers") from exc
+        raise _error(path, f"is not a readable CSV file ({exc})",
+                     "save it as UTF-8 text with comma-separated numbers") from exc
     if not values:
         raise _error(path, "has a header but no data rows", "check that the right file was given")
     y, classes = _encode_labels(path, np.array(labels)) if label is not None else (None, None)
@@ -243,7 +250,7 @@ def _column_index(path: Path, columns: list[str], label_column: str | int) -> in
         index = len(columns)  # neither a name nor a number: not present
     if not -len(columns) <= index < len(columns):
         raise _error(path, f"has no column {label_column!r} (columns: {_listing(columns)})",
-                     "pass a header name or an index from 0 to --label-column")
+                     "give --label-column a column name or an index counted from 0")
     return index % len(columns)
 
 
@@ -270,7 +277,8 @@ def _image_files(folder: Path) -> list[Path]:
 def _load_folder(path: Path, image_size: int | tuple[int, int] | None) -> Loaded:
     """Images directly in a folder (no labels), or one sub-folder per class."""
     files = _image_files(path)
-    class_dirs = sorted(d for d in path.iterdir() if d.is_dir() and not d.name.startswith(".") and _image_files(d))
+    class_dirs = sorted(d for d in path.iterdir()
+                        if d.is_dir() and not d.name.startswith(".") and _image_files(d))
     if files and class_dirs:
         raise _error(path, "has images both directly inside and in sub-folders",
                      "keep either unlabeled images or one sub-folder per class")
@@ -289,10 +297,12 @@ def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int
     headers = [_open_image(f, lambda image: (image.size, image.mode)) for f in files]  # reads headers only
     mode = "L" if all(m in _GRAY_MODES for _, m in headers) else "RGB"
     if image_size is None:
-        sizes = {size: f for f, (size, _) in zip(files, headers)}
-        if len(sizes) > 1:
-            (a, file_a), (b, file_b) = list(sizes.items())[:2]
-            raise _error(path, f"images have mixed sizes ({a[1]}x{a[0]} in {file_a.name}, {b[1]}x{b[0]} in {file_b.name})",
+        first_with_size = {}
+        for f, (size, _) in zip(files, headers):
+            first_with_size.setdefault(size, f.name)
+        if len(first_with_size) > 1:
+            (a, file_a), (b, file_b) = list(first_with_size.items())[:2]
+            raise _error(path, f"images have mixed sizes ({a[0]}x{a[1]} in {file_a}, {b[0]}x{b[1]} in {file_b})",
                          f"resize them all with --image-size {a[1]}")
         width, height = headers[0][0]
     else:
@@ -306,7 +316,7 @@ def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int
     return x
 
 
-def _open_image(file: Path, read):
+def _open_image(file: Path, read: Callable[[Image.Image], Any]) -> Any:
     """`read(image)` on an opened image, or a VaekitError naming the file it fails on."""
     try:
         with Image.open(file) as image:
