@@ -97,6 +97,10 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
     if model_cfg.likelihood == "bernoulli" and data.scaler.kind not in ("uint8", "minmax"):
         raise VaekitError(f"--data {data_cfg.name}: --likelihood bernoulli needs data in [0, 1] but --scale "
                           f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
+    if data_cfg.binarize is not None and (data_cfg.binarize != "dynamic" or model_cfg.likelihood != "bernoulli"
+                                          or data.scaler.kind not in ("uint8", "minmax")):
+        raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
+                          "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
     model = build_model(model_cfg).to(device)
 
     run.mkdir(parents=True, exist_ok=True)
@@ -110,9 +114,9 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
             metrics.write(json.dumps(record) + "\n")
             metrics.flush()
 
-        history = fit(model, data, train_cfg, device=device, on_epoch=log, verbose=verbose)
+        history = fit(model, data, train_cfg, device=device, on_epoch=log, verbose=verbose, binarize=data_cfg.binarize)
     checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
-    summary = write_summary(run, model, data, history, device, time.perf_counter() - start)
+    summary = write_summary(run, model, data, history, device, time.perf_counter() - start, data_cfg.binarize)
     write_figures(run, model, data, history.records, device)
     from .trained import Trained
 
@@ -121,12 +125,12 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
     return trained
 
 
-def write_summary(run: Path, model, data, history, device, seconds: float) -> dict:
+def write_summary(run: Path, model, data, history, device, seconds: float, binarize: str | None = None) -> dict:
     from .checkpoint import SUMMARY
     from .fileio import write_json
     from .train import Batches, evaluate
 
-    test = evaluate(model, Batches(data, device), data.splits["test"])
+    test = evaluate(model, Batches(data, device, binarize), data.splits["test"])  # binarized: one fresh draw
     summary = {
         **{f"test_{k}": v for k, v in test.items()},
         "epochs_trained": len(history.records),

@@ -84,6 +84,7 @@ class DataConfig:
     label_column: str | None = None  # .csv: which column holds the labels
     image_size: int | None = None  # image folders: resize every image to this square size
     scale: str = "minmax"  # float data: minmax to [0, 1] or standard (zero mean, unit variance)
+    binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2015); None: grey levels
 
 
 def default_hidden(arch: str) -> tuple[int, ...]:

@@ -51,8 +51,9 @@ def as_tensor(x: np.ndarray) -> torch.Tensor:
 class Batches:
     """Gathers rows of the raw data tensor and scales them on the target device."""
 
-    def __init__(self, data: Data, device: torch.device):
+    def __init__(self, data: Data, device: torch.device, binarize: str | None = None):
         self.device = device
+        self.binarize = binarize  # "dynamic": every get() draws x ~ Bernoulli(scaled x) afresh
         self.x = as_tensor(data.x)
         if device.type == "cuda":
             self.x = self.x.to(device)  # small data sets live on the GPU: no copy per step
@@ -64,7 +65,8 @@ class Batches:
         idx = idx.to(self.x.device)
         xb = self.x.index_select(0, idx)  # (B, ...) in the raw dtype
         yb = None if self.y is None else self.y.index_select(0, idx).to(self.device, non_blocking=True)
-        return self.scaler.transform(xb.to(self.device, non_blocking=True)), yb
+        xb = self.scaler.transform(xb.to(self.device, non_blocking=True))
+        return (torch.bernoulli(xb) if self.binarize else xb), yb
 
     def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):
         idx = torch.as_tensor(idx)
@@ -95,9 +97,9 @@ class History:
 
 
 def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.device,
-        on_epoch: Callable[[dict], None] | None = None, verbose: bool = True) -> History:
+        on_epoch: Callable[[dict], None] | None = None, verbose: bool = True, binarize: str | None = None) -> History:
     """Train ``model`` on ``data.splits['train']``; returns the History. The model ends on the best weights."""
-    batches = Batches(data, device)
+    batches = Batches(data, device, binarize)
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
     monitor = "val_loss" if len(val_idx) else "train_loss"

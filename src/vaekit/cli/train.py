@@ -39,6 +39,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--label-column", default=None, help=".csv: the column holding labels.")
 @click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
 @click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none.")
+@click.option("--binarize", default=None, help="dynamic: train on a fresh Bernoulli draw of each batch (grey levels -> 0/1), as in the log-likelihood literature.")
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
 @click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
