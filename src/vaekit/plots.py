@@ -105,7 +105,8 @@ def save_latent(path: Path, z: np.ndarray, labels: np.ndarray | None, classes: l
     elif z.shape[1] == 1:
         z = np.column_stack([z[:, 0], np.zeros(len(z))])
     fig, ax = plt.subplots(figsize=(6, 5))
-    points = ax.scatter(z[:, 0], z[:, 1], c=labels if labels is not None else "tab:blue", cmap="tab10", s=6, alpha=0.8)
+    colours = {"c": labels, "cmap": "tab10"} if labels is not None else {"c": "tab:blue"}
+    points = ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8, **colours)
     if labels is not None:
         handles, names = points.legend_elements(num=None)
         if classes is not None:

@@ -1,0 +1,122 @@
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vaekit.cli import cli
+
+FAST = ["--epochs", "2", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args))
+
+
+def test_train_defaults_to_a_vae_on_digits(tmp_path):
+    result = run("train", "--out", str(tmp_path / "r"), *FAST)
+    assert result.exit_code == 0, result.output
+    assert "vae on digits" in result.output and "neg_elbo" in result.output and "figures" in result.output
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert config["model"]["model"] == "vae" and config["data"]["name"] == "digits"
+
+
+def test_default_out_is_a_new_folder_under_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert run("train", *FAST).exit_code == 0
+    assert run("train", *FAST).exit_code == 0
+    runs = sorted(os.listdir(tmp_path / "runs"))
+    assert len(runs) == 2 and all(r.startswith("vae-digits-") for r in runs)
+
+
+@pytest.mark.parametrize("options", [
+    ["--model", "ae", "--arch", "conv", "--hidden", "8,8"],
+    ["--model", "dae", "--noise", "salt-pepper:0.1"],
+    ["--model", "vae", "--beta", "0.5", "--kl-warmup", "2", "--likelihood", "gaussian"],
+    ["--batch-size", "64", "--lr", "0.003", "--seed", "7", "--patience", "1", "--val-fraction", "0.2", "--test-fraction", "0.3"],
+    ["--scale", "standard", "--device", "cpu"],
+])
+def test_train_options(tmp_path, options):
+    result = run("train", "--out", str(tmp_path / "r"), *FAST, *options)
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    if "--scale" in options:
+        assert config["model"]["likelihood"] == "gaussian"  # standardized data is not in [0, 1]
+    if "--seed" in options:
+        assert config["train"]["seed"] == 7 and config["train"]["batch_size"] == 64
+
+
+def test_train_progress_lines_when_not_quiet(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "r"), "--epochs", "2", "--hidden", "16"])
+    assert result.exit_code == 0
+    assert "epoch   1" in result.output and "epoch   2" in result.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--latent-dim", "0"], "--latent-dim 0"),
+    (["--epochs", "-1"], "--epochs -1"),
+    (["--model", "foo"], "--model foo"),
+    (["--arch", "rnn"], "--arch rnn"),
+    (["--data", "nowhere"], "--data nowhere"),
+    (["--noise", "gaussian:abc"], "gaussian:abc"),
+    (["--noise", "blur:0.1"], "blur"),
+    (["--hidden", "a,b"], "--hidden a,b"),
+    (["--lr", "0"], "--lr 0"),
+    (["--device", "tpu"], "--device tpu"),
+    (["--scale", "none"], "--likelihood bernoulli"),
+    (["--val-fraction", "1.5"], "--val-fraction"),
+    (["--epochs", "many"], "many"),
+    (["--no-such-option"], "no-such-option"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
+    out = tmp_path / "r"
+    result = run("train", "--out", str(out), "--quiet", *args)
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error: "), result.output
+    assert needle in lines[0]
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_or_not_writable(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("keep me")
+    result = run("train", "--out", str(a_file), *FAST)
+    assert result.exit_code == 2 and "is a file" in result.output
+    assert a_file.read_text() == "keep me"
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "x").write_text("old run")
+    result = run("train", "--out", str(full), *FAST)
+    assert result.exit_code == 2 and "not empty" in result.output
+    if os.geteuid() != 0:  # root can write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        result = run("train", "--out", str(locked / "r"), *FAST)
+        assert result.exit_code == 2 and "not writable" in result.output
+
+
+def test_bernoulli_on_data_outside_unit_interval(tmp_path):
+    np.save(tmp_path / "wide.npy", np.random.default_rng(0).normal(size=(50, 5)).astype(np.float32) * 10)
+    result = run("train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "wide.npy"), "--scale", "none",
+                 "--likelihood", "bernoulli", *FAST)
+    assert result.exit_code == 2 and "[0, 1]" in result.output
+
+
+def test_help_does_not_import_torch():
+    code = "import sys; from vaekit.cli import cli; assert 'torch' not in sys.modules; print('ok')"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "ok"
+
+
+def test_installed_command_and_module(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "vaekit")
+    result = subprocess.run([exe, "train", "--out", str(tmp_path / "r"), *FAST], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "figures" / "samples.png").is_file()
+    result = subprocess.run([sys.executable, "-m", "vaekit", "train", "--latent-dim", "0"], capture_output=True, text=True)
+    assert result.returncode == 2 and result.stderr.startswith("vaekit: error: --latent-dim 0")
+    assert subprocess.run([exe, "--help"], capture_output=True, text=True).returncode == 0

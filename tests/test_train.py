@@ -1,0 +1,120 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import vaekit
+from vaekit.api import train
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.datasets import load_data
+from vaekit.models import build_model
+from vaekit.train import fit, set_seed
+
+
+def _fit(epochs=4, seed=0, **model_options):
+    set_seed(seed)
+    data = load_data(DataConfig(), seed=seed)
+    cfg = ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,), **model_options)
+    model = build_model(cfg)
+    history = fit(model, data, TrainConfig(epochs=epochs, seed=seed, patience=0), device=torch.device("cpu"), verbose=False)
+    return model, history
+
+
+def test_loss_falls_on_digits():
+    _, history = _fit(epochs=5)
+    losses = [r["train_loss"] for r in history.records]
+    assert losses[-1] < 0.85 * losses[0]
+    assert history.records[-1]["val_loss"] < history.records[0]["val_loss"]
+
+
+def test_same_seed_same_weights_other_seed_differs():
+    a, _ = _fit(epochs=2, seed=3)
+    b, _ = _fit(epochs=2, seed=3)
+    c, _ = _fit(epochs=2, seed=4)
+    for (name, p), q, r in zip(a.state_dict().items(), b.state_dict().values(), c.state_dict().values()):
+        assert torch.equal(p, q), name
+    assert any(not torch.equal(p, r) for p, r in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_early_stopping_restores_best_weights():
+    set_seed(0)
+    data = load_data(DataConfig(), seed=0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,)))
+    # a huge learning rate makes validation worse after the first epochs
+    history = fit(model, data, TrainConfig(epochs=30, lr=0.05, patience=2), device=torch.device("cpu"), verbose=False)
+    assert history.stopped in ("early-stopped", "diverged", "completed")
+    if history.stopped == "early-stopped":
+        best = min(r["val_loss"] for r in history.records)
+        assert history.records[history.best_epoch - 1]["val_loss"] == best
+        assert len(history.records) == history.best_epoch + 2
+
+
+def test_nan_loss_stops_and_keeps_last_good_weights():
+    set_seed(0)
+    data = load_data(DataConfig(), seed=0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,)))
+    calls = {"n": 0}
+    original = model.loss
+
+    def poisoned(x, y=None, progress=None):
+        calls["n"] += 1
+        loss, logs = original(x, y=y, progress=progress)
+        if progress is not None and progress >= 1.5:  # from the middle of epoch 2 on
+            loss = loss * float("nan")
+            logs = {**logs, "loss": logs["loss"] * float("nan")}
+        return loss, logs
+
+    model.loss = poisoned
+    history = fit(model, data, TrainConfig(epochs=4, patience=0), device=torch.device("cpu"), verbose=False)
+    assert history.stopped == "diverged"
+    assert "epoch 2" in history.message and "--lr" in history.message
+    assert len(history.records) == 1
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_run_folder_reloads_to_identical_outputs(digits_run):
+    run = digits_run
+    for name in ("config.json", "model.safetensors", "metrics.jsonl", "summary.json"):
+        assert (run / name).is_file(), name
+    for name in ("reconstructions.png", "samples.png", "loss.png", "latent.png"):
+        assert (run / "figures" / name).stat().st_size > 1000, name
+    config = json.loads((run / "config.json").read_text())
+    assert config["format_version"] == 1 and config["model"]["input_shape"] == [1, 8, 8]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    summary = json.loads((run / "summary.json").read_text())
+    assert {"test_neg_elbo", "test_recon", "test_kl", "test_mse"} <= set(summary)
+    assert math.isclose(summary["test_neg_elbo"], summary["test_recon"] + summary["test_kl"], rel_tol=1e-6)
+
+    a, b = vaekit.load(run), vaekit.load(run)
+    x = np.random.default_rng(0).uniform(0, 16, size=(7, 1, 8, 8)).astype(np.float32)
+    assert np.array_equal(a.encode(x), b.encode(x))
+    assert a.encode(x).shape == (7, 4)
+    assert np.array_equal(a.reconstruct(x), b.reconstruct(x))
+    assert np.array_equal(a.generate(5, seed=1), b.generate(5, seed=1))
+    assert a.reconstruct(x).max() <= 16 + 1e-4  # back in the original units (digits: 0..16)
+    assert isinstance(a.module, torch.nn.Module)
+
+
+def test_trained_model_outputs_equal_the_training_session(tmp_path):
+    trained = train(out=tmp_path / "r", verbose=False, model="ae", epochs=2, latent_dim=3, hidden=(16,))
+    x = np.random.default_rng(0).uniform(0, 16, size=(4, 64)).astype(np.float32)
+    assert np.allclose(trained.encode(x), vaekit.load(tmp_path / "r").encode(x))
+
+
+def test_dae_records_its_default_noise(tmp_path):
+    trained = train(out=tmp_path / "d", verbose=False, model="dae", epochs=1, hidden=(16,))
+    assert trained.config["model"]["noise"] == "gaussian:0.3"
+
+
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_user_array_with_vectors_and_images(tmp_path, arch):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(60, 12, 12), dtype=np.uint8)
+    np.save(tmp_path / "imgs.npy", x)
+    trained = train(out=tmp_path / arch, verbose=False, data=str(tmp_path / "imgs.npy"), arch=arch, epochs=1,
+                           latent_dim=2, hidden=(8, 8) if arch == "conv" else (16,))
+    assert trained.model_cfg.input_shape == (1, 12, 12)
+    assert trained.scaler.kind == "uint8"
