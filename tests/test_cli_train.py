@@ -120,3 +120,10 @@ def test_installed_command_and_module(tmp_path):
     result = subprocess.run([sys.executable, "-m", "vaekit", "train", "--latent-dim", "0"], capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("vaekit: error: --latent-dim 0")
     assert subprocess.run([exe, "--help"], capture_output=True, text=True).returncode == 0
+
+
+def test_datasets_lists_every_named_set():
+    result = run("datasets")
+    assert result.exit_code == 0
+    for name in ("digits", "fashion-mnist", "mnist", "kmnist"):
+        assert name in result.output

@@ -60,3 +60,18 @@ def train(out, quiet, offline, **options):
         click.echo(f"vaekit: warning: {s['message']}", err=True)
         return 1
     return 0
+
+
+@cli.command()
+def datasets():
+    """List the named data sets: size, shape, where each was found or would be downloaded from."""
+    from ..data import catalog
+
+    rows = [("digits", "1797 (no official test split)", "1x8x8", "embedded in scikit-learn", "yes")]
+    for d in catalog.describe():
+        shape = "x".join(str(v) for v in d["shape"])
+        rows.append((d["name"], f"{d['n_train']} + {d['n_test']} test", shape, str(d["source"]), "yes" if d["cached"] else "no"))
+    header = ("name", "examples", "shape", "found at / downloaded from", "on disk")
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip())
