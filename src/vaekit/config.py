@@ -15,6 +15,7 @@ FORMAT_VERSION = 1  # bump when config.json changes incompatibly
 NOISE_KINDS = ("gaussian", "mask", "salt-pepper")
 LIKELIHOODS = ("bernoulli", "gaussian")
 ARCHS = ("mlp", "conv")
+ON_NAN = ("stop", "skip")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class ModelConfig:
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise VaekitError(f"--hidden {_csv(self.hidden)} must be positive integers; try --hidden 256,128")
         _positive("sigma", self.sigma, "1.0")
-        if not isinstance(self.beta, (int, float)) or self.beta < 0:
+        if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
             raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
         _positive_int("kl-warmup", self.kl_warmup, "10", zero_ok=True)
         if self.noise is not None:
@@ -62,18 +63,25 @@ class TrainConfig:
     val_fraction: float = 0.1  # of the training data, held out for early stopping
     test_fraction: float = 0.2  # used only when the data set has no official test split
     device: str = "auto"  # auto picks cuda when present, else cpu
+    checkpoint_every: int = 1  # write RUN/train_state.pt (for --resume) every N epochs; 0 = never
+    on_nan: str = "stop"  # a non-finite loss or gradient: stop on the last good epoch, or skip the batch
+    grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
 
     def validate(self) -> TrainConfig:
         _positive_int("epochs", self.epochs, "30", zero_ok=False)
         _positive_int("batch-size", self.batch_size, "128")
         _positive("lr", self.lr, "1e-3")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise VaekitError(f"--seed {self.seed} must be an integer >= 0; try --seed 0")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise VaekitError(f"--seed {self.seed} must be an integer in [0, 2^32); try --seed 0")
         _positive_int("patience", self.patience, "10", zero_ok=True)
         for name, value in (("val-fraction", self.val_fraction), ("test-fraction", self.test_fraction)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise VaekitError(f"--{name} {value} must be in [0, 1); try --{name} 0.1")
         _choice("device", self.device, ("auto", "cpu", "cuda"))
+        _positive_int("checkpoint-every", self.checkpoint_every, "1", zero_ok=True)
+        _choice("on-nan", self.on_nan, ON_NAN)
+        if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not 0 <= self.grad_clip < float("inf"):
+            raise VaekitError(f"--grad-clip {self.grad_clip} must be a number >= 0 (0 = no clipping); try --grad-clip 1.0")
         return self
 
 
