@@ -13,23 +13,29 @@ from .errors import VaekitError
 
 FORMAT_VERSION = 1  # bump when config.json changes incompatibly
 NOISE_KINDS = ("gaussian", "mask", "salt-pepper")
-LIKELIHOODS = ("bernoulli", "gaussian")
+# bernoulli: binary-ish data in [0, 1]; continuous-bernoulli: grey levels in [0, 1] (a true density there);
+# gaussian: fixed sigma; gaussian-learned: sigma learned per feature; gaussian-learned-global: one learned sigma
+LIKELIHOODS = ("bernoulli", "gaussian", "continuous-bernoulli", "gaussian-learned", "gaussian-learned-global")
 ARCHS = ("mlp", "conv")
 ON_NAN = ("stop", "skip")
 
 
 @dataclass
 class ModelConfig:
-    model: str = "vae"  # a key of vaekit.models.MODELS: ae, dae, vae
+    model: str = "vae"  # a key of vaekit.models.MODELS: ae, dae, vae, iwae, cvae
     arch: str = "mlp"  # body: mlp (any data) or conv (images)
     input_shape: tuple[int, ...] = ()  # (D,) or (C, H, W); filled in from the data, never typed
     latent_dim: int = 16  # enough for digits; 2 makes the latent space drawable directly
     hidden: tuple[int, ...] = (256, 128)  # mlp: hidden widths; conv: channels per stride-2 layer
-    likelihood: str = "bernoulli"  # bernoulli for data in [0, 1], gaussian otherwise
-    sigma: float = 1.0  # standard deviation of the gaussian likelihood (fixed)
+    likelihood: str = "bernoulli"  # bernoulli for data in [0, 1], gaussian otherwise; all in LIKELIHOODS
+    sigma: float = 1.0  # standard deviation of the gaussian likelihood (fixed; learned ones start here)
     beta: float = 1.0  # weight of the KL term (VAE); 1 is the true ELBO
     noise: str | None = None  # corruption for denoising training, "kind:amount"; None = none
     kl_warmup: int = 0  # VAE: epochs over which the KL weight rises linearly from 0 to beta
+    kl_cycles: int = 0  # VAE: repeat the warm-up ramp this often, each then held as long (Fu et al. 2019); 0 = once
+    free_bits: float = 0.0  # VAE: nats per latent dimension the KL keeps for free (Kingma et al. 2016); 0 = off
+    k: int = 5  # iwae: importance samples per example in the training bound (Burda et al. 2015)
+    n_classes: int = 0  # cvae: number of label classes; filled in from the data, never typed
 
     def validate(self) -> ModelConfig:
         from .models import MODELS  # the registry is the single list of model names
@@ -44,6 +50,14 @@ class ModelConfig:
         if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
             raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
         _positive_int("kl-warmup", self.kl_warmup, "10", zero_ok=True)
+        _positive_int("kl-cycles", self.kl_cycles, "4", zero_ok=True)
+        if self.kl_cycles and not self.kl_warmup:
+            raise VaekitError(f"--kl-cycles {self.kl_cycles} repeats the warm-up ramp, so it needs --kl-warmup EPOCHS "
+                              "(the length of each ramp); try --kl-warmup 5")
+        if isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float)) or not 0 <= self.free_bits < float("inf"):
+            raise VaekitError(f"--free-bits {self.free_bits} must be a number of nats >= 0 (per latent dimension); try --free-bits 0.5")
+        _positive_int("k", self.k, "5")
+        self._check_model_kind(MODELS)
         if self.noise is not None:
             parse_noise(self.noise)
         if self.input_shape and self.arch == "conv" and len(self.input_shape) != 3:
@@ -51,6 +65,21 @@ class ModelConfig:
                 f"--arch conv needs images (C, H, W) but the data are vectors of shape {self.input_shape}; use --arch mlp"
             )
         return self
+
+    def _check_model_kind(self, models: dict) -> None:
+        """Options that only some models have: refuse them where they would be silently wrong."""
+        from .models import VAE
+
+        if self.likelihood not in ("bernoulli", "gaussian") and not issubclass(models[self.model], VAE):
+            raise VaekitError(f"--likelihood {self.likelihood} needs a probabilistic model (vae, iwae, cvae) but --model "
+                              f"{self.model} trains on cross-entropy or squared error; use --likelihood bernoulli or gaussian")
+        if self.model == "iwae" and (self.beta != 1 or self.kl_warmup or self.free_bits):
+            raise VaekitError("--model iwae trains on the importance-weighted bound, which has no KL term to weigh; drop "
+                              "--beta, --kl-warmup, --kl-cycles and --free-bits, or use --model vae")
+        if self.model == "cvae" and self.input_shape and (isinstance(self.n_classes, bool) or not isinstance(self.n_classes, int)
+                                                          or self.n_classes < 1):
+            raise VaekitError(f"--model cvae needs labels: n_classes={self.n_classes}, but training fills it in from the "
+                              "data's labels; train the cvae on labelled data")
 
 
 @dataclass

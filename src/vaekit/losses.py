@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 LOG_2PI = math.log(2 * math.pi)
+CB_SERIES_BELOW = 0.1  # |logit / 2| under which log C(lambda) uses its series (the exact form is 0/0 at 0)
 
 
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -41,13 +42,63 @@ def kl_to_standard_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tenso
     return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
 
 
-def reconstruction_nll(likelihood: str, out: torch.Tensor, x: torch.Tensor, sigma: float = 1.0) -> torch.Tensor:
-    """The reconstruction term of the model's likelihood: ``out`` are logits (bernoulli) or means (gaussian)."""
+def continuous_bernoulli_log_norm(logits: torch.Tensor) -> torch.Tensor:
+    """log C(lambda) of the continuous Bernoulli, lambda = sigmoid(logits); elementwise, same shape.
+
+    C(lambda) = 2 artanh(1 - 2 lambda) / (1 - 2 lambda) for lambda != 1/2, and 2 at 1/2
+    (Loaiza-Ganem & Cunningham 2019, eq. 7). With the logit eta, artanh(1 - 2 lambda) = -eta/2 and
+    1 - 2 lambda = -tanh(eta/2), so C = 2u / tanh(u) with u = eta/2: no division by a vanishing
+    1 - 2 lambda, and no log of 0 for large |eta| (C grows like |eta|). Near u = 0 the ratio is 0/0,
+    so there it uses the series log(u / tanh u) = u^2/3 - 7u^4/90 + O(u^6).
+    """
+    u = 0.5 * logits
+    small = u.abs() < CB_SERIES_BELOW
+    safe = torch.where(small, torch.ones_like(u), u)  # keeps the unused branch (and its gradient) finite
+    exact = torch.log(safe / torch.tanh(safe))
+    u2 = u * u
+    series = u2 / 3 - 7 * u2 * u2 / 90
+    return math.log(2) + torch.where(small, series, exact)
+
+
+def continuous_bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """-log CB(x | sigmoid(logits)) for x in [0, 1]: the Bernoulli cross-entropy minus log C; (B, ...) -> (B,)."""
+    nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none") - continuous_bernoulli_log_norm(logits)
+    return nll.flatten(1).sum(1)
+
+
+def continuous_bernoulli_mean(logits: torch.Tensor) -> torch.Tensor:
+    """E[x] of the continuous Bernoulli: 1 / (1 - exp(-eta)) - 1/eta, eta = logits (not sigmoid(eta)).
+
+    Near eta = 0 both terms blow up and cancel; there it uses the series
+    1/2 + eta/12 - eta^3/720 + eta^5/30240 (error below 1e-6 for |eta| < 1).
+    """
+    small = logits.abs() < 1.0
+    eta = torch.where(small, torch.ones_like(logits), logits)
+    exact = -1 / torch.expm1(-eta) - 1 / eta
+    e2 = logits * logits
+    series = 0.5 + logits * (1 / 12 - e2 / 720 + e2 * e2 / 30240)
+    return torch.where(small, series, exact)
+
+
+def reconstruction_nll(likelihood: str, out: torch.Tensor, x: torch.Tensor,
+                       sigma: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """The reconstruction term -log p(x | z), (B,), for the decoder output ``out``.
+
+    ``out`` are logits for bernoulli and continuous-bernoulli, means for the gaussians; ``sigma``
+    is the fixed standard deviation (gaussian) or the model's learned one (gaussian-learned,
+    gaussian-learned-global), a tensor that broadcasts against one example.
+    """
     if likelihood == "bernoulli":
         return bernoulli_nll(out, x)
+    if likelihood == "continuous-bernoulli":
+        return continuous_bernoulli_nll(out, x)
     return gaussian_nll(out, x, sigma)
 
 
 def mean_output(likelihood: str, out: torch.Tensor) -> torch.Tensor:
-    """The decoder's expected value E[x | z]: sigmoid of logits, or the Gaussian mean itself."""
-    return torch.sigmoid(out) if likelihood == "bernoulli" else out
+    """The decoder's expected value E[x | z]: sigmoid of logits, the continuous Bernoulli mean, or the Gaussian mean itself."""
+    if likelihood == "bernoulli":
+        return torch.sigmoid(out)
+    if likelihood == "continuous-bernoulli":
+        return continuous_bernoulli_mean(out)
+    return out

@@ -1,9 +1,11 @@
 """Model registry: ``MODELS[name](cfg)`` builds a model from its config."""
 
 from .autoencoder import Autoencoder, corrupt
+from .cvae import CVAE
+from .iwae import IWAE
 from .vae import VAE
 
-MODELS = {"ae": Autoencoder, "dae": Autoencoder, "vae": VAE}
+MODELS = {"ae": Autoencoder, "dae": Autoencoder, "vae": VAE, "iwae": IWAE, "cvae": CVAE}
 DAE_DEFAULT_NOISE = "gaussian:0.3"  # what --model dae corrupts with when --noise is not given
 
 
@@ -12,4 +14,4 @@ def build_model(cfg):
     return MODELS[cfg.model](cfg)
 
 
-__all__ = ["Autoencoder", "VAE", "MODELS", "DAE_DEFAULT_NOISE", "build_model", "corrupt"]
+__all__ = ["Autoencoder", "VAE", "IWAE", "CVAE", "MODELS", "DAE_DEFAULT_NOISE", "build_model", "corrupt"]

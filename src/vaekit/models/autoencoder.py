@@ -7,6 +7,7 @@ from torch import nn
 
 from .. import losses
 from ..config import ModelConfig, parse_noise
+from ..errors import VaekitError
 from ..nn import build_body
 
 
@@ -35,7 +36,11 @@ class Autoencoder(nn.Module):
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
-        self.encoder, self.decoder = build_body(cfg, self.encoder_width())
+        self.encoder, self.decoder = self.networks()
+
+    def networks(self) -> tuple[nn.Module, nn.Module]:
+        """(encoder, decoder); conditional models widen their inputs here."""
+        return build_body(self.cfg, self.encoder_width())
 
     def encoder_width(self) -> int:
         return self.cfg.latent_dim
@@ -44,11 +49,11 @@ class Autoencoder(nn.Module):
         """x: (B, *input_shape) -> z: (B, latent)."""
         return self.encoder(x)
 
-    def code(self, x: torch.Tensor) -> torch.Tensor:
-        """The deterministic code of x, (B, latent): what ``vaekit encode`` writes."""
+    def code(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """The deterministic code of x, (B, latent): what ``vaekit encode`` writes. ``y``: labels, for conditional models."""
         return self.encode(x)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """z: (B, latent) -> decoder output (B, *input_shape): logits (bernoulli) or means (gaussian)."""
         return self.decoder(z)
 
@@ -59,15 +64,25 @@ class Autoencoder(nn.Module):
         """Decoder output -> E[x | z], in the data's (scaled) units."""
         return losses.mean_output(self.cfg.likelihood, out)
 
-    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mean(self.decode(self.code(x)))
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.mean(self.decode(self.code(x, y), y))
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Decode z ~ N(0, temperature^2 I). For a plain AE this is *not* a generative model."""
+    def sample(self, n: int, temperature: float = 1.0, generator: torch.Generator | None = None,
+               labels=None) -> torch.Tensor:
+        """Decode z ~ N(0, temperature^2 I). For a plain AE this is *not* a generative model.
+
+        ``labels`` (one class, or one per sample) only exist for conditional models (cvae).
+        """
         device = next(self.parameters()).device
         z = temperature * torch.randn(n, self.cfg.latent_dim, generator=generator, device=device)
-        return self.mean(self.decode(z))
+        return self.mean(self.decode(z, self.sample_labels(n, labels, generator)))
+
+    def sample_labels(self, n: int, labels, generator: torch.Generator | None) -> torch.Tensor | None:
+        """The labels (n,) to decode samples with; an unconditional model takes none."""
+        if labels is not None:
+            raise VaekitError(f"--label needs a conditional model but this is a {self.cfg.model}; train one with --model cvae")
+        return None
 
     def corrupted(self, x: torch.Tensor) -> torch.Tensor:
         return corrupt(x, self.cfg.noise) if self.training and self.cfg.noise else x

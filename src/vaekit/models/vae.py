@@ -1,51 +1,109 @@
-"""The variational autoencoder (Kingma & Welling 2014)."""
+"""The variational autoencoder (Kingma & Welling 2014), with the knobs of its KL term."""
 
 from __future__ import annotations
 
-import torch
+import math
 
-from .. import losses
+import torch
+from torch import nn
+
+from .. import losses, schedules
+from ..config import ModelConfig
 from .autoencoder import Autoencoder
+
+LEARNED_SIGMA = {"gaussian-learned": "feature", "gaussian-learned-global": "global"}  # likelihood -> sigma's shape
 
 
 class VAE(Autoencoder):
     """Gaussian posterior q(z|x) = N(mu, diag(exp(logvar))), prior N(0, I), likelihood p(x|z).
 
-    ``loss`` is beta * KL + reconstruction NLL (the negative ELBO when beta = 1), in nats per
-    example; the KL weight rises linearly from 0 to beta over ``kl_warmup`` epochs when set.
+    ``loss`` is the optimized objective, recon + w * KL, in nats per example: w follows the KL
+    schedule (``beta``, ``kl_warmup``, ``kl_cycles``) and the KL may have free bits (``free_bits``);
+    with the defaults it is the negative ELBO. The logs always hold the true ``neg_elbo`` next to
+    it, and ``objective()`` says in words what ``loss`` is.
+
+    Every method takes optional labels ``y``; the VAE ignores them, the conditional VAE needs them.
+    With a learned Gaussian likelihood, ``log_sigma`` holds log std per feature or one for all,
+    starting at log(cfg.sigma).
     """
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__(cfg)
+        shape = {"feature": tuple(cfg.input_shape), "global": ()}.get(LEARNED_SIGMA.get(cfg.likelihood))
+        log_sigma = None if shape is None else nn.Parameter(torch.full(shape, math.log(cfg.sigma)))
+        self.register_parameter("log_sigma", log_sigma)
 
     def encoder_width(self) -> int:
         return 2 * self.cfg.latent_dim  # mu and logvar
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, *input_shape) -> (mu, logvar), each (B, latent)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
         return mu, logvar
 
-    def code(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(x)[0]  # the posterior mean
+    def code(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.encode(x, y)[0]  # the posterior mean
 
     def reparameterize(self, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
         """z = mu + sigma * eps, eps ~ N(0, I): a sample that gradients flow through."""
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """x -> (decoder output of a posterior sample, mu, logvar)."""
-        mu, logvar = self.encode(x)
-        return self.decode(self.reparameterize(mu, logvar)), mu, logvar
+        mu, logvar = self.encode(x, y)
+        return self.decode(self.reparameterize(mu, logvar), y), mu, logvar
+
+    def sigma(self) -> float | torch.Tensor:
+        """Standard deviation of the Gaussian likelihood: the fixed cfg.sigma or the learned one."""
+        return self.cfg.sigma if self.log_sigma is None else self.log_sigma.exp()
+
+    def recon_nll(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """-log p(x | z) for the decoder output ``out``, (B,) nats."""
+        return losses.reconstruction_nll(self.cfg.likelihood, out, x, self.sigma())
 
     def kl_weight(self, progress: float | None) -> float:
-        """beta, scaled by the linear warm-up at ``progress`` epochs (None: fully warmed up)."""
-        if progress is None or not self.cfg.kl_warmup:
-            return self.cfg.beta
-        return self.cfg.beta * min(1.0, progress / self.cfg.kl_warmup)
+        """The KL weight at ``progress`` epochs (None: after training, i.e. beta)."""
+        c = self.cfg
+        return schedules.kl_weight(c.beta, progress, c.kl_warmup, c.kl_cycles)
+
+    def objective(self) -> str:
+        """What ``loss`` is, in words (for summary.json)."""
+        c = self.cfg
+        return schedules.describe(c.beta, c.kl_warmup, c.kl_cycles, c.free_bits)
 
     def loss(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None) -> tuple[torch.Tensor, dict]:
-        out, mu, logvar = self.forward(self.corrupted(x))
-        recon = losses.reconstruction_nll(self.cfg.likelihood, out, x, self.cfg.sigma).mean()
-        kl = losses.kl_to_standard_normal(mu, logvar).sum(1).mean()
-        loss = recon + self.kl_weight(progress) * kl
+        out, mu, logvar = self.forward(self.corrupted(x), y)
+        recon = self.recon_nll(out, x).mean()
+        kl = losses.kl_to_standard_normal(mu, logvar)  # (B, latent)
+        loss = recon + self.kl_weight(progress) * schedules.free_bits_kl(kl, self.cfg.free_bits)
+        neg_elbo = recon + kl.sum(1).mean()
+        return loss, self.logs(loss, neg_elbo, recon, kl.sum(1).mean(), out, x)
+
+    def logs(self, loss, neg_elbo, recon, kl, out, x) -> dict:
+        """The detached batch means every VAE reports; ``sigma`` (mean learned std) when it is learned."""
         mse = (self.mean(out.detach()) - x).pow(2).mean()
-        logs = {"loss": loss.detach(), "neg_elbo": (recon + kl).detach(), "recon": recon.detach(), "kl": kl.detach(), "mse": mse}
-        return loss, logs
+        logs = {"loss": loss, "neg_elbo": neg_elbo, "recon": recon, "kl": kl, "mse": mse}
+        if self.log_sigma is not None:
+            logs["sigma"] = self.log_sigma.exp().mean()
+        return {k: v.detach() for k, v in logs.items()}
+
+    def log_weights(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int = 1) -> torch.Tensor:
+        """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (k, B) nats.
+
+        The estimator of log p(x) every vaekit model shares: logmeanexp over k is the IWAE bound
+        (Burda et al. 2015), tight as k grows; with k = 1 its mean is the ELBO.
+        """
+        mu, logvar = self.encode(x, y)
+        log_px, log_ratio, _ = self.importance_terms(mu, logvar, x, y, k)
+        return log_px + log_ratio
+
+    def importance_terms(self, mu, logvar, x, y, k: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For k posterior draws: (log p(x|z) (k, B), log p(z) - log q(z|x) (k, B), decoder output of the first draw)."""
+        eps = torch.randn(k, *mu.shape, dtype=mu.dtype, device=mu.device)  # (k, B, latent)
+        z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, latent)
+        # log N(z; 0, I) - log N(z; mu, sigma^2): the 2 pi terms cancel
+        log_ratio = 0.5 * (eps.pow(2) + logvar - z.pow(2)).sum(-1)  # (k, B)
+        repeat = (k, *[1] * (x.ndim - 1))
+        out = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))  # (k*B, *input_shape)
+        log_px = -self.recon_nll(out, x.repeat(*repeat)).view(k, len(x))  # (k, B)
+        return log_px, log_ratio, out[: len(x)]
