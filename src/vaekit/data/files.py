@@ -78,6 +78,8 @@ def load_file(
         raise _error(path, "no such file or folder", "check the path")
     else:
         kind = path.suffix.lower()
+        if path.stat().st_size == 0:
+            raise _error(path, "the file is empty (no rows)", "save the data with np.save or np.savez, or as rows of a CSV file")
     if kind not in _OPTIONS:
         raise _error(path, f"unknown file type {kind!r}", "use a .npy, .npz or .csv file, or a folder of images")
     given = {"key": key, "label_column": label_column, "image_size": image_size}

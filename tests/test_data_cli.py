@@ -1,0 +1,104 @@
+"""User files and named sets through `vaekit train`, and the scaling that travels with the model."""
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+import vaekit
+from vaekit.cli import cli
+from vaekit.config import DataConfig
+from vaekit.data.datasets import load_data, split_indices
+from vaekit.data.scaling import Scaler
+
+FAST = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "--quiet"]
+
+
+def train(tmp_path, *args):
+    return CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "run"), *FAST, *args])
+
+
+def test_csv_with_header_and_labels(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,c,kind"] + [f"{x:.3f},{y:.3f},{z:.3f},{'cat' if i % 2 else 'dog'}"
+                             for i, (x, y, z) in enumerate(rng.normal(size=(40, 3)) * [1, 100, 0.01])]
+    (tmp_path / "my.csv").write_text("\n".join(rows) + "\n")
+    result = train(tmp_path, "--data", str(tmp_path / "my.csv"), "--label-column", "kind")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["input_shape"] == [3] and config["classes"] == ["cat", "dog"]
+    assert config["scaler"]["kind"] == "minmax" and len(config["scaler"]["shift"]) == 3  # one range per column
+    m = vaekit.load(tmp_path / "run")
+    raw = rng.normal(size=(4, 3)) * [1, 100, 0.01]
+    out = m.reconstruct(raw)
+    assert out.shape == (4, 3) and np.abs(out[:, 1]).max() > 1  # back in the column's own units
+
+
+def test_image_folder_with_classes_and_resize(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("circles", "squares"):
+        (tmp_path / "imgs" / label).mkdir(parents=True)
+        for i in range(6):
+            size = 10 + i  # mixed sizes: --image-size makes them one size
+            Image.fromarray(rng.integers(0, 256, (size, size), dtype=np.uint8)).save(tmp_path / "imgs" / label / f"{i}.png")
+    result = train(tmp_path, "--data", str(tmp_path / "imgs"))
+    assert result.exit_code == 2 and "--image-size" in result.output
+    result = train(tmp_path, "--data", str(tmp_path / "imgs"), "--image-size", "8", "--arch", "conv", "--hidden", "4,4")
+    assert result.exit_code == 0, result.output
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["model"]["input_shape"] == [1, 8, 8] and config["classes"] == ["circles", "squares"]
+
+
+def test_npz_key_and_missing_key(tmp_path):
+    np.savez(tmp_path / "d.npz", pixels=np.random.default_rng(0).random((30, 6, 6)).astype(np.float32))
+    result = train(tmp_path, "--data", str(tmp_path / "d.npz"), "--key", "nope")
+    assert result.exit_code == 2 and "pixels" in result.output
+    assert train(tmp_path, "--data", str(tmp_path / "d.npz"), "--key", "pixels").exit_code == 0
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda p: np.save(p, np.array([1.0, np.nan] * 20).reshape(20, 2)), "NaN"),
+    (lambda p: np.save(p, np.arange(10.0)), "1-D"),
+    (lambda p: p.write_bytes(b""), "empty"),
+])
+def test_bad_files_one_line_exit_2(tmp_path, make, needle):
+    path = tmp_path / "bad.npy"
+    make(path)
+    before = path.read_bytes()
+    result = train(tmp_path, "--data", str(path))
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1 and result.output.startswith(f"vaekit: error: {path}")
+    assert needle.lower() in result.output.lower()
+    assert path.read_bytes() == before  # never modify the user's file
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/usr/share/datasets/fashion-mnist").is_dir(),
+                    reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_official_split_and_uint8_memory():
+    data = load_data(DataConfig(name="fashion-mnist"), offline=True)
+    assert data.x.dtype == np.uint8 and data.x.shape == (70000, 1, 28, 28)
+    assert len(data.splits["test"]) == 10000 and data.splits["test"][0] == 60000
+    assert len(data.splits["train"]) + len(data.splits["val"]) == 60000
+    assert data.scaler.kind == "uint8" and data.classes[0] == "T-shirt/top"
+
+
+def test_seeded_split_is_reproducible_and_disjoint():
+    a, b = split_indices(100, None, 3, 0.1, 0.2), split_indices(100, None, 3, 0.1, 0.2)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert len(a["test"]) == 20 and len(a["val"]) == 8 and len(a["train"]) == 72
+    assert len(np.union1d(np.union1d(a["train"], a["val"]), a["test"])) == 100
+
+
+@pytest.mark.parametrize("kind", ["minmax", "standard"])
+def test_scaler_round_trip(kind):
+    x = np.random.default_rng(0).normal(5, 3, size=(200, 4)).astype(np.float32)
+    s = Scaler.fit(x, kind)
+    y = s.transform(x)
+    if kind == "minmax":
+        assert y.min() >= 0 and y.max() <= 1
+    else:
+        assert np.allclose(y.mean(0), 0, atol=1e-4) and np.allclose(y.std(0), 1, atol=1e-3)
+    assert np.allclose(s.inverse(y), x, atol=1e-4)
