@@ -2,20 +2,35 @@
 
 A run folder describes itself: ``load_run`` rebuilds the model from the folder alone. Weights only
 ever come from safetensors (never pickle), and config.json is validated before it is used.
+
+For ``--resume``, ``train_state.pt`` holds everything else a run needs to continue bit for bit
+(optimizer, epoch, early-stopping state, metrics so far, every RNG state). It is one file, so one
+atomic rename commits a whole epoch, and it is read with ``torch.load(weights_only=True)``:
+tensors and plain containers only, never code. ``RunLock`` keeps two processes out of one folder.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import math
+import os
+import socket
+import zipfile
+from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
 from .config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
-from .data.scaling import Scaler
+from .data.scaling import SCALES, Scaler
 from .errors import VaekitError
 from .fileio import atomic_write, write_json
 
 CONFIG, WEIGHTS, METRICS, SUMMARY = "config.json", "model.safetensors", "metrics.jsonl", "summary.json"
+STATE, LOCK = "train_state.pt", ".lock"
+STATE_VERSION = 1  # bump when train_state.pt changes incompatibly
+MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 kB; refuse to read anything huge
+SCALER_KINDS = ("uint8", *SCALES)
 
 
 def save_weights(path: Path, model) -> None:
@@ -37,8 +52,9 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
         "scaler": to_dict(scaler),
         **extra,
     }
-    write_json(run / CONFIG, config)
-    save_weights(run / WEIGHTS, model)
+    with disk_errors(run):
+        write_json(run / CONFIG, config)
+        save_weights(run / WEIGHTS, model)
 
 
 def read_config(run: Path) -> dict:
@@ -49,15 +65,20 @@ def read_config(run: Path) -> dict:
     path = run / CONFIG
     if not path.is_file():
         raise VaekitError(f"{path}: missing; {run} is not a complete run folder (was training interrupted?)")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise VaekitError(f"{path}: {path.stat().st_size} bytes is far too large for a config.json; retrain or restore the file")
     try:
-        config = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as e:
-        raise VaekitError(f"{path}: not valid JSON ({e}); retrain or restore the file") from None
+        config = json.loads(path.read_bytes(), parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        raise VaekitError(f"{path}: not valid JSON ({reason}); retrain or restore the file") from None
     if not isinstance(config, dict):
         raise VaekitError(f"{path}: not a JSON object; retrain or restore the file")
     version = config.get("format_version")
     if not isinstance(version, int) or isinstance(version, bool):
         raise VaekitError(f"{path}: no format_version; this is not a vaekit run folder")
+    if version < 1:
+        raise VaekitError(f"{path}: format_version {version} is not valid; retrain or restore the file")
     if version > FORMAT_VERSION:
         raise VaekitError(f"{path}: format version {version} is newer than this vaekit understands ({FORMAT_VERSION}); upgrade vaekit")
     try:
@@ -65,13 +86,37 @@ def read_config(run: Path) -> dict:
         config["cfg_train"] = from_dict(TrainConfig, config.get("train")).validate()
         config["cfg_data"] = from_dict(DataConfig, config.get("data"))
         config["cfg_scaler"] = _scaler(config.get("scaler"))
+        _check_ranges(config)
     except VaekitError as e:
         raise VaekitError(f"{path}: {e}") from None
     except TypeError as e:
         raise VaekitError(f"{path}: malformed ({e}); retrain or restore the file") from None
-    if not config["cfg_model"].input_shape:
-        raise VaekitError(f"{path}: model.input_shape is empty; retrain or restore the file")
     return config
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number a config.json can hold")
+
+
+def _check_ranges(config: dict) -> None:
+    """What the types alone do not say: sizes are positive, names are known, lists fit the data."""
+    shape = config["cfg_model"].input_shape
+    if not shape or any(d < 1 for d in shape):
+        raise VaekitError(f"model.input_shape {list(shape)} must be positive sizes; retrain or restore the file")
+    data = config["cfg_data"]
+    if not isinstance(data.name, str) or not data.name:
+        raise VaekitError("data.name must be a data set name or path; retrain or fix the file")
+    if data.scale not in SCALES:
+        raise VaekitError(f"data.scale {data.scale!r} is not one of {', '.join(SCALES)}; retrain or fix the file")
+    if data.image_size is not None and (not isinstance(data.image_size, int) or data.image_size < 1):
+        raise VaekitError(f"data.image_size {data.image_size!r} must be a positive integer; retrain or fix the file")
+    for key in ("shift", "scale"):
+        value = getattr(config["cfg_scaler"], key)
+        if isinstance(value, list) and len(value) != math.prod(shape):
+            raise VaekitError(f"scaler.{key} has {len(value)} values for inputs of shape {list(shape)}; retrain or fix the file")
+    classes = config.get("classes")
+    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
+        raise VaekitError("classes must be a list of label names or null; retrain or fix the file")
 
 
 def load_run(run: Path, device: str = "cpu"):
@@ -96,6 +141,151 @@ def load_run(run: Path, device: str = "cpu"):
     return model.to(torch.device(device)).eval(), config
 
 
+def save_state(run: Path, state: dict, config: dict) -> None:
+    """Write RUN/train_state.pt atomically; ``config`` (the model/train/data dicts) ties it to its run."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, buffer)
+    with disk_errors(run):
+        atomic_write(Path(run) / STATE, buffer.getvalue())
+
+
+def load_state(run: Path, config: dict) -> dict:
+    """Read RUN/train_state.pt as plain tensors and containers (``weights_only``); refuse anything else."""
+    import torch
+
+    path = Path(run) / STATE
+    if not path.is_file():
+        raise VaekitError(f"{path}: missing; this run saved no training state to resume from "
+                          "(it stopped before its first checkpoint, or ran with --checkpoint-every 0)")
+    refused = f"{path}: refused to load: not a training state written by vaekit"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; a bare pickle is never ours
+        raise VaekitError(f"{refused}; delete it, or restore it from a backup")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # untrusted bytes: any failure to parse them is a refusal, never a traceback
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VaekitError(f"{refused} ({reason}); delete it, or restore it from a backup") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise VaekitError(f"{refused} (or by an incompatible vaekit version); delete it, or restore it from a backup")
+    if state.get("config") != _fingerprint(config):
+        raise VaekitError(f"{path}: belongs to a run with another configuration than {Path(run) / CONFIG}; "
+                          "restore the matching files")
+    return state
+
+
+def _fingerprint(config: dict) -> str:
+    return json.dumps({k: config[k] for k in ("model", "train", "data")}, sort_keys=True)
+
+
+@contextmanager
+def disk_errors(run: Path):
+    """Turn a failed write in the run folder (disk full, no permission, read-only) into one VaekitError line."""
+    try:
+        yield
+    except OSError as e:
+        raise disk_error(run, e) from None
+
+
+def disk_error(run: Path, e: OSError) -> VaekitError:
+    what = Path(e.filename).name if e.filename else "a file"
+    reason = "no space left on the disk" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
+    return VaekitError(f"{run}: cannot write {what} ({reason}); free some space or fix the permissions, "
+                       f"then `vaekit train --resume {run}` continues from the last saved epoch")
+
+
+class RunLock:
+    """``RUN/.lock`` names the one process (PID and host) that writes a run folder.
+
+    A second run on the same folder is refused while that process lives; a lock whose process is
+    gone (killed, crashed) is stale and taken over. Locks of other hosts cannot be checked, so they
+    count as live: the message says how to remove one by hand.
+    """
+
+    held_here: set[Path] = set()  # locks this process holds (a lock with our own PID is live only if listed)
+
+    def __init__(self, run: Path):
+        self.run, self.path = Path(run), Path(run).resolve() / LOCK
+        self.owner = f"{os.getpid()} {socket.gethostname()}\n"
+        self.held = False
+
+    def __enter__(self) -> RunLock:
+        for _ in range(5):  # a few tries: another process may be taking or dropping the lock right now
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._take_over_if_stale()
+                continue
+            except OSError as e:
+                raise disk_error(self.run, e) from None
+            with disk_errors(self.run), os.fdopen(fd, "w") as f:
+                f.write(self.owner)
+                f.flush()
+                os.fsync(f.fileno())
+            self.held = True
+            RunLock.held_here.add(self.path)
+            return self
+        raise VaekitError(f"{self.run}: could not lock the run folder ({self.path} keeps changing); "
+                          "is another run starting on it? try again or pick another folder")
+
+    def __exit__(self, *exc) -> None:
+        if self.held and _read(self.path) == self.owner:  # never remove a lock another process holds
+            self.path.unlink(missing_ok=True)
+        RunLock.held_here.discard(self.path)
+        self.held = False
+
+    def _take_over_if_stale(self) -> None:
+        text = _read(self.path)
+        if text is None:
+            return  # gone in the meantime: try again
+        pid, _, host = text.strip().partition(" ")
+        mine = self.path in RunLock.held_here
+        if not pid.isdigit() or host != socket.gethostname() or mine or _alive(int(pid)):
+            owner = f"PID {pid} on {host or 'an unknown host'}" if pid.isdigit() else "an unreadable lock"
+            raise VaekitError(f"{self.run}: in use by another training run ({owner}); wait for it to finish or "
+                              f"use another folder (if no run is using it, delete {self.path})")
+        # Rename, then check that what we moved is still the stale lock and not one taken meanwhile.
+        moved = self.path.with_name(f"{LOCK}.stale-{os.getpid()}")
+        try:
+            os.replace(self.path, moved)
+        except FileNotFoundError:
+            return
+        if _read(moved) == text:
+            moved.unlink(missing_ok=True)
+        else:
+            os.replace(moved, self.path)
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text()
+    except (FileNotFoundError, UnicodeDecodeError):
+        return None if not path.exists() else ""
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (not us: a PID reused after a restart is stale)."""
+    if pid <= 0 or pid == os.getpid():
+        return False
+    if os.name == "nt":  # os.kill would terminate the process there, not probe it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, belongs to another user
+    except OverflowError:
+        return False
+    try:  # a zombie (killed, not yet reaped by its parent) holds nothing
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def _scaler(data) -> Scaler:
     if not isinstance(data, dict) or set(data) != {"shift", "scale", "clip", "kind"}:
         raise VaekitError("scaler is missing or malformed; retrain or fix the file")
@@ -104,4 +294,9 @@ def _scaler(data) -> Scaler:
         ok = isinstance(value, (int, float)) or (isinstance(value, list) and all(isinstance(v, (int, float)) for v in value))
         if not ok or isinstance(value, bool):
             raise VaekitError(f"scaler.{key} must be a number or a list of numbers; retrain or fix the file")
+    scale = data["scale"] if isinstance(data["scale"], list) else [data["scale"]]
+    if not scale or 0 in scale:
+        raise VaekitError("scaler.scale must be non-zero numbers; retrain or fix the file")
+    if not isinstance(data["clip"], bool) or data["kind"] not in SCALER_KINDS:
+        raise VaekitError(f"scaler.clip must be true/false and scaler.kind one of {', '.join(SCALER_KINDS)}; retrain or fix the file")
     return Scaler(**data)
