@@ -1,80 +1,324 @@
-"""A trained run folder as a numpy-in, numpy-out object: ``vaekit.load(RUN)``."""
+"""A trained run folder as a numpy-in, numpy-out object: ``vaekit.load(RUN)``.
+
+Every method takes examples in the user's original units (numpy arrays, memmaps or tensors,
+(N, D) or (N, C, H, W), flattened or not), scales them with the run's scaler batch by batch,
+and returns numpy arrays in the original units again. Only one batch is ever held as floats,
+so a 70,000-image uint8 set never needs a float copy of itself.
+"""
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig
+from .config import ModelConfig, parse_noise
 from .errors import VaekitError
 
 
 class Trained:
     """A trained model with numpy in, numpy out, in the user's original units.
 
-    ``module`` is the plain ``nn.Module`` (for fine-tuning or embedding in other code).
+    Attributes
+    ----------
+    module : torch.nn.Module
+        The plain model (``Autoencoder`` or ``VAE``), for fine-tuning or embedding in other code.
+    config : dict
+        The run's config.json, with the dataclasses under ``cfg_model``, ``cfg_train``, ...
+    scaler : vaekit.data.scaling.Scaler
+        Original units -> model units.
+    batch_size : int
+        Examples per forward pass.
+    progress : bool
+        Show a progress bar on stderr (only on a terminal) for work of more than one batch.
     """
 
-    def __init__(self, module, config: dict, run: Path):
-        self.module, self.config, self.run = module, config, Path(run)
+    def __init__(self, module, config: dict, run: Path | None = None, *, batch_size: int = 1024, progress: bool = False):
+        from .models import VAE
+
+        self.module, self.config = module, config
+        self.run = None if run is None else Path(run)
         self.scaler = config["cfg_scaler"]
         self.model_cfg: ModelConfig = config["cfg_model"]
+        self.is_vae = isinstance(module, VAE)
+        self.batch_size, self.progress = batch_size, progress
 
     @classmethod
-    def load(cls, run, device: str = "cpu") -> Trained:
+    def load(cls, run, device: str = "cpu", **options) -> Trained:
+        """Load a run folder written by ``vaekit train``; ``options`` are ``batch_size`` and ``progress``."""
         from .checkpoint import load_run
 
         module, config = load_run(run, device)
-        return cls(module, config, run)
+        return cls(module, config, run, **options)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(self.model_cfg.input_shape)
+
+    @property
+    def latent_dim(self) -> int:
+        return self.model_cfg.latent_dim
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def encode(self, x, y=None, *, sample: bool = False, with_logvar: bool = False, seed: int | None = None):
+        """Codes z, (N, latent): the posterior mean for a VAE.
+
+        ``y``: labels (N,), for conditional models only. ``sample`` (VAE) draws z ~ q(z|x)
+        instead, seeded by ``seed``; ``with_logvar`` (VAE) returns ``(z, logvar)``, both (N, latent).
+        """
+        import torch
+
+        x = self._examples(x)
+        if (sample or with_logvar) and not self.is_vae:
+            raise VaekitError(f"sampling z and log-variances need a VAE, but this run is an {self.model_cfg.model}; "
+                              "drop --sample/--with-logvar")
+        if not self.is_vae:
+            return self._collect(len(x), (self.module.code(xb, yb) for xb, yb in self._batches(x, y)))
+        generator = self._generator(seed)
+
+        def posterior(xb, yb):
+            mu, logvar = self.module.encode(xb, yb)  # (B, latent) each
+            z = mu + torch.exp(0.5 * logvar) * self._randn(mu.shape, generator) if sample else mu
+            return (z, logvar) if with_logvar else z
+
+        return self._collect(len(x), (posterior(xb, yb) for xb, yb in self._batches(x, y)))
+
+    def decode(self, z, y=None) -> np.ndarray:
+        """Decoder means E[x | z] for codes z (N, latent), in the original units, (N, *input_shape).
+
+        ``y``: conditional models only, one label for all codes or one per code.
+        """
+        z = self._latents(z)
+        if y is not None:
+            y = self.module.sample_labels(len(z), y, None).cpu().numpy()  # checked, one per code
+        return self._collect(len(z), (self._decode(zb, yb) for zb, yb in self._latent_batches(z, y)))
+
+    def reconstruct(self, x, y=None) -> np.ndarray:
+        """E[x | code(x)], in the original units. ``y``: labels, for conditional models only."""
+        x = self._examples(x)
+        return self._collect(len(x), (self.scaler.inverse(self.module.reconstruct(xb, yb)) for xb, yb in self._batches(x, y)))
+
+    def generate(self, n: int, seed: int | None = None, temperature: float = 1.0, labels=None) -> np.ndarray:
+        """Decode z ~ N(0, temperature^2 I), (n, *input_shape) in the original units.
+
+        New data for a VAE; for an AE the latent space is no distribution, so the decodes
+        show what an AE does off its training codes rather than new data. ``labels``
+        (conditional models): one class for all samples or one per sample; default uniform.
+        """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise VaekitError(f"n={n} must be a positive integer; e.g. -n 64")
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
+            raise VaekitError(f"temperature={temperature} must be a positive number; e.g. --temperature 1")
+        generator = self._generator(seed)
+        if labels is not None:
+            labels = self.module.sample_labels(n, labels, generator)  # checked, one per sample
+        starts = range(0, n, self.batch_size)
+        parts = (self.module.sample(min(self.batch_size, n - i), temperature, generator,
+                                    None if labels is None else labels[i : i + self.batch_size]) for i in starts)
+        return self._collect(n, (self.scaler.inverse(part) for part in parts))
+
+    def interpolate(self, a, b, steps: int = 8, slerp: bool = False, ya=None, yb=None) -> np.ndarray:
+        """Decodes along the path from code(a) to code(b): (P, steps, *input_shape) for P pairs.
+
+        Linear by default; ``slerp`` (VAE) follows the great circle, which keeps the path where
+        a Gaussian prior puts its mass (norms near sqrt(latent)). ``ya``, ``yb``: labels of a and b
+        (conditional models; the path is decoded with a's labels).
+        """
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
+            raise VaekitError(f"steps={steps} must be an integer >= 2; e.g. --steps 8")
+        if slerp and not self.is_vae:
+            raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; drop --slerp")
+        za, zb = self.encode(a, ya), self.encode(b, yb)  # (P, latent) each
+        if za.shape != zb.shape:
+            raise VaekitError(f"interpolation needs as many end points as start points; got {len(za)} and {len(zb)}")
+        t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]  # (1, steps, 1)
+        path = _slerp(za, zb, t) if slerp else za[:, None] * (1 - t) + zb[:, None] * t  # (P, steps, latent)
+        labels = None if ya is None else np.repeat(np.asarray(ya), steps)
+        return self.decode(path.reshape(-1, self.latent_dim), labels).reshape(len(za), steps, *self.input_shape)
+
+    def denoise(self, x, noise: str, seed: int | None = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
+        """Corrupt x with ``noise`` (``kind:amount``, applied in model units as in training), then reconstruct.
+
+        Returns ``(noisy, denoised)``, both in the original units.
+        """
+        import torch
+
+        from .models import corrupt
+
+        parse_noise(noise)
+        x = self._examples(x)
+
+        def step(xb, yb):
+            noisy = corrupt(xb, noise)
+            return self.scaler.inverse(noisy), self.scaler.inverse(self.module.reconstruct(noisy, yb))
+
+        device = self._device()
+        devices = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):  # seeded noise without touching the caller's RNG
+            torch.manual_seed(seed) if seed is not None else torch.seed()
+            return self._collect(len(x), (step(xb, yb) for xb, yb in self._batches(x, y)))
+
+    def score(self, x, y=None, samples: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
+        """Per-example anomaly scores (higher = worse fit), each (N,), in model units:
+
+        ``mse``: mean squared error of the reconstruction E[x | code(x)] over features;
+        ``recon``: the model's reconstruction loss term (AE: as in training; VAE: -log p(x|z));
+        VAE only: ``kl`` (KL(q(z|x) || N(0, I))) and ``neg_elbo`` = recon + kl, nats per example.
+
+        The VAE's recon averages ``samples`` posterior draws z = mu + sigma * eps; the eps are
+        drawn once (seeded) and shared by all examples, so each example's score depends on that
+        example alone, not on the batch it came in.
+        """
+        import torch
+
+        from . import losses
+
+        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
+            raise VaekitError(f"samples={samples} must be a positive integer; e.g. --samples 1")
+        x = self._examples(x)
+        module = self.module
+        eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
+
+        def terms(xb, yb):
+            out = module.decode(module.code(xb, yb), yb)  # (B, *input_shape)
+            mse = (module.mean(out) - xb).pow(2).flatten(1).mean(1)
+            if not self.is_vae:
+                return mse, module.reconstruction_loss(out, xb)
+            mu, logvar = module.encode(xb, yb)
+            z = mu + torch.exp(0.5 * logvar) * eps  # (K, B, latent)
+            out = module.decode(z.flatten(0, 1), None if yb is None else yb.repeat(samples))  # (K*B, *input_shape)
+            recon = module.recon_nll(out, xb.repeat(samples, *[1] * (xb.ndim - 1))).view(samples, len(xb)).mean(0)
+            kl = losses.kl_to_standard_normal(mu, logvar).sum(1)
+            return mse, recon, kl, recon + kl
+
+        names = ("mse", "recon", "kl", "neg_elbo") if self.is_vae else ("mse", "recon")
+        return dict(zip(names, self._collect(len(x), (terms(xb, yb) for xb, yb in self._batches(x, y)), tuple_out=True)))
+
+    # -- helpers -------------------------------------------------------------------------------
 
     def _device(self):
         return next(self.module.parameters()).device
 
-    def _inputs(self, x):
+    def _examples(self, x):
+        """Check x against the model's input shape; -> x (never copied) shaped (N, *input_shape)."""
         import torch
 
-        x = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
-        shape = tuple(self.model_cfg.input_shape)
-        if tuple(x.shape[1:]) != shape:
-            if x.ndim >= 2 and int(np.prod(x.shape[1:])) == int(np.prod(shape)):
-                x = x.reshape(len(x), *shape)
-            else:
-                raise VaekitError(f"input has shape {tuple(x.shape)} but the model expects (N, {', '.join(map(str, shape))}); "
-                                  "pass data shaped like the training data")
-        return self.scaler.transform(x.to(self._device()))
+        if not isinstance(x, (np.ndarray, torch.Tensor)):
+            x = np.asarray(x)
+        if isinstance(x, torch.Tensor):
+            numeric = not x.is_complex()
+        else:
+            numeric = (np.issubdtype(x.dtype, np.number) or x.dtype == bool) and not np.issubdtype(x.dtype, np.complexfloating)
+        shape, given = self.input_shape, tuple(x.shape)
+        expected = f"(N, {', '.join(map(str, shape))})"
+        if not numeric:
+            raise VaekitError(f"input has dtype {x.dtype}, not numbers; the model expects numbers shaped {expected}")
+        if given[1:] != shape:
+            if x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape):
+                return x.reshape(len(x), *shape)
+            raise VaekitError(f"input has shape {given} but the model expects {expected}"
+                              f"{'' if len(shape) == 1 else f' or (N, {math.prod(shape)})'}; pass data shaped like the training data")
+        if len(x) == 0:
+            raise VaekitError(f"input has no examples (shape {given}); pass at least one")
+        return x
 
-    def _batched(self, fn, x, batch_size: int = 1024) -> np.ndarray:
+    def _latents(self, z):
+        z = np.asarray(z)
+        if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
+            raise VaekitError(f"latents have shape {z.shape} but the model expects (N, {self.latent_dim}); "
+                              "pass codes written by `vaekit encode` (without --with-logvar)")
+        if len(z) == 0:
+            raise VaekitError("latents have no rows; pass at least one code")
+        return z
+
+    def _batches(self, x, y=None):
+        """(x in model units, labels or None) as tensors on the model's device, one batch at a time."""
         import torch
 
-        with torch.no_grad():
-            parts = [fn(self._inputs(x[i : i + batch_size])).cpu().numpy() for i in range(0, len(x), batch_size)]
-        return np.concatenate(parts) if parts else np.empty((0,))
+        if y is not None and len(y) != len(x):
+            raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
+        for start in range(0, len(x), self.batch_size):
+            xb = x[start : start + self.batch_size]
+            xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb))  # a batch-sized copy
+            yield self.scaler.transform(xb.to(self._device())), self._labels(y, start)
 
-    def encode(self, x) -> np.ndarray:
-        """Codes (N, latent): the posterior mean for a VAE."""
-        return self._batched(self.module.code, x)
-
-    def reconstruct(self, x) -> np.ndarray:
-        """E[x | code(x)], in the original units."""
-        return self.scaler.inverse(self._batched(self.module.reconstruct, x))
-
-    def decode(self, z) -> np.ndarray:
-        """Decoder means for codes z (N, latent), in the original units."""
+    def _latent_batches(self, z, y=None):
         import torch
 
-        z = torch.as_tensor(np.asarray(z, dtype=np.float32)).to(self._device())
-        if z.ndim != 2 or z.shape[1] != self.model_cfg.latent_dim:
-            raise VaekitError(f"latents have shape {tuple(z.shape)} but the model expects (N, {self.model_cfg.latent_dim})")
-        with torch.no_grad():
-            return self.scaler.inverse(self.module.mean(self.module.decode(z)).cpu().numpy())
+        for start in range(0, len(z), self.batch_size):
+            zb = torch.from_numpy(np.array(z[start : start + self.batch_size], dtype=np.float32))
+            yield zb.to(self._device()), self._labels(y, start)
 
-    def generate(self, n: int, seed: int | None = None, temperature: float = 1.0) -> np.ndarray:
-        """Decode z ~ N(0, temperature^2 I): new data for a VAE (an AE's latent space is no distribution)."""
+    def _labels(self, y, start: int):
+        import torch
+
+        if y is None:
+            return None
+        return torch.as_tensor(np.asarray(y[start : start + self.batch_size]), dtype=torch.long, device=self._device())
+
+    def _decode(self, z, y=None):
+        return self.scaler.inverse(self.module.mean(self.module.decode(z, y)))
+
+    def _generator(self, seed: int | None):
         import torch
 
         generator = torch.Generator(device=self._device())
-        generator.manual_seed(seed) if seed is not None else generator.seed()
+        if seed is None:
+            generator.seed()
+        else:
+            generator.manual_seed(int(seed))
+        return generator
+
+    def _randn(self, shape, generator):
+        import torch
+
+        return torch.randn(shape, generator=generator, device=self._device())
+
+    def _collect(self, n: int, parts, tuple_out: bool = False):
+        """Run ``parts`` (tensors or tuples of tensors, one per batch, in order) and copy them into
+        float32 numpy arrays of n rows allocated once; returns one array or a tuple of arrays."""
+        import torch
+
+        outs, start = None, 0
+        bar = self._bar(n)
         with torch.no_grad():
-            out = self.module.sample(n, temperature=temperature, generator=generator)
-        return self.scaler.inverse(out.cpu().numpy())
+            for part in parts:
+                part = part if isinstance(part, tuple) else (part,)
+                if outs is None:
+                    outs = tuple(np.empty((n, *p.shape[1:]), dtype=np.float32) for p in part)
+                for out, p in zip(outs, part):
+                    out[start : start + len(p)] = p.cpu().numpy()
+                start += len(part[0])
+                if bar is not None:
+                    bar.update(len(part[0]))
+        if bar is not None:
+            bar.close()
+        return outs if tuple_out or len(outs) > 1 else outs[0]
+
+    def _bar(self, total: int):
+        if not (self.progress and total > self.batch_size and sys.stderr.isatty()):
+            return None
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, unit="ex", leave=False, dynamic_ncols=True)
+
+
+def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spherical interpolation between rows of a and b (P, L) at fractions t (1, S, 1) -> (P, S, L).
+
+    Angles and norms are interpolated separately (Shoemake 1985, with the norm blended linearly),
+    falling back to a straight line where a and b point the same way.
+    """
+    na, nb = np.linalg.norm(a, axis=1), np.linalg.norm(b, axis=1)  # (P,)
+    ua, ub = a / np.maximum(na, 1e-12)[:, None], b / np.maximum(nb, 1e-12)[:, None]
+    omega = np.arccos(np.clip((ua * ub).sum(1), -1, 1))[:, None, None]  # (P, 1, 1)
+    sin = np.sin(omega)
+    safe = sin > 1e-6
+    wa = np.where(safe, np.sin((1 - t) * omega) / np.where(safe, sin, 1), 1 - t)
+    wb = np.where(safe, np.sin(t * omega) / np.where(safe, sin, 1), t)
+    direction = wa * ua[:, None] + wb * ub[:, None]  # (P, S, L), unit length on the great circle
+    norm = (1 - t) * na[:, None, None] + t * nb[:, None, None]
+    return (direction * norm).astype(np.float32)

@@ -50,6 +50,13 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
     return Data(cfg.name, x, y, classes, splits, scaler)
 
 
+def from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, scale: str = "minmax", seed: int = 0,
+                val_fraction: float = 0.0, name: str = "array") -> Data:
+    """In-memory data (no files): train and validation splits of ``x`` (no test split), a Scaler fitted on train."""
+    splits = split_indices(len(x), 0, seed, val_fraction, 0.0)
+    return Data(name, x, y, None, splits, Scaler.fit(x, scale, splits["train"]))
+
+
 def split_indices(n: int, n_test: int | None, seed: int, val_fraction: float, test_fraction: float) -> dict:
     """Seeded splits. ``n_test`` set: the last n_test examples are the official test split."""
     rng = np.random.default_rng(seed)
