@@ -1,0 +1,117 @@
+"""Several processes, one model: data-parallel training with ``torch.distributed``, started by torchrun.
+
+``torchrun --nproc-per-node N -m vaekit train ...`` starts N copies of the command and tells each
+its place through environment variables (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT).
+Every process holds the whole model and the whole data set; each epoch's permutation is the same
+everywhere, and every global batch of ``--batch-size`` examples is split across the processes, so
+a run computes the same averaged gradient as one process with that batch size would.
+DistributedDataParallel averages the gradients in ``backward``; metrics are summed across
+processes; only rank 0 writes the run folder and prints. A plain process is a world of one, and
+then every function here is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+
+from .errors import VaekitError
+
+
+@dataclass(frozen=True)
+class World:
+    rank: int = 0  # this process, 0 .. size - 1
+    size: int = 1  # processes in the run
+    local_rank: int = 0  # this process on its machine: picks the GPU
+
+    @property
+    def main(self) -> bool:
+        """Rank 0: the one process that writes files and prints."""
+        return self.rank == 0
+
+    def shard(self, idx: torch.Tensor) -> torch.Tensor:
+        """This process's share of a global batch of indices: every size-th one, from position rank."""
+        return idx[self.rank :: self.size]
+
+
+def setup(device: torch.device) -> tuple[World, torch.device]:
+    """Join the process group torchrun describes (gloo on CPU, NCCL on GPU) -> (world, this process's device).
+
+    Outside torchrun (no WORLD_SIZE, or 1) there is nothing to join: ``(World(), device)``.
+    """
+    import torch.distributed as dist
+
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    if size <= 1:
+        return World(), device
+    world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    if device.type == "cuda":
+        if world.local_rank >= torch.cuda.device_count():
+            raise VaekitError(f"process {world.rank} wants GPU {world.local_rank} but this machine has "
+                              f"{torch.cuda.device_count()}; start at most that many processes per node")
+        device = torch.device("cuda", world.local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def teardown(world: World) -> None:
+    import torch.distributed as dist
+
+    if world.size > 1 and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+class Objective(torch.nn.Module):
+    """``model.loss`` as ``forward``: DistributedDataParallel prepares its gradient sync in forward only."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None):
+        return self.model.loss(x, y=y, progress=progress)
+
+
+def objective(model: torch.nn.Module, world: World, device: torch.device):
+    """The training loss callable ``(x, y=, progress=) -> (loss, logs)``, DDP-wrapped when there are several processes."""
+    if world.size == 1:
+        return model.loss
+    from torch.nn.parallel import DistributedDataParallel
+
+    ids = [device.index] if device.type == "cuda" else None
+    return DistributedDataParallel(Objective(model), device_ids=ids, gradient_as_bucket_view=True)
+
+
+def all_sum(t: torch.Tensor, world: World) -> torch.Tensor:
+    """Sum of ``t`` over all processes (in place); ``t`` itself in a world of one."""
+    if world.size > 1:
+        import torch.distributed as dist
+
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def gather(obj, world: World) -> list:
+    """Every process's ``obj`` (any picklable value), in rank order, on every process."""
+    if world.size == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * world.size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def from_main(obj, world: World):
+    """Rank 0's ``obj`` on every process."""
+    if world.size == 1:
+        return obj
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
