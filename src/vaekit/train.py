@@ -2,6 +2,15 @@
 stopping that restores the best weights, and a guard against non-finite losses.
 
 The loop knows nothing of the model's kind: every model has ``loss(x, y, progress) -> (loss, logs)``.
+
+Resume: ``train_state`` is everything the loop needs to go on after an epoch (weights, Adam,
+early-stopping state, records, every RNG), and ``fit(resume=state)`` continues bit for bit.
+
+Non-finite losses cost nothing while there are none: the normal path never waits for the device
+inside an epoch. The epoch's loss sums (read once anyway) and one finiteness flag of the weights
+tell whether anything went wrong; if so, the epoch is replayed from its start (weights, Adam and
+RNG states restored, so the replay is the same computation) with a check after every step, which
+finds the batch, and either stops on the last good epoch or skips the bad batches (--on-nan).
 """
 
 from __future__ import annotations
@@ -18,8 +27,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from . import distributed
 from .config import TrainConfig
 from .data.datasets import Data
+from .distributed import World
+from .errors import VaekitError
 
 EVAL_BATCH = 1024  # examples per forward pass when no gradients are kept
 
@@ -97,46 +109,59 @@ class History:
 
 
 def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.device,
-        on_epoch: Callable[[dict], None] | None = None, verbose: bool = True, binarize: str | None = None) -> History:
-    """Train ``model`` on ``data.splits['train']``; returns the History. The model ends on the best weights."""
+        on_epoch: Callable[[dict], None] | None = None, verbose: bool = True, binarize: str | None = None,
+        resume: dict | None = None, on_state: Callable[[dict, bool], None] | None = None,
+        world: World = World()) -> History:
+    """Train ``model`` on ``data.splits['train']``; returns the History. The model ends on the best weights.
+
+    ``on_state(state, final)`` gets the ``train_state`` before the first epoch and after every epoch
+    (``final`` after the last one); ``resume=state`` continues after that state's epoch exactly as the
+    uninterrupted run would have. Under torchrun, ``world`` says which share of each batch is ours.
+    """
     batches = Batches(data, device, binarize)
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
     monitor = "val_loss" if len(val_idx) else "train_loss"
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-    n_batches = math.ceil(len(train_idx) / cfg.batch_size)
+    objective = distributed.objective(model, world, device)
+    if cfg.batch_size % world.size:
+        raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
+                          f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
+    # Under torchrun a last batch too small to give every process an example is left out.
+    n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
     generator = torch.Generator().manual_seed(cfg.seed)
     history, best = History(), math.inf
     best_state = good_state = _snapshot(model, optimizer)
+    first = 1
+    if resume is not None:
+        best, best_state, first = _load_train_state(resume, model, optimizer, generator, history, cfg, world)
+        good_state = _snapshot(model, optimizer)
+    elif world.rank:
+        torch.manual_seed(cfg.seed + world.rank * 2**32)  # each process draws its own noise; batches are shared
+    if on_state is not None:
+        on_state(train_state(first - 1, good_state, best, best_state, history, generator, world), False)
     bar = _progress_bar(n_batches, verbose)
-    for epoch in range(1, cfg.epochs + 1):
+    end = cfg.epochs if history.stopped == "completed" else first - 1  # a resumed run may have stopped already
+    for epoch in range(first, end + 1):
         start = time.perf_counter()
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
-        sums: dict[str, torch.Tensor] = {}
-        if bar is not None:
-            bar.reset()
-            bar.set_description(f"epoch {epoch}/{cfg.epochs}")
-        for i in range(n_batches):
-            xb, yb = batches.get(order[i * cfg.batch_size : (i + 1) * cfg.batch_size])
-            loss, logs = model.loss(xb, y=yb, progress=epoch - 1 + i / n_batches)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            for k, v in logs.items():  # summed on the device: no host sync per step
-                sums[k] = sums.get(k, 0) + v * len(xb)
-            if bar is not None:
-                bar.update()
-        train_logs = {k: v / len(train_idx) for k, v in zip(sums, torch.stack(list(sums.values())).tolist())}
-        if not all(math.isfinite(v) for v in train_logs.values()):
+        rng = _rng_state(generator)  # a replay of this epoch starts from here
+        args = (objective, model, optimizer, batches, order, epoch, n_batches, cfg, world, bar)
+        train_logs, skipped, bad = _train_epoch(*args, checked=False)
+        if train_logs is None:  # something went non-finite: replay the epoch, checking every step
             _restore(model, optimizer, good_state)
-            history.stopped = "diverged"
-            history.message = (f"the training loss became {train_logs['loss']} in epoch {epoch}; kept the weights "
-                               f"of epoch {epoch - 1}; try a lower --lr (now {cfg.lr:g})")
+            _set_rng_state(rng, generator)
+            train_logs, skipped, bad = _train_epoch(*args, checked=True)
+        if train_logs is None:
+            _restore(model, optimizer, good_state)
+            history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg)
             break
         record = {"epoch": epoch, **{f"train_{k}": v for k, v in train_logs.items()}}
+        if cfg.on_nan == "skip":
+            record["skipped_batches"] = len(skipped)
         if len(val_idx):
-            record.update({f"val_{k}": v for k, v in evaluate(model, batches, val_idx).items()})
+            record.update({f"val_{k}": v for k, v in _evaluate(model, batches, val_idx, world).items()})
         record["seconds"] = time.perf_counter() - start
         history.records.append(record)
         good_state = _snapshot(model, optimizer)
@@ -145,16 +170,158 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
         if on_epoch is not None:
             on_epoch(record)
         if verbose:
+            for i in skipped:
+                _say(f"epoch {epoch}, batch {i}/{n_batches}: non-finite loss or gradient; skipped it (--on-nan skip)", bar)
             _print_epoch(record, bar)
         if cfg.patience and epoch - history.best_epoch >= cfg.patience:
             history.stopped = "early-stopped"
             history.message = f"no better {monitor} for {cfg.patience} epochs; restored epoch {history.best_epoch}"
+        if on_state is not None:
+            final = epoch == cfg.epochs or history.stopped != "completed"
+            on_state(train_state(epoch, good_state, best, best_state, history, generator, world), final)
+        if history.stopped != "completed":
             break
     if bar is not None:
         bar.close()
     if history.best_epoch:
         _restore(model, None, best_state)
     return history
+
+
+def train_state(epoch: int, good_state: dict, best: float, best_state: dict, history: History,
+                generator: torch.Generator, world: World) -> dict:
+    """All that ``fit`` needs to go on after ``epoch``: tensors and plain values only (weights_only-loadable).
+
+    ``rng`` holds every process's RNG states (a collective under torchrun: every rank calls this).
+    """
+    return {
+        "epoch": epoch,
+        "model": good_state["model"],
+        "optimizer": good_state["optimizer"],
+        "best": best,
+        "best_epoch": history.best_epoch,
+        "best_model": best_state["model"],
+        "records": list(history.records),
+        "stopped": history.stopped,
+        "message": history.message,
+        "rng": distributed.gather(_rng_state(generator), world),
+    }
+
+
+def _load_train_state(state: dict, model, optimizer, generator, history: History, cfg: TrainConfig,
+                      world: World) -> tuple[float, dict, int]:
+    """Put a ``train_state`` back into the model, Adam, RNGs and history -> (best, best_state, first epoch)."""
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        history.records = [dict(r) for r in state["records"]]
+        history.best_epoch, history.stopped, history.message = int(state["best_epoch"]), str(state["stopped"]), str(state["message"])
+        rngs = state["rng"]
+        _set_rng_state(rngs[world.rank] if len(rngs) == world.size else rngs[0], generator)
+        best, best_state, epoch = float(state["best"]), {"model": state["best_model"]}, int(state["epoch"])
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise VaekitError(f"the saved training state does not fit this run ({reason}); delete train_state.pt "
+                          "and train again") from None
+    if len(rngs) != world.size and world.rank:  # resumed with another process count: fresh noise streams
+        torch.manual_seed(cfg.seed + world.rank * 2**32 + epoch)
+    return best, best_state, epoch + 1
+
+
+def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Tensor, epoch: int, n_batches: int,
+                 cfg: TrainConfig, world: World, bar, *, checked: bool) -> tuple[dict | None, list[int], int]:
+    """One pass over ``order`` -> (mean train logs, None if anything went non-finite; skipped batches; bad batch).
+
+    Unchecked (the normal path), nothing waits for the device before the sums are read at the end;
+    checked (the replay), every step's loss and gradient norm are tested before ``optimizer.step``.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    sums: dict[str, torch.Tensor] = {}
+    seen, skipped = 0, []
+    if bar is not None:
+        bar.reset()
+        bar.set_description(f"epoch {epoch}/{cfg.epochs}")
+    for i in range(n_batches):
+        xb, yb = batches.get(world.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size]))
+        loss, logs = objective(xb, y=yb, progress=epoch - 1 + i / n_batches)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = _grad_norm(params, cfg.grad_clip, checked)
+        if checked and not _finite(loss, norm, world):
+            if cfg.on_nan == "stop":
+                return None, skipped, i + 1
+            skipped.append(i + 1)
+        else:
+            optimizer.step()
+            for k, v in logs.items():  # summed on the device: no host sync per step
+                sums[k] = sums.get(k, 0) + v * len(xb)
+            seen += len(xb)
+        if bar is not None:
+            bar.update()
+    if not sums:
+        return None, skipped, 0
+    # The one read of the device per epoch: loss sums, example count, and whether every weight is finite.
+    finite = torch.stack([p.isfinite().all() for p in params]).all()
+    totals = torch.stack([t.double() for t in (*sums.values(), finite, torch.tensor(seen, device=finite.device))])
+    *values, n_finite, n = distributed.all_sum(totals, world).tolist()
+    train_logs = {k: v / n for k, v in zip(sums, values)}
+    if n_finite < world.size or not all(math.isfinite(v) for v in train_logs.values()):
+        return None, skipped, 0
+    return train_logs, skipped, 0
+
+
+def _grad_norm(params: list, clip: float, needed: bool) -> torch.Tensor | None:
+    """Clip the global gradient norm to ``clip`` (0: no clipping) -> the norm before clipping, if clipped or ``needed``."""
+    if clip:
+        return torch.nn.utils.clip_grad_norm_(params, clip)
+    if needed:
+        return torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    return None
+
+
+def _finite(loss: torch.Tensor, norm: torch.Tensor, world: World) -> bool:
+    """Whether the loss of every process and the (shared) gradient norm are finite: one device read."""
+    bad = (~torch.isfinite(loss)).double() + (~torch.isfinite(norm)).double()
+    return distributed.all_sum(bad, world).item() == 0
+
+
+def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig) -> str:
+    advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + ("" if cfg.on_nan == "skip" else " or --on-nan skip")
+    if all_skipped:
+        return (f"every batch of epoch {epoch} had a non-finite loss or gradient; kept the weights of epoch "
+                f"{epoch - 1}; check the data for NaN or inf values, or {advice}")
+    where = f"epoch {epoch}, batch {bad}" if bad else f"epoch {epoch}"
+    return f"the loss or its gradient became non-finite in {where}; kept the weights of epoch {epoch - 1}; {advice}"
+
+
+def _evaluate(model, batches: Batches, idx: np.ndarray, world: World) -> dict[str, float]:
+    """Validation logs: rank 0 computes them (forward only, a fraction of an epoch) and shares them."""
+    return distributed.from_main(evaluate(model, batches, idx) if world.main else None, world)
+
+
+def _rng_state(generator: torch.Generator) -> dict:
+    """Every RNG training draws from, as tensors and plain values."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "batches": generator.get_state(),
+        "numpy": [torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(gauss)],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict, generator: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    generator.set_state(state["batches"])
+    keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state(("MT19937", keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    version, internal, gauss_next = state["python"]
+    random.setstate((version, tuple(internal), gauss_next))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
 
 
 def _snapshot(model, optimizer) -> dict:
@@ -178,7 +345,10 @@ def _progress_bar(total: int, verbose: bool):
 def _print_epoch(record: dict, bar) -> None:
     skip = ("epoch", "seconds")
     terms = "  ".join(f"{k} {v:.4g}" for k, v in record.items() if k not in skip)
-    line = f"epoch {record['epoch']:>3}  {terms}  ({record['seconds']:.1f}s)"
+    _say(f"epoch {record['epoch']:>3}  {terms}  ({record['seconds']:.1f}s)", bar)
+
+
+def _say(line: str, bar) -> None:
     if bar is not None:
         bar.write(line, file=sys.stderr)
     else:
