@@ -43,6 +43,7 @@ class Trained:
         self.scaler = config["cfg_scaler"]
         self.model_cfg: ModelConfig = config["cfg_model"]
         self.is_vae = isinstance(module, VAE)
+        self.conditional = bool(getattr(self.model_cfg, "n_classes", 0))  # decodes need labels (cvae)
         self.batch_size, self.progress = batch_size, progress
 
     @classmethod
@@ -136,7 +137,7 @@ class Trained:
             raise VaekitError(f"interpolation needs as many end points as start points; got {len(za)} and {len(zb)}")
         t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]  # (1, steps, 1)
         path = _slerp(za, zb, t) if slerp else za[:, None] * (1 - t) + zb[:, None] * t  # (P, steps, latent)
-        labels = None if ya is None else np.repeat(np.asarray(ya), steps)
+        labels = np.repeat(np.asarray(ya), steps) if self.conditional and ya is not None else None
         return self.decode(path.reshape(-1, self.latent_dim), labels).reshape(len(za), steps, *self.input_shape)
 
     def denoise(self, x, noise: str, seed: int | None = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
@@ -238,6 +239,7 @@ class Trained:
         """(x in model units, labels or None) as tensors on the model's device, one batch at a time."""
         import torch
 
+        y = y if self.conditional else None  # other models ignore labels
         if y is not None and len(y) != len(x):
             raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
         for start in range(0, len(x), self.batch_size):

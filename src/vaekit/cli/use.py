@@ -1,7 +1,415 @@
-"""Commands that use a trained run folder: encode, decode, reconstruct, generate, interpolate, denoise, score."""
+"""Commands that use a trained run folder: encode, decode, reconstruct, generate, interpolate, denoise, score.
+
+Each one starts from RUN (and nothing else), reads INPUT the way `vaekit train --data` does, works
+in batches through `vaekit.trained.Trained`, and writes one output file atomically, its type
+chosen by the suffix of -o.
+"""
 
 from __future__ import annotations
 
-import click  # noqa: F401
+import click
 
-from . import cli  # noqa: F401
+from ..errors import VaekitError
+from . import cli
+
+SHOWN = 16  # examples drawn side by side in a PNG (originals above reconstructions, ...)
+
+
+def input_argument(splits: bool = True):
+    """INPUT and the options that say how to read it (as for `vaekit train --data`)."""
+
+    def decorate(f):
+        options = [
+            click.argument("input_name", metavar="INPUT"),
+            *([click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
+                            help="Which examples of INPUT, split as when RUN was trained.")] if splits else []),
+            click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N examples."),
+            click.option("--key", default=None, help=".npz: the array holding the data."),
+            click.option("--label-column", default=None, help=".csv: the column holding labels."),
+            click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size."),
+            click.option("--offline", is_flag=True, help="Never download data."),
+        ]
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+def device_options(f):
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
+                     help="Examples per forward pass (lower it if memory runs out).")(f)
+    return click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(f)
+
+
+LABEL = click.option("--label", type=click.IntRange(min=0), default=None,
+                     help="Conditional models (cvae): the class to decode [default: uniform over classes for generate].")
+
+
+def output_option(*suffixes: str, what: str):
+    return click.option("-o", "--out", required=True, help=f"Output file: {what}; the suffix picks the format "
+                        f"({', '.join('.' + s for s in suffixes)}).")
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("run")
+@input_argument()
+@output_option("npy", "csv", what="the codes, one row per example")
+@click.option("--sample", is_flag=True, help="VAE: draw z ~ q(z|x) instead of writing the posterior mean.")
+@click.option("--with-logvar", is_flag=True, help="VAE: add the log-variances as columns after z.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for --sample.")
+@device_options
+def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
+    """Codes z of INPUT's examples (a VAE's posterior mean).
+
+    One row per example, in INPUT's order within --split. INPUT is a named data set (digits, fashion-mnist, ...) or a file as for `vaekit train --data`.
+    """
+    import numpy as np
+
+    out, kind = _output(out, ("npy", "csv"))
+    m = _load(run, device, batch_size)
+    x, y, _, what = _read(m, **source)
+    z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
+    names = [f"z{i}" for i in range(m.latent_dim)]
+    if with_logvar:
+        z, names = np.concatenate(z, axis=1), names + [f"logvar{i}" for i in range(m.latent_dim)]
+    _save_table(out, kind, z, names)
+    click.echo(f"wrote {out}: {z.shape[0]} x {z.shape[1]} ({', '.join(names[:1] + names[-1:])}...) from {what}")
+
+
+@cli.command()
+@click.argument("run")
+@click.argument("latents", metavar="Z")
+@output_option("npy", "csv", "png", what="the decoded examples (.png: a grid of the first 64)")
+@LABEL
+@device_options
+def decode(run, latents, out, label, device, batch_size):
+    """Decode codes Z from a .npy or .csv file.
+
+    Z has shape N x latent, as `vaekit encode` writes it (without --with-logvar).
+    """
+    out, kind = _output(out, ("npy", "csv", "png"))
+    m = _load(run, device, batch_size)
+    z = _read_latents(latents)
+    if kind == "png":
+        z = z[:64]
+    x = m.decode(z, label)
+    if kind == "png":
+        from .. import plots
+
+        plots.save_grid(out, _display(m, x)[0], f"decoded from {latents}")
+    else:
+        _save_examples(out, kind, x)
+    click.echo(f"wrote {out}: {len(x)} decoded examples")
+
+
+@cli.command()
+@click.argument("run")
+@input_argument()
+@output_option("npy", "csv", "png", what=f"the reconstructions (.png: the first {SHOWN} above their originals)")
+@device_options
+def reconstruct(run, out, device, batch_size, **source):
+    """Reconstruct INPUT's examples.
+
+    Writes decode(encode(x)) in the data's original units.
+    """
+    out, kind = _output(out, ("npy", "csv", "png"))
+    m = _load(run, device, batch_size)
+    x, y, _, what = _read(m, **source)
+    if kind == "png":
+        from .. import plots
+
+        x, y = x[:SHOWN], None if y is None else y[:SHOWN]
+        recon = m.reconstruct(x, y)
+        plots.save_rows(out, _display(m, x, recon), ["original", "reconstruction"], f"{_name(m)}: {what}")
+    else:
+        recon = m.reconstruct(x, y)
+        _save_examples(out, kind, recon)
+    click.echo(f"wrote {out}: {len(recon)} reconstructions of {what}")
+
+
+@cli.command()
+@click.argument("run")
+@click.option("-n", "n", type=int, default=64, show_default=True, help="How many samples.")
+@output_option("npy", "csv", "png", what="the samples (.png: a grid)")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for z.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="z ~ N(0, T^2 I); below 1 trades variety for quality.")
+@LABEL
+@device_options
+def generate(run, n, out, seed, temperature, label, device, batch_size):
+    """Decode z ~ N(0, T^2 I): new examples.
+
+    It works for an AE too, with a warning: an AE's latent space is not a distribution, so its
+    decodes of random codes show that, rather than new data.
+    """
+    out, kind = _output(out, ("npy", "csv", "png"))
+    m = _load(run, device, batch_size)
+    if not m.is_vae:
+        click.echo(f"vaekit: warning: {m.model_cfg.model} is not a generative model: nothing made its codes follow "
+                   "N(0, I), so these decodes of random codes show an AE's latent space is not a distribution", err=True)
+    x = m.generate(n, seed=seed, temperature=temperature, labels=label)
+    if kind == "png":
+        from .. import plots
+
+        plots.save_grid(out, _display(m, x)[0], f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)", ncol=max(8, round(n**0.5)))
+    else:
+        _save_examples(out, kind, x)
+    click.echo(f"wrote {out}: {n} samples")
+
+
+@cli.command()
+@click.argument("run")
+@input_argument(splits=False)
+@click.option("--pairs", required=True, help="Example numbers i:j,... in INPUT (as in `vaekit score`'s index column).")
+@click.option("--steps", type=int, default=8, show_default=True, help="Decoded points per pair, ends included.")
+@click.option("--slerp", is_flag=True, help="VAE: spherical instead of linear interpolation.")
+@output_option("png", "npy", what="the strips (.npy: pairs x steps x example shape)")
+@device_options
+def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
+    """Decode paths between the codes of example pairs.
+
+    Points on the line (or, with --slerp, the great circle) from code(x_i) to code(x_j), ends
+    included, with the inputs drawn at both ends of each strip.
+    """
+    import numpy as np
+
+    out, kind = _output(out, ("png", "npy"))
+    m = _load(run, device, batch_size)
+    x, y, _, what = _read(m, split="all", **source)
+    ends = _pairs(pairs, len(x))
+    first, last = [i for i, _ in ends], [j for _, j in ends]
+    a, b = x[first], x[last]
+    ya, yb = (None, None) if y is None else (y[first], y[last])
+    path = m.interpolate(a, b, steps=steps, slerp=slerp, ya=ya, yb=yb)  # (P, steps, *shape)
+    if kind == "png":
+        from .. import plots
+
+        shown = _display(m, a, path.reshape(-1, *m.input_shape), b)
+        a_, middle, b_ = shown[0][:, None], shown[1].reshape(path.shape), shown[2][:, None]
+        rows = list(np.concatenate([a_, middle, b_], axis=1))  # per pair: input, path, input
+        labels = [f"{i} to {j}" for i, j in ends]
+        kind_name = "spherical" if slerp else "linear"
+        plots.save_rows(out, rows, labels, f"{_name(m)}: {kind_name} interpolation (outer columns: the inputs)")
+    else:
+        _save_npy(out, path)
+    click.echo(f"wrote {out}: {len(ends)} pair(s) x {steps} steps from {what}")
+
+
+@cli.command()
+@click.argument("run")
+@input_argument()
+@click.option("--noise", default=None, help="Corruption kind:amount (gaussian:STD, mask:P, salt-pepper:P), in model "
+              "units as in training [default: a DAE's training noise].")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for the noise.")
+@output_option("npy", "csv", "png", what=f"the denoised examples (.png: noisy, denoised and clean, first {SHOWN})")
+@device_options
+def denoise(run, noise, seed, out, device, batch_size, **source):
+    """Corrupt INPUT's examples, then reconstruct.
+
+    Shows how well the model removes the noise: the PNG has noisy, denoised and clean rows.
+    """
+    out, kind = _output(out, ("npy", "csv", "png"))
+    m = _load(run, device, batch_size)
+    noise = noise or m.model_cfg.noise
+    if noise is None:
+        raise VaekitError(f"this {m.model_cfg.model} was trained without noise, so there is no default; "
+                          "pass --noise, e.g. --noise gaussian:0.3")
+    x, y, _, what = _read(m, **source)
+    if kind == "png":
+        x, y = x[:SHOWN], None if y is None else y[:SHOWN]
+    noisy, denoised = m.denoise(x, noise, seed=seed, y=y)
+    if kind == "png":
+        from .. import plots
+
+        plots.save_rows(out, _display(m, noisy, denoised, x), ["noisy", "denoised", "clean"], f"{_name(m)}: {noise} on {what}")
+    else:
+        _save_examples(out, kind, denoised)
+    click.echo(f"wrote {out}: {len(denoised)} denoised examples ({noise}) of {what}")
+
+
+@cli.command()
+@click.argument("run")
+@input_argument()
+@output_option("csv", what="one row per example: index[, label], mse, recon[, kl, neg_elbo]")
+@click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
+              help="VAE: posterior draws averaged in the reconstruction term of -ELBO.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for the posterior draws.")
+@device_options
+def score(run, out, samples, seed, device, batch_size, **source):
+    """Per-example anomaly scores (error, -ELBO).
+
+    mse is the mean squared reconstruction error over features, recon the model's reconstruction
+    loss, and for a VAE kl and neg_elbo = recon + kl in nats, all in the model's scaled units.
+    Higher is a worse fit. `index` is the example's number in INPUT (its row in a file).
+    """
+    import numpy as np
+
+    out, kind = _output(out, ("csv",))
+    m = _load(run, device, batch_size)
+    x, y, index, what = _read(m, **source)
+    scores = m.score(x, y, samples=samples, seed=seed)
+    columns = {"index": index, **({} if y is None else {"label": y}), **scores}
+    table = np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
+    fmt = ["%d" if k in ("index", "label") else "%.6g" for k in columns]
+    _save_table(out, kind, table, list(columns), fmt)
+    key = "neg_elbo" if "neg_elbo" in scores else "mse"
+    worst = int(np.argmax(scores[key]))
+    click.echo(f"wrote {out}: {len(x)} examples of {what}; mean {key} {scores[key].mean():.4g}, "
+               f"highest {scores[key][worst]:.4g} (index {index[worst]})")
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def _output(path: str, allowed: tuple[str, ...]):
+    """Check -o before any work: a known suffix, in a folder that exists. -> (Path, suffix)."""
+    import os
+    from pathlib import Path
+
+    p = Path(path)
+    kind = p.suffix.lower().lstrip(".")
+    choices = ", ".join("." + s for s in allowed)
+    if kind not in allowed:
+        raise VaekitError(f"-o {path}: unknown output type {p.suffix or '(no suffix)'}; use one of {choices}")
+    if p.is_dir():
+        raise VaekitError(f"-o {path}: is a folder; give a file name ending in one of {choices}")
+    folder = p.parent
+    if not folder.is_dir():
+        raise VaekitError(f"-o {path}: folder {folder} does not exist; create it first or pick another path")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise VaekitError(f"-o {path}: folder {folder} is not writable; pick a folder you can write to")
+    return p, kind
+
+
+def _load(run: str, device: str, batch_size: int):
+    from ..train import resolve_device
+    from ..trained import Trained
+
+    return Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)
+
+
+def _read(m, input_name: str, split: str = "test", limit: int | None = None, key=None, label_column=None,
+          image_size=None, offline: bool = False):
+    """INPUT's examples in raw units -> (x, labels or None, index of each example in INPUT, description).
+
+    Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split.
+    """
+    import numpy as np
+
+    from ..config import DataConfig
+    from ..data.datasets import load_data
+
+    trained_on, train_cfg = m.config["cfg_data"], m.config["cfg_train"]
+    same = input_name == trained_on.name  # reuse how the run read its own data unless told otherwise
+    cfg = DataConfig(name=input_name,
+                     key=key if key is not None or not same else trained_on.key,
+                     label_column=label_column if label_column is not None or not same else trained_on.label_column,
+                     image_size=image_size if image_size is not None or not same else trained_on.image_size)
+    data = load_data(cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
+                     test_fraction=train_cfg.test_fraction, offline=offline, scaler=m.scaler)
+    index = np.arange(len(data.x)) if split == "all" else data.splits[split]
+    if len(index) == 0:
+        raise VaekitError(f"--split {split} of {input_name} is empty (this run's fractions leave it no examples); "
+                          "use --split test or --split all")
+    if limit is not None:
+        index = index[:limit]
+    x = data.x[: len(index)] if split == "all" else data.x[index]  # "all": a view, never a copy
+    y = None if data.y is None else data.y[index]
+    what = f"{input_name} ({split}, {len(index)} examples)" if split != "all" else f"{input_name} ({len(index)} examples)"
+    return x, y, index, what
+
+
+def _read_latents(path: str):
+    """Codes from a .npy or .csv file (a header row, as `vaekit encode` writes, is skipped)."""
+    from pathlib import Path
+
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise VaekitError(f"{path}: no such file; pass codes written by `vaekit encode -o z.npy`")
+    try:
+        if p.suffix.lower() == ".npy":
+            return np.load(p, mmap_mode="r", allow_pickle=False)
+        if p.suffix.lower() == ".csv":
+            with open(p) as f:
+                first = f.readline()
+            header = any(c.isalpha() and c not in "eE" for c in first) or "nan" in first.lower()
+            return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), dtype=np.float32)
+    except (ValueError, OSError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise VaekitError(f"{path}: cannot read codes ({first}); pass a .npy or .csv file from `vaekit encode`") from None
+    raise VaekitError(f"{path}: unknown file type {p.suffix or '(no suffix)'}; pass a .npy or .csv file of codes")
+
+
+def _pairs(text: str, n: int) -> list[tuple[int, int]]:
+    """Parse --pairs i:j,k:l into index pairs, each in range(n)."""
+    pairs = []
+    for item in text.split(","):
+        a, sep, b = item.strip().partition(":")
+        try:
+            i, j = int(a), int(b)
+        except ValueError:
+            i = j = None
+        if not sep or i is None:
+            raise VaekitError(f"--pairs {text}: {item.strip()!r} is not i:j; try --pairs 0:1,2:3")
+        for k in (i, j):
+            if not 0 <= k < n:
+                raise VaekitError(f"--pairs {text}: example {k} is out of range; INPUT has examples 0 to {n - 1}")
+        pairs.append((i, j))
+    return pairs
+
+
+def _display(m, *arrays):
+    """Original-unit arrays -> [0, 1] for pictures: the model's units when they are [0, 1] by
+    construction (minmax, uint8), else rescaled jointly so the arrays stay comparable."""
+    import numpy as np
+
+    shown = [np.asarray(m.scaler.transform(np.asarray(a))) for a in arrays]
+    if m.scaler.kind in ("minmax", "uint8") or any(s.ndim == 2 for s in shown):  # vectors: a heat map scales itself
+        return shown
+    lo, hi = min(float(s.min()) for s in shown), max(float(s.max()) for s in shown)
+    return [(s - lo) / max(hi - lo, 1e-12) for s in shown]
+
+
+def _name(m) -> str:
+    return m.model_cfg.model.upper()
+
+
+def _save_examples(path, kind: str, x) -> None:
+    """Examples (N, ...) as .npy (shape kept) or .csv (one flattened example per row)."""
+    if kind == "npy":
+        _save_npy(path, x)
+    else:
+        flat = x.reshape(len(x), -1)
+        _save_table(path, kind, flat, [f"x{i}" for i in range(flat.shape[1])])
+
+
+def _save_table(path, kind: str, table, names: list[str], fmt="%.6g") -> None:
+    """A 2-D table as .npy or as .csv with a header row."""
+    import io
+
+    import numpy as np
+
+    from ..fileio import atomic_write
+
+    if kind == "npy":
+        return _save_npy(path, table)
+    buf = io.StringIO()
+    np.savetxt(buf, table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+    atomic_write(path, buf.getvalue())
+
+
+def _save_npy(path, array) -> None:
+    import io
+
+    import numpy as np
+
+    from ..fileio import atomic_write
+
+    buf = io.BytesIO()
+    np.save(buf, array, allow_pickle=False)
+    atomic_write(path, buf.getbuffer())
