@@ -54,8 +54,11 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     return out
 
 
-def train(out=None, verbose: bool = True, offline: bool = False, **options):
+def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **options):
     """Train a model and write its run folder; returns the loaded ``Trained`` model.
+
+    Under torchrun every process trains its share and rank 0 writes the folder: the other ranks
+    return None.
 
     Parameters
     ----------
@@ -65,15 +68,23 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
         Progress and per-epoch lines on stderr.
     offline : bool
         Never download data.
+    resume : path, optional
+        Continue this interrupted run from its last saved epoch, with its own settings (then give
+        neither ``out`` nor ``options``).
     **options
         Any field of ``ModelConfig``, ``TrainConfig`` or ``DataConfig`` (``model="vae"``,
         ``latent_dim=2``, ``epochs=30``, ``name="digits"``, ...). ``data`` is an alias of ``name``.
     """
-    from . import checkpoint
+    from . import distributed
     from .data.datasets import load_data
     from .models import DAE_DEFAULT_NOISE, build_model
-    from .train import fit, resolve_device, set_seed
+    from .train import resolve_device, set_seed
 
+    if resume is not None:
+        given = [f"--{k.replace('_', '-')}" for k in options] + (["--out"] if out is not None else [])
+        if given:
+            raise VaekitError(f"--resume {resume} continues with the run's own settings; drop {', '.join(given)}")
+        return resume_run(resume, verbose=verbose, offline=offline)
     if "data" in options:
         options["name"] = options.pop("data")
     likelihood_given = options.get("likelihood") is not None
@@ -86,38 +97,107 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
         model_cfg.likelihood = "gaussian"  # standardized data are not in [0, 1]
     model_cfg.validate()
     train_cfg.validate()
-    device = resolve_device(train_cfg.device)
-    run = prepare_out(out, model_cfg.model, data_cfg.name)
+    world, device = distributed.setup(resolve_device(train_cfg.device))
+    run = distributed.from_main(prepare_out(out, model_cfg.model, data_cfg.name) if world.main else None, world)
 
     set_seed(train_cfg.seed)
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
     model_cfg.input_shape = data.shape
+    if model_cfg.model == "cvae":
+        if data.y is None:
+            raise VaekitError(f"--model cvae needs labels but --data {data_cfg.name} has none; give labelled data (an image "
+                              "folder with a sub-folder per class, a .csv with --label-column, a .npz with y) or use --model vae")
+        model_cfg.n_classes = max(len(data.classes or []), int(data.y.max()) + 1)
     model_cfg.validate()
-    if model_cfg.likelihood == "bernoulli" and data.scaler.kind not in ("uint8", "minmax"):
-        raise VaekitError(f"--data {data_cfg.name}: --likelihood bernoulli needs data in [0, 1] but --scale "
+    if model_cfg.likelihood in ("bernoulli", "continuous-bernoulli") and data.scaler.kind not in ("uint8", "minmax"):
+        raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but --scale "
                           f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
     if data_cfg.binarize is not None and (data_cfg.binarize != "dynamic" or model_cfg.likelihood != "bernoulli"
                                           or data.scaler.kind not in ("uint8", "minmax")):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
     model = build_model(model_cfg).to(device)
-
-    run.mkdir(parents=True, exist_ok=True)
-    (run / FIGURES).mkdir(exist_ok=True)
     extra = {"classes": data.classes, "split": {k: len(v) for k, v in data.splits.items()}}
-    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
-    metrics = open(run / checkpoint.METRICS, "w")
-    start = time.perf_counter()
-    with metrics:
-        def log(record):
-            metrics.write(json.dumps(record) + "\n")
-            metrics.flush()
+    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
 
-        history = fit(model, data, train_cfg, device=device, on_epoch=log, verbose=verbose, binarize=data_cfg.binarize)
-    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
-    summary = write_summary(run, model, data, history, device, time.perf_counter() - start, data_cfg.binarize)
-    write_figures(run, model, data, history.records, device)
+
+def resume_run(run, verbose: bool = True, offline: bool = False):
+    """Continue the interrupted run ``run`` after the last epoch in its train_state.pt; like ``train`` from there."""
+    from . import checkpoint, distributed
+    from .config import to_dict
+    from .data.datasets import load_data
+    from .models import build_model
+    from .train import resolve_device
+
+    run = Path(run)
+    config = checkpoint.read_config(run)
+    if (run / checkpoint.SUMMARY).exists():
+        raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume")
+    model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
+    state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
+    world, device = distributed.setup(resolve_device(train_cfg.device))
+    data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
+                     test_fraction=train_cfg.test_fraction, offline=offline)
+    if to_dict(data.scaler) != config["scaler"]:
+        raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started (its scaling "
+                          "differs); resuming needs the same data")
+    model = build_model(model_cfg).to(device)
+    standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler"}
+    extra = {k: v for k, v in config.items() if k not in standard and not k.startswith("cfg_")}
+    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state)
+
+
+def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None):
+    """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks."""
+    import sys
+
+    from . import checkpoint, distributed
+    from .config import to_dict
+    from .fileio import atomic_write
+    from .train import fit
+
+    model_cfg, train_cfg, data_cfg = configs
+    common = dict(device=device, binarize=data_cfg.binarize, resume=state, world=world)
+    try:
+        if not world.main:
+            fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
+            return None
+        with checkpoint.disk_errors(run):
+            run.mkdir(parents=True, exist_ok=True)
+        with checkpoint.RunLock(run):
+            if state is None:
+                if any(p.name != checkpoint.LOCK for p in run.iterdir()):
+                    raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
+                with checkpoint.disk_errors(run):
+                    (run / FIGURES).mkdir(exist_ok=True)
+                checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+            saver = checkpoint.StateSaver(run, {k: to_dict(c) for k, c in zip(("model", "train", "data"), configs)},
+                                          train_cfg.checkpoint_every, None if state is None else state["epoch"])
+            records = [] if state is None else state["records"]
+            with checkpoint.disk_errors(run):  # a resumed run drops the epochs logged after its checkpoint
+                atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
+                metrics = open(run / checkpoint.METRICS, "a")
+            start = time.perf_counter()
+            with metrics:
+                def log(record):
+                    with checkpoint.disk_errors(run):
+                        metrics.write(json.dumps(record) + "\n")
+                        metrics.flush()
+
+                try:
+                    history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
+                except KeyboardInterrupt:
+                    epoch = saver.interrupted()
+                    print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
+                          f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
+                    raise
+            checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+            with checkpoint.disk_errors(run):
+                summary = write_summary(run, model, data, history, device, time.perf_counter() - start, data_cfg.binarize)
+                write_figures(run, model, data, history.records, device)
+    finally:
+        distributed.teardown(world)
     from .trained import Trained
 
     trained = Trained(model.eval(), checkpoint.read_config(run), run)
@@ -128,9 +208,11 @@ def train(out=None, verbose: bool = True, offline: bool = False, **options):
 def write_summary(run: Path, model, data, history, device, seconds: float, binarize: str | None = None) -> dict:
     from .checkpoint import SUMMARY
     from .fileio import write_json
+    from .models import VAE
     from .train import Batches, evaluate
 
-    test = evaluate(model, Batches(data, device, binarize), data.splits["test"])  # binarized: one fresh draw
+    batches = Batches(data, device, binarize)
+    test = evaluate(model, batches, data.splits["test"])  # binarized: one fresh draw
     summary = {
         **{f"test_{k}": v for k, v in test.items()},
         "epochs_trained": len(history.records),
@@ -140,6 +222,14 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "train_seconds": round(seconds, 3),
         "n_test": int(len(data.splits["test"])),
     }
+    if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
+        from .diagnostics import collapse_warning, latent_usage
+
+        summary["objective"] = model.objective()
+        summary.update(latent_usage(model, batches, data.splits["test"]))
+        warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
+        if warning:
+            summary["collapse_warning"] = warning
     write_json(run / SUMMARY, summary)
     return summary
 
@@ -149,20 +239,25 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     import torch
 
     from . import plots
+    from .models import VAE
     from .train import Batches
 
     figures = run / FIGURES
     batches = Batches(data, device)
     test = data.splits["test"]
+    classes = model.cfg.n_classes  # conditional models: one row of samples per class
+    labels = torch.arange(classes, device=device).repeat_interleave(8) if classes else None
     with torch.no_grad():
-        x, _ = batches.get(torch.as_tensor(test[:n]))
-        recon = model.reconstruct(x)
-        samples = model.sample(64, generator=torch.Generator(device=device).manual_seed(0))
-        codes = torch.cat([model.code(xb) for xb, _ in batches.over(test)]).cpu().numpy()
+        x, y = batches.get(torch.as_tensor(test[:n]))
+        recon = model.reconstruct(x, y)
+        samples = model.sample(64 if labels is None else len(labels), labels=labels,
+                               generator=torch.Generator(device=device).manual_seed(0))
+        codes = torch.cat([model.code(xb, yb) for xb, yb in batches.over(test)]).cpu().numpy()
     name = model.cfg.model.upper()
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon)], ["original", "reconstruction"],
                     f"{name}: test images and their reconstructions")
-    kind = "new data" if model.cfg.model == "vae" else "an AE's latent space is not a distribution"
+    kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
+    kind += f"; row i: class i, 0 to {classes - 1}" if classes else ""
     plots.save_grid(figures / "samples.png", _display(samples), f"{name}: decoded z ~ N(0, I) ({kind})")
     plots.save_curves(figures / "loss.png", records)
     labels = data.y[test] if data.y is not None else None

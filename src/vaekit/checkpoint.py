@@ -197,6 +197,34 @@ def disk_error(run: Path, e: OSError) -> VaekitError:
                        f"then `vaekit train --resume {run}` continues from the last saved epoch")
 
 
+class StateSaver:
+    """``fit``'s ``on_state``: writes train_state.pt every ``every`` epochs and after the last one.
+
+    It keeps the newest state, so that Ctrl-C (``interrupted``) can save the last completed epoch
+    even with ``every = 0`` or between two checkpoints.
+    """
+
+    def __init__(self, run: Path, config: dict, every: int, saved_epoch: int | None = None):
+        self.run, self.config, self.every = Path(run), config, every
+        self.saved_epoch, self.last = saved_epoch, None
+
+    def __call__(self, state: dict, final: bool) -> None:
+        self.last = state
+        epoch = state["epoch"]
+        if self.every and epoch != self.saved_epoch and (final or epoch % self.every == 0):
+            self.save(state)
+
+    def save(self, state: dict) -> None:
+        save_state(self.run, state, self.config)
+        self.saved_epoch = state["epoch"]
+
+    def interrupted(self) -> int | None:
+        """Save the newest state unless it is on disk already -> the epoch a resume continues after."""
+        if self.last is not None and self.last["epoch"] != self.saved_epoch:
+            self.save(self.last)
+        return self.saved_epoch
+
+
 class RunLock:
     """``RUN/.lock`` names the one process (PID and host) that writes a run folder.
 

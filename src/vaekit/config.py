@@ -92,7 +92,7 @@ class TrainConfig:
     val_fraction: float = 0.1  # of the training data, held out for early stopping
     test_fraction: float = 0.2  # used only when the data set has no official test split
     device: str = "auto"  # auto picks cuda when present, else cpu
-    checkpoint_every: int = 1  # write RUN/train_state.pt (for --resume) every N epochs; 0 = never
+    checkpoint_every: int = 1  # write RUN/train_state.pt (for --resume) every N epochs; 0 = only on Ctrl-C
     on_nan: str = "stop"  # a non-finite loss or gradient: stop on the last good epoch, or skip the batch
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
 

@@ -18,18 +18,27 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 
 
 @cli.command()
-@click.option("--model", default="vae", show_default=True, help="ae, dae (denoising) or vae.")
+@click.option("--model", default="vae", show_default=True,
+              help="ae, dae (denoising), vae, iwae (importance weighted, see --k) or cvae (conditioned on the data's labels).")
 @click.option("--arch", default="mlp", show_default=True, help="Body: mlp (any data) or conv (images).")
 @click.option("--data", default="digits", show_default=True,
               help="A named data set (see `vaekit datasets`) or a .npy/.npz/.csv file or an image folder.")
 @click.option("--latent-dim", type=int, default=None, help="Size of the code z [default: 16].")
 @click.option("--hidden", default=None, help="mlp: hidden widths, e.g. 512,256 (default 256,128); conv: channels (default 32,64).")
-@click.option("--likelihood", default=None, help="bernoulli (data in [0, 1]; default) or gaussian (default with --scale standard).")
+@click.option("--likelihood", default=None,
+              help="p(x|z): bernoulli (data in [0, 1], near binary; default), continuous-bernoulli (grey levels in [0, 1]), "
+                   "gaussian (fixed --sigma; default with --scale standard), gaussian-learned (a sigma per feature) or "
+                   "gaussian-learned-global (one sigma). The last three: VAE kinds only.")
 @click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")
 @click.option("--batch-size", type=int, default=None, help="Examples per step [default: 128].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
 @click.option("--beta", type=float, default=None, help="VAE: weight of the KL term [default: 1, the true ELBO].")
 @click.option("--kl-warmup", type=int, default=None, help="VAE: epochs of linear KL warm-up from 0 to beta [default: 0].")
+@click.option("--kl-cycles", type=int, default=None,
+              help="VAE: cyclical annealing, the warm-up ramp N times, each followed by as many epochs at beta [default: 0].")
+@click.option("--free-bits", type=float, default=None,
+              help="VAE: nats of KL per latent dimension that cost nothing (against collapse) [default: 0, off].")
+@click.option("--k", type=int, default=None, help="iwae: importance samples per example [default: 5].")
 @click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
 @click.option("--seed", type=int, default=None, help="Seed for split, weights, batches and noise [default: 0].")
 @click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20].")
@@ -42,19 +51,41 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--binarize", default=None, help="dynamic: train on a fresh Bernoulli draw of each batch (grey levels -> 0/1), as in the log-likelihood literature.")
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@click.option("--checkpoint-every", type=int, default=None,
+              help="Save RUN/train_state.pt (for --resume) every N epochs; 0: only on Ctrl-C [default: 1].")
+@click.option("--on-nan", default=None,
+              help="A non-finite loss or gradient: stop (keep the last good epoch; default) or skip (drop the batch, count it).")
+@click.option("--grad-clip", type=float, default=None, help="Clip the global gradient norm to this [default: 0, off].")
 @click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
+@click.option("--resume", default=None, metavar="RUN",
+              help="Continue an interrupted run from its last saved epoch, with its own settings.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or per-epoch output.")
-def train(out, quiet, offline, **options):
-    """Train a model and write its run folder (config, weights, metrics, summary, figures)."""
+@click.pass_context
+def train(ctx, out, quiet, offline, resume, **options):
+    """Train a model and write its run folder (config, weights, metrics, summary, figures).
+
+    Under `torchrun --nproc-per-node N -m vaekit train ...` the N processes share every batch
+    (--batch-size is the global batch) and rank 0 writes the run folder.
+    """
+    from click.core import ParameterSource
+
     from ..api import train as run_training
 
     options["hidden"] = _int_list(options["hidden"])
-    trained = run_training(out=out, verbose=not quiet, offline=offline, **options)
+    if resume is not None:  # only what was typed: api.train refuses settings that would change the run
+        options = {k: v for k, v in options.items() if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT}
+    trained = run_training(out=out, verbose=not quiet, offline=offline, resume=resume, **options)
+    if trained is None:  # a torchrun process other than rank 0: rank 0 reports
+        return 0
     s = trained.summary
     terms = "  ".join(f"{k[5:]} {v:.4g}" for k, v in s.items() if k.startswith("test_"))
     click.echo(f"{trained.model_cfg.model} on {trained.config['data']['name']}: {s['epochs_trained']} epochs "
                f"(best {s['best_epoch']}, {s['stopped']}) in {s['train_seconds']:.1f}s")
     click.echo(f"test: {terms}")
+    if "objective" in s:
+        click.echo(f"objective (loss): {s['objective']}")
+    if "collapse_warning" in s:
+        click.echo(f"vaekit: warning: {s['collapse_warning']}", err=True)
     click.echo(f"run folder: {trained.run}  (figures in {trained.run / 'figures'})")
     if s["stopped"] == "diverged":
         click.echo(f"vaekit: warning: {s['message']}", err=True)
