@@ -1,0 +1,48 @@
+"""Is a VAE using its latent space? Posterior-collapse checks run after training.
+
+A VAE whose KL term wins the balance against reconstruction lets q(z|x) fall back to the prior:
+the codes then carry no information about x and the decoder models the data alone (posterior
+collapse). Two symptoms are measured on the test split: the KL itself, and the active units of
+Burda et al. (2015), the dimensions whose posterior mean varies with x.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from . import losses
+
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): dimension i is active when Cov_x(E_q[z_i | x]) > 0.01
+KL_NEAR_ZERO = 0.1  # nats per example: below this the posterior is the prior for practically every x
+REMEDIES = ("a KL warm-up (--kl-warmup 10) or cyclical annealing (--kl-warmup 5 --kl-cycles 4), free bits "
+            "(--free-bits 0.5), a lower --beta, or a weaker decoder")
+
+
+@torch.no_grad()
+def latent_usage(model, batches, idx) -> dict:
+    """KL per latent dimension (nats per example, list) and active units (count) of a VAE over ``idx``."""
+    was_training = model.training
+    model.eval()
+    kl, mus = 0, []
+    for xb, yb in batches.over(idx):
+        mu, logvar = model.encode(xb, yb)  # (B, latent) each
+        kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (latent,)
+        mus.append(mu)
+    model.train(was_training)
+    variances = torch.cat(mus).var(0)  # Cov_x(E_q[z_i | x]), (latent,)
+    return {"kl_per_dim": (kl / len(idx)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
+
+
+def collapse_warning(kl_per_dim, active_units: int, latent_dim: int) -> str | None:
+    """A one-line warning naming the remedies when the KL is near zero or fewer than half the
+    latent dimensions are active; None when the latent space is in use."""
+    kl = float(sum(kl_per_dim))
+    if kl < KL_NEAR_ZERO or active_units == 0:
+        problem = (f"posterior collapse: the KL is {kl:.3g} nats per example, so the codes carry almost nothing "
+                   f"about x ({active_units} of {latent_dim} latent dimensions active)")
+    elif active_units < latent_dim / 2:
+        problem = (f"partial posterior collapse: only {active_units} of {latent_dim} latent dimensions are active "
+                   f"(Cov_x E[z|x] > {ACTIVE_THRESHOLD}; KL {kl:.3g} nats)")
+    else:
+        return None
+    return f"{problem}; remedies: {REMEDIES}; or, if the data need fewer dimensions, a smaller --latent-dim"
