@@ -1,0 +1,156 @@
+"""Kill training for real in the middle of an epoch (SIGKILL, Ctrl-C), resume it, and end on the
+very weights of the run that was never interrupted (CPU, same seed: bit for bit)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from vaekit import checkpoint
+
+# Runs the CLI; with VAEKIT_TEST_PAUSE_AT=n it touches VAEKIT_TEST_MARKER and sleeps at the n-th
+# Adam step, so that the test can signal a process that is certainly in the middle of an epoch.
+SCRIPT = """
+import os, sys, time, torch
+pause_at, steps = int(os.environ.get("VAEKIT_TEST_PAUSE_AT", "0")), [0]
+step = torch.optim.Adam.step
+def paused_step(self, *args, **kwargs):
+    steps[0] += 1
+    if steps[0] == pause_at:
+        open(os.environ["VAEKIT_TEST_MARKER"], "w").close()
+        time.sleep(600)
+    return step(self, *args, **kwargs)
+torch.optim.Adam.step = paused_step
+from vaekit.cli import main
+main(sys.argv[1:])
+"""
+# digits: 1294 training examples, 11 batches of 128 per epoch
+ARGS = ["train", "--model", "vae", "--hidden", "32", "--latent-dim", "4", "--epochs", "5", "--batch-size", "128",
+        "--patience", "2", "--seed", "3", "-q"]
+STEPS_PER_EPOCH = 11
+
+
+def start(args: list[str], marker: Path | None = None, pause_at: int = 0) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAEKIT_TEST_PAUSE_AT": str(pause_at),
+           "VAEKIT_TEST_MARKER": str(marker or "")}
+    return subprocess.Popen([sys.executable, "-c", SCRIPT, *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_for(marker: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the training run never reached the pause"
+        time.sleep(0.05)
+
+
+def finish(proc: subprocess.Popen) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=300)
+    return proc.returncode, out, err
+
+
+def metrics(run: Path) -> list[dict]:
+    rows = [json.loads(line) for line in (run / checkpoint.METRICS).read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The uninterrupted run, a run SIGKILLed in epoch 4 and one Ctrl-C'd in epoch 2, each resumed."""
+    tmp = tmp_path_factory.mktemp("resume")
+    ref, killed, interrupted = tmp / "ref", tmp / "killed", tmp / "interrupted"
+    kill_marker, int_marker = tmp / "kill.marker", tmp / "int.marker"
+    procs = {
+        "ref": start([*ARGS, "--checkpoint-every", "2", "--out", str(ref)]),
+        # checkpoints after epochs 0, 2, 4: killed in epoch 4, it goes back to epoch 2 (metrics has 3 lines)
+        "killed": start([*ARGS, "--checkpoint-every", "2", "--out", str(killed)], kill_marker, 3 * STEPS_PER_EPOCH + 3),
+    }
+    wait_for(kill_marker, procs["killed"])
+    lines_before = len((killed / checkpoint.METRICS).read_text().splitlines())
+    lock_before = (killed / checkpoint.LOCK).exists()
+    procs["killed"].send_signal(signal.SIGKILL)
+    kill_code = procs["killed"].wait()
+    # no periodic checkpoints at all: Ctrl-C itself must save the state of epoch 1
+    proc = start([*ARGS, "--checkpoint-every", "0", "--out", str(interrupted)], int_marker, STEPS_PER_EPOCH + 3)
+    wait_for(int_marker, proc)
+    proc.send_signal(signal.SIGINT)
+    interrupt = finish(proc)
+    state_after_interrupt = checkpoint.load_state(interrupted, checkpoint.read_config(interrupted))["epoch"]
+    resumed = {name: start(["train", "--resume", str(tmp / name), "-q"]) for name in ("killed", "interrupted")}
+    results = {"ref": finish(procs["ref"]), **{name: finish(p) for name, p in resumed.items()}}
+    return dict(ref=ref, killed=killed, interrupted=interrupted, kill_code=kill_code, lines_before=lines_before,
+                lock_before=lock_before, interrupt=interrupt, state_after_interrupt=state_after_interrupt,
+                results=results)
+
+
+def test_reference_run_completes(runs):
+    code, out, err = runs["results"]["ref"]
+    assert code == 0, err
+    assert (runs["ref"] / checkpoint.SUMMARY).exists()
+
+
+def test_sigkill_mid_epoch_then_resume_is_bit_identical(runs):
+    assert runs["kill_code"] == -signal.SIGKILL
+    assert runs["lock_before"] and runs["lines_before"] == 3  # killed in epoch 4, after epoch 3 was logged
+    code, out, err = runs["results"]["killed"]
+    assert code == 0, err
+    ref, killed = runs["ref"], runs["killed"]
+    assert (killed / checkpoint.WEIGHTS).read_bytes() == (ref / checkpoint.WEIGHTS).read_bytes()
+    assert metrics(killed) == metrics(ref)  # epoch 3 logged once, not twice
+    summary = json.loads((killed / checkpoint.SUMMARY).read_text())
+    assert summary["best_epoch"] == json.loads((ref / checkpoint.SUMMARY).read_text())["best_epoch"]
+    assert not (killed / checkpoint.LOCK).exists()  # the stale lock was taken over, then released
+    assert not list(killed.glob(".*.tmp"))
+
+
+def test_ctrl_c_saves_state_and_says_how_to_resume(runs):
+    code, out, err = runs["interrupt"]
+    assert code == 130
+    assert f"vaekit train --resume {runs['interrupted']}" in err
+    assert "Traceback" not in err
+    assert runs["state_after_interrupt"] == 1
+    assert not (runs["interrupted"] / checkpoint.LOCK).exists()
+
+
+def test_ctrl_c_then_resume_is_bit_identical(runs):
+    code, out, err = runs["results"]["interrupted"]
+    assert code == 0, err
+    assert (runs["interrupted"] / checkpoint.WEIGHTS).read_bytes() == (runs["ref"] / checkpoint.WEIGHTS).read_bytes()
+
+
+def test_state_holds_everything_and_loads_weights_only(runs):
+    config = checkpoint.read_config(runs["ref"])
+    state = checkpoint.load_state(runs["ref"], config)
+    assert {"epoch", "model", "optimizer", "best", "best_epoch", "best_model", "records", "rng"} <= set(state)
+    assert state["epoch"] == len(state["records"])
+    assert set(state["rng"][0]) >= {"torch", "batches", "numpy", "python"}
+    assert all(isinstance(v, torch.Tensor) for v in state["model"].values())
+
+
+def test_resume_of_a_finished_run_is_refused(runs):
+    from click.testing import CliRunner
+
+    import vaekit.cli
+
+    result = CliRunner().invoke(vaekit.cli.cli, ["train", "--resume", str(runs["ref"])])
+    assert result.exit_code == 2
+    assert "finished" in result.output
+
+
+def test_resume_refuses_new_settings(runs):
+    from click.testing import CliRunner
+
+    import vaekit.cli
+
+    result = CliRunner().invoke(vaekit.cli.cli, ["train", "--resume", str(runs["ref"]), "--lr", "0.1"])
+    assert result.exit_code == 2
+    assert "drop --lr" in result.output
