@@ -217,14 +217,12 @@ class Trained:
         expected = f"(N, {', '.join(map(str, shape))})"
         if not numeric:
             raise VaekitError(f"input has dtype {x.dtype}, not numbers; the model expects numbers shaped {expected}")
-        if given[1:] != shape:
-            if x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape):
-                return x.reshape(len(x), *shape)
+        if given[1:] != shape and not (x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape)):
             raise VaekitError(f"input has shape {given} but the model expects {expected}"
                               f"{'' if len(shape) == 1 else f' or (N, {math.prod(shape)})'}; pass data shaped like the training data")
         if len(x) == 0:
             raise VaekitError(f"input has no examples (shape {given}); pass at least one")
-        return x
+        return x.reshape(len(x), *shape)  # a view
 
     def _latents(self, z):
         z = np.asarray(z)

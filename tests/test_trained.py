@@ -1,0 +1,179 @@
+"""The Python API of a trained model: vaekit.load(RUN) -> numpy in, numpy out, in the user's units."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+
+import vaekit
+from vaekit.config import ModelConfig
+from vaekit.data.scaling import Scaler
+from vaekit.errors import VaekitError
+from vaekit.models import build_model
+from vaekit.trained import Trained
+
+DIGITS = load_digits().images[:, None].astype(np.float32)  # (1797, 1, 8, 8), grey levels 0..16
+
+
+def untrained(model="vae", shape=(1, 8, 8), scaler=Scaler(0.0, 16.0, True, "minmax"), **cfg):
+    """A Trained around fresh weights: enough for shapes, batching and errors, no training needed."""
+    torch.manual_seed(0)
+    cfg = ModelConfig(model=model, input_shape=shape, latent_dim=3, hidden=(16,), **cfg).validate()
+    return Trained(build_model(cfg).eval(), {"cfg_model": cfg, "cfg_scaler": scaler})
+
+
+@pytest.fixture(scope="module")
+def vae(digits_run):
+    return vaekit.load(digits_run)
+
+
+def test_load_gives_numpy_in_the_original_units(vae):
+    x = DIGITS[:50]
+    assert isinstance(vae.module, torch.nn.Module)
+    z = vae.encode(x)
+    assert z.shape == (50, vae.latent_dim) and z.dtype == np.float32
+    recon = vae.reconstruct(x)
+    assert recon.shape == x.shape and 0 <= recon.min() and recon.max() <= 16  # grey levels, not [0, 1]
+    assert vae.decode(z).shape == x.shape
+    np.testing.assert_allclose(vae.decode(z), recon, rtol=1e-5, atol=1e-5)
+    assert vae.generate(5, seed=1).shape == (5, 1, 8, 8)
+
+
+def test_inputs_may_be_flat_tensors_or_lists(vae):
+    x = DIGITS[:10]
+    z = vae.encode(x)
+    np.testing.assert_allclose(vae.encode(x.reshape(10, 64)), z, rtol=1e-6)
+    np.testing.assert_allclose(vae.encode(torch.from_numpy(x)), z, rtol=1e-6)
+    np.testing.assert_allclose(vae.encode(x.astype(np.uint8).tolist()), vae.encode(x.astype(np.uint8)), rtol=1e-6)
+
+
+def test_score_matches_the_training_loss_terms(vae, digits_run):
+    from vaekit.config import DataConfig
+    from vaekit.data.datasets import load_data
+    from vaekit.train import Batches, evaluate
+
+    cfg = vae.config
+    data = load_data(DataConfig(), seed=cfg["cfg_train"].seed, val_fraction=cfg["cfg_train"].val_fraction,
+                     test_fraction=cfg["cfg_train"].test_fraction, scaler=vae.scaler)
+    logs = evaluate(vae.module, Batches(data, torch.device("cpu")), data.splits["test"])
+    scores = vae.score(data.part("test"), samples=64)
+    assert set(scores) == {"mse", "recon", "kl", "neg_elbo"}
+    assert scores["kl"].mean() == pytest.approx(logs["kl"], rel=1e-4)  # closed form: exact
+    assert scores["neg_elbo"].mean() == pytest.approx(logs["neg_elbo"], rel=0.02)  # Monte Carlo
+    np.testing.assert_allclose(scores["neg_elbo"], scores["recon"] + scores["kl"], rtol=1e-5)
+
+
+def test_ae_score_is_its_training_loss():
+    m = untrained("ae")
+    x = m.scaler.transform(torch.from_numpy(DIGITS[:40]))
+    loss, logs = m.module.loss(x)
+    scores = m.score(DIGITS[:40])
+    assert set(scores) == {"mse", "recon"}
+    assert scores["recon"].mean() == pytest.approx(logs["recon"].item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("method", ["encode", "reconstruct", "score"])
+def test_batches_do_not_change_results(method):
+    m = untrained()
+    whole = getattr(m, method)(DIGITS[:100])
+    m.batch_size = 7
+    batched = getattr(m, method)(DIGITS[:100])
+    subset = getattr(m, method)(DIGITS[3:10])
+    for key in whole if isinstance(whole, dict) else [None]:
+        w, b, s = (r if key is None else r[key] for r in (whole, batched, subset))
+        np.testing.assert_allclose(b, w, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(s, w[3:10], rtol=1e-5, atol=1e-6)  # an example's score is its own
+
+
+def test_a_large_uint8_memmap_is_never_copied_as_floats(tmp_path):
+    n = 20_000
+    x = np.lib.format.open_memmap(tmp_path / "x.npy", mode="w+", dtype=np.uint8, shape=(n, 1, 28, 28))
+    x[::97] = 255
+    x.flush()
+    x = np.load(tmp_path / "x.npy", mmap_mode="r")
+    m = untrained(shape=(1, 28, 28), scaler=Scaler(0.0, 255.0, False, "uint8"))
+    tracemalloc.start()
+    z = m.encode(x)
+    scores = m.score(x)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert z.shape == (n, 3) and scores["mse"].shape == (n,)
+    assert peak < x.size  # not even one uint8 copy of x (a float32 copy would be 4 * x.size bytes)
+
+
+def test_generate_is_seeded():
+    m = untrained()
+    np.testing.assert_array_equal(m.generate(4, seed=3), m.generate(4, seed=3))
+    assert not np.allclose(m.generate(4, seed=3), m.generate(4, seed=4))
+    m.batch_size = 3
+    assert m.generate(10, seed=0).shape == (10, 1, 8, 8)
+
+
+def test_encode_sample_and_logvar():
+    m = untrained()
+    mean = m.encode(DIGITS[:20])
+    z, logvar = m.encode(DIGITS[:20], sample=True, with_logvar=True, seed=0)
+    assert z.shape == logvar.shape == (20, 3)
+    assert not np.allclose(z, mean)
+    np.testing.assert_array_equal(z, m.encode(DIGITS[:20], sample=True, seed=0))
+
+
+def test_interpolation_ends_at_the_codes():
+    m = untrained()
+    a, b = DIGITS[:2], DIGITS[2:4]
+    for slerp in (False, True):
+        path = m.interpolate(a, b, steps=5, slerp=slerp)
+        assert path.shape == (2, 5, 1, 8, 8)
+        np.testing.assert_allclose(path[:, 0], m.reconstruct(a), rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(path[:, -1], m.reconstruct(b), rtol=1e-4, atol=1e-4)
+
+
+def test_slerp_keeps_the_norm_between_the_ends():
+    from vaekit.trained import _slerp
+
+    a, b = np.array([[3.0, 0.0]]), np.array([[0.0, 3.0]])
+    path = _slerp(a, b, np.linspace(0, 1, 5)[None, :, None])
+    np.testing.assert_allclose(np.linalg.norm(path, axis=-1), 3.0, rtol=1e-6)
+    np.testing.assert_allclose(_slerp(a, a, np.linspace(0, 1, 3)[None, :, None])[0], np.repeat(a, 3, 0), rtol=1e-6)
+
+
+def test_denoise_is_seeded_and_leaves_the_global_rng_alone():
+    m = untrained()
+    torch.manual_seed(123)
+    expected = torch.rand(1)
+    torch.manual_seed(123)
+    noisy, denoised = m.denoise(DIGITS[:8], "gaussian:0.5", seed=1)
+    assert torch.rand(1) == expected
+    assert noisy.shape == denoised.shape == (8, 1, 8, 8)
+    assert not np.allclose(noisy, DIGITS[:8])
+    np.testing.assert_array_equal(noisy, m.denoise(DIGITS[:8], "gaussian:0.5", seed=1)[0])
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda m: m.encode(np.zeros((3, 65))), "input has shape (3, 65) but the model expects (N, 1, 8, 8) or (N, 64)"),
+    (lambda m: m.reconstruct(np.zeros((3, 1, 9, 9))), "expects (N, 1, 8, 8)"),
+    (lambda m: m.encode(np.zeros(64)), "input has shape (64,)"),
+    (lambda m: m.encode(np.zeros((0, 64))), "no examples"),
+    (lambda m: m.encode([["a"] * 64]), "not numbers"),
+    (lambda m: m.decode(np.zeros((2, 4))), "latents have shape (2, 4) but the model expects (N, 3)"),
+    (lambda m: m.generate(0), "n=0 must be a positive integer"),
+    (lambda m: m.generate(2, temperature=0), "temperature=0 must be a positive number"),
+    (lambda m: m.interpolate(DIGITS[:1], DIGITS[1:2], steps=1), "steps=1"),
+    (lambda m: m.interpolate(DIGITS[:1], DIGITS[1:3]), "as many end points"),
+    (lambda m: m.denoise(DIGITS[:2], "blur:1"), "unknown corruption"),
+    (lambda m: m.score(DIGITS[:2], samples=0), "samples=0"),
+    (lambda m: m.decode(np.zeros((2, 3)), 1), "needs a conditional model"),
+])
+def test_bad_input_is_one_clear_error(call, message):
+    with pytest.raises(VaekitError) as e:
+        call(untrained())
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("call", [lambda m: m.encode(DIGITS[:2], sample=True), lambda m: m.encode(DIGITS[:2], with_logvar=True),
+                                  lambda m: m.interpolate(DIGITS[:1], DIGITS[1:2], slerp=True)])
+def test_vae_only_options_refuse_an_ae(call):
+    with pytest.raises(VaekitError, match="this run is an ae"):
+        call(untrained("ae"))
