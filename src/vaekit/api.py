@@ -175,13 +175,13 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
             saver = checkpoint.StateSaver(run, {k: to_dict(c) for k, c in zip(("model", "train", "data"), configs)},
                                           train_cfg.checkpoint_every, None if state is None else state["epoch"])
             records = [] if state is None else state["records"]
-            with checkpoint.disk_errors(run):  # a resumed run drops the epochs logged after its checkpoint
+            with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
                 atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
                 metrics = open(run / checkpoint.METRICS, "a")
             start = time.perf_counter()
             with metrics:
                 def log(record):
-                    with checkpoint.disk_errors(run):
+                    with checkpoint.disk_errors(run, checkpoint.METRICS):
                         metrics.write(json.dumps(record) + "\n")
                         metrics.flush()
 
@@ -189,8 +189,9 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
                 except KeyboardInterrupt:
                     epoch = saver.interrupted()
-                    print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
-                          f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
+                    if epoch is not None:
+                        print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
+                              f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
                     raise
             checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
             with checkpoint.disk_errors(run):
@@ -202,6 +203,9 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
 
     trained = Trained(model.eval(), checkpoint.read_config(run), run)
     trained.history, trained.summary = history, summary
+    from .report import write_report
+
+    write_report(run, trained=trained, data=data)  # RUN/report.html: the run on one page
     return trained
 
 

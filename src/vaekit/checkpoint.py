@@ -52,8 +52,9 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
         "scaler": to_dict(scaler),
         **extra,
     }
-    with disk_errors(run):
+    with disk_errors(run, CONFIG):
         write_json(run / CONFIG, config)
+    with disk_errors(run, WEIGHTS):
         save_weights(run / WEIGHTS, model)
 
 
@@ -149,7 +150,7 @@ def save_state(run: Path, state: dict, config: dict) -> None:
 
     buffer = io.BytesIO()
     torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, buffer)
-    with disk_errors(run):
+    with disk_errors(run, STATE):
         atomic_write(Path(run) / STATE, buffer.getvalue())
 
 
@@ -182,16 +183,16 @@ def _fingerprint(config: dict) -> str:
 
 
 @contextmanager
-def disk_errors(run: Path):
-    """Turn a failed write in the run folder (disk full, no permission, read-only) into one VaekitError line."""
+def disk_errors(run: Path, name: str | None = None):
+    """Turn a failed write of ``name`` in the run folder (disk full, no permission, ...) into one VaekitError line."""
     try:
         yield
     except OSError as e:
-        raise disk_error(run, e) from None
+        raise disk_error(run, e, name) from None
 
 
-def disk_error(run: Path, e: OSError) -> VaekitError:
-    what = Path(e.filename).name if e.filename else "a file"
+def disk_error(run: Path, e: OSError, name: str | None = None) -> VaekitError:
+    what = name or (Path(e.filename).name if e.filename else "the run folder")
     reason = "no space left on the disk" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
     return VaekitError(f"{run}: cannot write {what} ({reason}); free some space or fix the permissions, "
                        f"then `vaekit train --resume {run}` continues from the last saved epoch")
@@ -248,8 +249,8 @@ class RunLock:
                 self._take_over_if_stale()
                 continue
             except OSError as e:
-                raise disk_error(self.run, e) from None
-            with disk_errors(self.run), os.fdopen(fd, "w") as f:
+                raise disk_error(self.run, e, LOCK) from None
+            with disk_errors(self.run, LOCK), os.fdopen(fd, "w") as f:
                 f.write(self.owner)
                 f.flush()
                 os.fsync(f.fileno())
