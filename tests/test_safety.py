@@ -1,0 +1,309 @@
+"""Faults at the edges: a pickle payload where a checkpoint belongs, locked and stale run folders,
+a full disk, a folder without write permission, and losses that go NaN in the middle of an epoch."""
+
+from __future__ import annotations
+
+import copy
+import errno
+import json
+import os
+import pickle
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import vaekit.cli
+from vaekit import checkpoint
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.datasets import Data
+from vaekit.data.scaling import Scaler
+from vaekit.errors import VaekitError
+from vaekit.models import build_model
+from vaekit.train import fit
+
+TINY = ["--model", "ae", "--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--patience", "0", "-q"]
+
+
+def invoke(args):
+    return CliRunner().invoke(vaekit.cli.cli, args)
+
+
+def make_run(path: Path) -> Path:
+    """A valid, untrained run folder (config.json + weights), written without training."""
+    cfg = ModelConfig(model="ae", input_shape=(1, 8, 8), hidden=(8,), latent_dim=2)
+    path.mkdir()
+    checkpoint.save_run(path, build_model(cfg), cfg, TrainConfig(), DataConfig(), Scaler(0.0, 16.0, True, "minmax"),
+                        {"classes": None})
+    return path
+
+
+class Payload:
+    """Unpickling this creates ``path``: what an attacker's "checkpoint" would do instead."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
+
+
+# --- safe loading -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("container", ["pickle", "torch-zip"])
+def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
+    run = make_run(tmp_path / "run")
+    marker = tmp_path / "pwned"
+    if container == "pickle":
+        (run / checkpoint.STATE).write_bytes(pickle.dumps(Payload(marker)))
+    else:  # a real torch.save archive whose pickle holds the payload
+        torch.save({"version": 1, "model": Payload(marker)}, run / checkpoint.STATE)
+    assert not marker.exists()
+    with pytest.raises(VaekitError, match="refused"):
+        checkpoint.load_state(run, checkpoint.read_config(run))
+    result = invoke(["train", "--resume", str(run)])
+    assert result.exit_code == 2
+    assert result.output.startswith("vaekit: error:") and "refused" in result.output
+    assert "Traceback" not in result.output
+    assert not marker.exists()
+    pickle.loads(pickle.dumps(Payload(marker)))  # the payload is live: plain unpickling does create the file
+    assert marker.exists()
+
+
+def test_state_of_another_run_is_refused(tmp_path):
+    a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
+    config = checkpoint.read_config(a)
+    checkpoint.save_state(a, {"epoch": 0}, config)
+    config_b = json.loads((b / checkpoint.CONFIG).read_text())
+    config_b["train"]["lr"] = 0.5
+    (b / checkpoint.CONFIG).write_text(json.dumps(config_b))
+    (b / checkpoint.STATE).write_bytes((a / checkpoint.STATE).read_bytes())
+    with pytest.raises(VaekitError, match="another configuration"):
+        checkpoint.load_state(b, checkpoint.read_config(b))
+
+
+def test_missing_state_says_why(tmp_path):
+    run = make_run(tmp_path / "run")
+    result = invoke(["train", "--resume", str(run)])
+    assert result.exit_code == 2 and "train_state.pt: missing" in result.output
+
+
+# --- locks ------------------------------------------------------------------------------------
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_live_lock_refuses_a_second_run(tmp_path):
+    run = make_run(tmp_path / "run")
+    checkpoint.save_state(run, {"epoch": 0}, checkpoint.read_config(run))
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (run / checkpoint.LOCK).write_text(f"{sleeper.pid} {socket.gethostname()}\n")
+        result = invoke(["train", "--resume", str(run)])
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert result.exit_code == 2
+    assert f"in use by another training run (PID {sleeper.pid}" in result.output
+    assert (run / checkpoint.LOCK).read_text().startswith(str(sleeper.pid))  # not taken over
+
+
+def test_stale_lock_is_taken_over_and_released(tmp_path):
+    (tmp_path / checkpoint.LOCK).write_text(f"{dead_pid()} {socket.gethostname()}\n")
+    with checkpoint.RunLock(tmp_path):
+        assert (tmp_path / checkpoint.LOCK).read_text().split()[0] == str(os.getpid())
+    assert not (tmp_path / checkpoint.LOCK).exists()
+
+
+def test_lock_of_another_host_counts_as_live(tmp_path):
+    (tmp_path / checkpoint.LOCK).write_text("12345 some-other-node\n")
+    with pytest.raises(VaekitError, match="some-other-node.*delete"):
+        checkpoint.RunLock(tmp_path).__enter__()
+
+
+def test_two_runs_asked_to_write_one_folder(tmp_path, monkeypatch):
+    """Both passed the empty-folder check; the lock and the re-check after it keep the second out."""
+    import vaekit.api
+
+    out = tmp_path / "run"
+    assert invoke(["train", *TINY, "--epochs", "1", "--out", str(out)]).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    monkeypatch.setattr(vaekit.api, "prepare_out", lambda out, model, data: Path(out))  # as if it ran before the first
+    result = invoke(["train", *TINY, "--epochs", "1", "--out", str(out)])
+    assert result.exit_code == 2 and "another run started writing this folder" in result.output
+    with checkpoint.RunLock(out):  # and while the first one still runs
+        result = invoke(["train", *TINY, "--epochs", "1", "--out", str(out)])
+        assert result.exit_code == 2 and "in use by another training run" in result.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
+
+# --- full disk, no permission -----------------------------------------------------------------
+
+def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monkeypatch):
+    real_write, real_fsync = checkpoint.atomic_write, os.fsync
+    writes, armed = [], [False]
+
+    def write(path, data):  # the third state write (after epoch 2) finds the disk full at fsync
+        writes.append(Path(path).name)
+        armed[0] = writes.count(checkpoint.STATE) == 3
+        try:
+            real_write(path, data)
+        finally:
+            armed[0] = False
+
+    def fsync(fd):
+        if armed[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        real_fsync(fd)
+
+    monkeypatch.setattr(checkpoint, "atomic_write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    out = tmp_path / "run"
+    result = invoke(["train", *TINY, "--epochs", "3", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.count("\n") == 1
+    assert "cannot write train_state.pt (no space left on the disk)" in result.output
+    assert f"vaekit train --resume {out}" in result.output
+    monkeypatch.undo()
+    assert checkpoint.load_state(out, checkpoint.read_config(out))["epoch"] == 1  # the old state, whole
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+    assert not (out / checkpoint.LOCK).exists()
+    result = invoke(["train", "--resume", str(out), "-q"])  # space freed: it goes on
+    assert result.exit_code == 0, result.output
+    assert len((out / checkpoint.METRICS).read_text().splitlines()) == 3
+
+
+def test_unwritable_output_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    result = invoke(["train", *TINY, "--out", str(tmp_path / "new")])
+    assert result.exit_code == 2 and "is not writable" in result.output
+
+
+def test_unwritable_run_folder_on_resume(tmp_path, monkeypatch):
+    run = make_run(tmp_path / "run")
+    checkpoint.save_state(run, {"epoch": 0}, checkpoint.read_config(run))
+    real_open = os.open
+
+    def denied(path, flags, *args, **kwargs):
+        if str(path).endswith(checkpoint.LOCK):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", denied)
+    result = invoke(["train", "--resume", str(run)])
+    assert result.exit_code == 2
+    assert "cannot write .lock (Permission denied)" in result.output
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root writes through permissions")
+def test_read_only_folder_for_real(tmp_path):
+    parent = tmp_path / "ro"
+    parent.mkdir()
+    parent.chmod(0o500)
+    try:
+        result = invoke(["train", *TINY, "--out", str(parent / "run")])
+    finally:
+        parent.chmod(0o700)
+    assert result.exit_code == 2 and "not writable" in result.output
+
+
+# --- NaN and inf --------------------------------------------------------------------------------
+
+class Flaky(torch.nn.Module):
+    """A linear autoencoder whose loss is NaN for the batches at ``bad`` progress (epoch - 1 + i / n)."""
+
+    def __init__(self, bad=lambda progress: False):
+        super().__init__()
+        self.net = torch.nn.Linear(4, 4)
+        self.bad = bad
+
+    def loss(self, x, y=None, progress=None):
+        loss = (self.net(x) - x).pow(2).mean()
+        if progress is not None and self.bad(progress):
+            loss = loss * float("nan")
+        return loss, {"loss": loss.detach()}
+
+
+def tiny_data(n: int = 80) -> Data:
+    x = np.random.default_rng(0).random((n, 4), dtype=np.float32)
+    splits = {"train": np.arange(60), "val": np.arange(60, 70), "test": np.arange(70, 80)}
+    return Data("tiny", x, None, None, splits, Scaler())
+
+
+def train_tiny(model, epochs=3, **options):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=epochs, batch_size=10, patience=0, **options)
+    return fit(model, tiny_data(), cfg, device=torch.device("cpu"), verbose=False)
+
+
+def weights(model) -> list[torch.Tensor]:
+    return [p.detach().clone() for p in model.parameters()]
+
+
+def test_nan_stop_names_epoch_and_batch_and_keeps_the_last_good_epoch():
+    torch.manual_seed(0)
+    good = Flaky()
+    train_tiny(good, epochs=1)
+    torch.manual_seed(0)
+    flaky = Flaky(lambda progress: progress >= 1.35)  # 6 batches per epoch: epoch 2, batch 4
+    history = train_tiny(flaky)
+    assert history.stopped == "diverged"
+    assert "epoch 2, batch 4" in history.message and "--lr" in history.message and "--grad-clip" in history.message
+    assert len(history.records) == 1
+    assert all(torch.equal(a, b) for a, b in zip(weights(flaky), weights(good)))  # epoch 1's weights
+
+
+def test_nan_skip_skips_and_counts_the_bad_batches():
+    flaky = Flaky(lambda progress: 1.35 <= progress < 2)  # batches 4, 5, 6 of epoch 2
+    history = train_tiny(flaky, on_nan="skip")
+    assert history.stopped == "completed"
+    assert [r["skipped_batches"] for r in history.records] == [0, 3, 0]
+    assert all(torch.isfinite(w).all() for w in weights(flaky))
+
+
+def test_nan_in_every_batch_with_skip_stops_and_points_at_the_data():
+    history = train_tiny(Flaky(lambda progress: True), on_nan="skip")
+    assert history.stopped == "diverged" and "every batch of epoch 1" in history.message
+
+
+def test_skip_counts_reach_metrics_jsonl(tmp_path, monkeypatch):
+    import vaekit.train
+    from vaekit.data.datasets import split_indices
+
+    bad = int(split_indices(1797, None, 0, 0.1, 0.2)["train"][7])  # one digits training example turned NaN
+    real_get = vaekit.train.Batches.get
+
+    def get(self, idx):
+        x, y = real_get(self, idx)
+        hit = (idx == bad).to(x.device)
+        if torch.is_grad_enabled() and hit.any():  # training batches only
+            x = x.masked_fill(hit.view(-1, *[1] * (x.dim() - 1)), float("nan"))
+        return x, y
+
+    monkeypatch.setattr(vaekit.train.Batches, "get", get)
+    out = tmp_path / "run"
+    result = invoke(["train", *TINY, "--epochs", "2", "--on-nan", "skip", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in (out / checkpoint.METRICS).read_text().splitlines()]
+    assert [r["skipped_batches"] for r in records] == [1, 1]
+    assert all(np.isfinite(r["train_loss"]) for r in records)
+
+
+def test_grad_clip_limits_the_steps():
+    free = Flaky()
+    clipped = copy.deepcopy(free)
+    start = weights(free)
+    torch.manual_seed(0)
+    train_tiny(free, epochs=1)
+    torch.manual_seed(0)
+    train_tiny(clipped, epochs=1, grad_clip=1e-12)
+    moved = [sum((a - b).abs().sum() for a, b in zip(weights(m), start)) for m in (free, clipped)]
+    assert moved[1] < 0.1 * moved[0]
