@@ -123,10 +123,10 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     val_idx = data.splits["val"]
     monitor = "val_loss" if len(val_idx) else "train_loss"
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, foreach=True)
-    objective = distributed.objective(model, world, device)
     if cfg.batch_size % world.size:
         raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
                           f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
+    objective = distributed.objective(model, world, device)
     # Under torchrun a last batch too small to give every process an example is left out.
     n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
     generator = torch.Generator().manual_seed(cfg.seed)
