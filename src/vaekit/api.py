@@ -230,7 +230,7 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         from .diagnostics import collapse_warning, latent_usage
 
         summary["objective"] = model.objective()
-        summary.update(latent_usage(model, batches, data.splits["test"]))
+        summary.update(latent_usage(model, batches.over(data.splits["test"])))
         warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
         if warning:
             summary["collapse_warning"] = warning

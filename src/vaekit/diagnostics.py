@@ -19,18 +19,22 @@ REMEDIES = ("a KL warm-up (--kl-warmup 10) or cyclical annealing (--kl-warmup 5 
 
 
 @torch.no_grad()
-def latent_usage(model, batches, idx) -> dict:
-    """KL per latent dimension (nats per example, list) and active units (count) of a VAE over ``idx``."""
+def latent_usage(model, batches) -> dict:
+    """KL per latent dimension (nats per example, list) and active units (count) of a VAE.
+
+    ``batches`` yields (x, labels or None) in model units, e.g. ``train.Batches(...).over(idx)``.
+    """
     was_training = model.training
     model.eval()
     kl, mus = 0, []
-    for xb, yb in batches.over(idx):
+    for xb, yb in batches:
         mu, logvar = model.encode(xb, yb)  # (B, latent) each
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (latent,)
         mus.append(mu)
     model.train(was_training)
-    variances = torch.cat(mus).var(0)  # Cov_x(E_q[z_i | x]), (latent,)
-    return {"kl_per_dim": (kl / len(idx)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
+    mus = torch.cat(mus)  # (N, latent)
+    variances = mus.var(0)  # Cov_x(E_q[z_i | x]), (latent,)
+    return {"kl_per_dim": (kl / len(mus)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
 
 
 def collapse_warning(kl_per_dim, active_units: int, latent_dim: int) -> str | None:

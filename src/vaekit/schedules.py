@@ -40,7 +40,7 @@ def describe(beta: float, warmup: int = 0, cycles: int = 0, free_bits: float = 0
     kl = f"sum_j max({free_bits:g}, KL_j) (free bits)" if free_bits else "KL"
     if not warmup:
         return f"recon + {beta:g} * {kl}"
-    ramp = f"rising linearly from 0 to {beta:g} over {warmup} epochs"
+    ramp = f"0 -> {beta:g} linearly over {warmup} epochs"
     if cycles > 1:
-        ramp += f", then held as long, {cycles} cycles (cyclical annealing)"
-    return f"recon + w(t) * {kl}, w(t) {ramp}; validation and summary use w = {beta:g}"
+        ramp += f" then held {warmup}, {cycles} cycles"
+    return f"recon + w(t) * {kl}, w(t): {ramp}; evaluated at w = {beta:g}"
