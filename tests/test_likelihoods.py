@@ -108,8 +108,9 @@ def test_learned_variance_finds_the_true_noise_level():
 def test_train_with_each_likelihood_and_load_it_back(tmp_path, likelihood):
     out = tmp_path / "r"
     result = CliRunner().invoke(cli, ["train", "--out", str(out), "--epochs", "1", "--hidden", "16", "--latent-dim", "2",
-                                      "--likelihood", likelihood, "-q"])
+                                      "--likelihood", likelihood, "--sigma", "0.5", "-q"])
     assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["model"]["sigma"] == 0.5  # learned sigmas start there
     summary = json.loads((out / "summary.json").read_text())
     assert np.isfinite(summary["test_neg_elbo"])
     assert ("test_sigma" in summary) == likelihood.startswith("gaussian-learned")
@@ -125,6 +126,7 @@ def test_train_with_each_likelihood_and_load_it_back(tmp_path, likelihood):
     (["--model", "dae", "--likelihood", "gaussian-learned"], "needs a probabilistic model"),
     (["--likelihood", "poisson"], "--likelihood poisson is not one of"),
     (["--likelihood", "continuous-bernoulli", "--scale", "standard"], "needs data in [0, 1]"),
+    (["--likelihood", "gaussian-learned", "--sigma", "0"], "--sigma 0.0 must be a positive number"),
 ])
 def test_bad_likelihood_options_are_one_line_errors(tmp_path, args, needle):
     result = CliRunner().invoke(cli, ["train", "--out", str(tmp_path / "r"), "--epochs", "1", "-q", *args])

@@ -2,6 +2,18 @@
 
 Reconstruction terms are negative log-likelihoods summed over features, so they add to the KL
 term to give the negative ELBO of Kingma & Welling (2014).
+
+Which likelihood (``--likelihood``) when:
+
+- ``bernoulli``: binary data, or grey levels binarized with ``--binarize dynamic``. On grey levels
+  it is a fine loss but not a density (its normalizer is wrong), so its nats are no log p(x).
+- ``continuous-bernoulli``: grey levels in [0, 1] as they are (Loaiza-Ganem & Cunningham 2019):
+  the Bernoulli cross-entropy plus the log normalizer that makes it a density on [0, 1]; its
+  mean, not sigmoid(logits), is the reconstruction.
+- ``gaussian``: real-valued data (``--scale standard``) with a fixed ``--sigma``; sigma sets the
+  balance against the KL, too small and the KL is ignored, too large and samples blur.
+- ``gaussian-learned`` / ``gaussian-learned-global``: as gaussian, with sigma learned per feature
+  or one for all features (starting at ``--sigma``), so the model finds the noise level itself.
 """
 
 from __future__ import annotations

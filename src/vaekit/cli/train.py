@@ -29,6 +29,8 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
               help="p(x|z): bernoulli (data in [0, 1], near binary; default), continuous-bernoulli (grey levels in [0, 1]), "
                    "gaussian (fixed --sigma; default with --scale standard), gaussian-learned (a sigma per feature) or "
                    "gaussian-learned-global (one sigma). The last three: VAE kinds only.")
+@click.option("--sigma", type=float, default=None,
+              help="gaussian: standard deviation of p(x|z) [default: 1]; gaussian-learned*: its starting value.")
 @click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")
 @click.option("--batch-size", type=int, default=None, help="Examples per step [default: 128].")
 @click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
