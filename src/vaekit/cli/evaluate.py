@@ -2,6 +2,81 @@
 
 from __future__ import annotations
 
-import click  # noqa: F401
+import click
 
-from . import cli  # noqa: F401
+from . import cli
+
+IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs no torch
+
+
+@cli.command()
+@click.argument("run")
+@click.option("--data", default=None, help="Evaluate on this data set instead of the run's (same example shape).")
+@click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
+@click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True,
+              help="Importance samples K for the estimate of log p(x) (VAE family).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seeds binarization, posterior and prior samples.")
+@click.option("--offline", is_flag=True, help="Never download data.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--no-report", is_flag=True, help="Do not rewrite RUN/report.html.")
+def evaluate(run, data, split, iw_samples, seed, offline, device, no_report):
+    """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
+
+    Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
+    Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
+    log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
+    """
+    from ..metrics import evaluate_run
+    from ..report import metric_table, write_report
+
+    result = evaluate_run(run, data=data, split=split, iw_samples=iw_samples, seed=seed, offline=offline, device=device)
+    click.echo(f"{result['model']} on {result['data']}, {split} split ({result['n_examples']} examples)")
+    click.echo(metric_table({result["model"]: result}))
+    click.echo(f"likelihood: {result['likelihood_meaning']}")
+    for note in result["notes"]:
+        click.echo(f"note: {note}")
+    click.echo(f"wrote {run}/eval.json")
+    if not no_report:
+        click.echo(f"wrote {write_report(run, offline=offline)}")
+
+
+@cli.command()
+@click.option("--data", default="digits", show_default=True, help="A named data set or a file, as for `vaekit train`.")
+@click.option("--epochs", type=int, default=None, help="Training epochs of every model [default: 100 on digits, else 20].")
+@click.option("--latent-dim", type=int, default=16, show_default=True, help="Size of every model's code.")
+@click.option("--hidden", default=None, help="Hidden widths of every body, e.g. 512,256 [default: vaekit train's].")
+@click.option("--binarize", default=None, help="dynamic: train on fresh binary draws, score a fixed binarized test set.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for split, weights, batches and samples.")
+@click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True, help="Importance samples K for log p(x).")
+@click.option("--offline", is_flag=True, help="Never download data.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
+@click.option("--quiet", "-q", is_flag=True, help="No per-epoch output.")
+def compare(data, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline, device, out, quiet):
+    """Train an AE, a denoising AE and a VAE with the same body, seed and budget, and compare them.
+
+    Writes DIR/ae, DIR/dae and DIR/vae (run folders), DIR/compare.json (each model's eval.json)
+    and DIR/report.html, and prints the metrics side by side: can random codes be decoded into new
+    data (Frechet distance of prior samples), how well do codes reconstruct and separate classes?
+    """
+    from ..metrics import compare_models
+    from ..report import metric_table, reading
+    from .train import _int_list
+
+    folder, results = compare_models(out, data=data, epochs=epochs, latent_dim=latent_dim, hidden=_int_list(hidden),
+                                     binarize=binarize, seed=seed, iw_samples=iw_samples, offline=offline,
+                                     device=device, verbose=not quiet)
+    click.echo(metric_table(results))
+    click.echo("")
+    click.echo(reading(results))
+    click.echo(f"\nwrote {folder}/compare.json and {folder}/report.html")
+
+
+@cli.command()
+@click.argument("path")
+@click.option("--offline", is_flag=True, help="Never download data.")
+def report(path, offline):
+    """Write PATH/report.html: one self-contained page for a run folder or a `vaekit compare` folder."""
+    from ..report import write_report
+
+    click.echo(f"wrote {write_report(path, offline=offline)}")

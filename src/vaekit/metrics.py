@@ -1,0 +1,548 @@
+"""What a trained model learned, measured on a held-out split.
+
+- reconstruction: MSE per feature, Bernoulli cross-entropy, PSNR, and PCA with as many components;
+- VAE likelihood: negative ELBO with its reconstruction and KL terms, KL per latent dimension,
+  active units, and the importance-weighted estimate of log p(x) (Burda et al. 2015);
+- latent quality (labels needed): linear-probe and 5-NN accuracy on the codes against PCA codes;
+- generation quality: Frechet distance between test images and decoded prior samples in the
+  penultimate features of a small classifier trained on the training split (Inception weights
+  cannot be fetched offline, so this is the MNIST-style stand-in for FID; values are comparable
+  only between models scored with the same classifier), its mean confidence on the samples and
+  their class histogram.
+
+Every log-likelihood is in nats per example. It is a log-likelihood only for binarized data (a
+fixed-seed binarized split here) or a Gaussian likelihood (a density of the data in model units);
+a Bernoulli likelihood on grey levels gives a bound on a cross-entropy loss, and ``eval.json``
+says so in ``likelihood_meaning``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import losses
+from .errors import VaekitError
+
+log = logging.getLogger(__name__)
+
+EVAL = "eval.json"
+DEFAULT_IW_SAMPLES = 1000
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
+MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
+FEATURES = 64  # width of the classifier's penultimate layer, the space of the Frechet distance
+CLASSIFIER_STEPS = 2000  # Adam steps of batch 128 for the feature classifier
+CLASSIFIER_VERSION = 1  # bump when FeatureNet or its training changes: old caches are retrained
+
+UNITS = {
+    "mse": "mean squared error per feature, model units",
+    "pca_mse": "mean squared error per feature of PCA with latent_dim components, model units",
+    "bce": "nats per example, Bernoulli cross-entropy of the reconstruction mean",
+    "psnr_db": "dB, 10 log10(range^2 / mse)",
+    "neg_elbo": "nats per example",
+    "recon": "nats per example",
+    "kl": "nats per example",
+    "kl_per_dim": "nats per example, one per latent dimension",
+    "active_units": f"count of latent dimensions with Cov_x(E_q[z|x]) > {ACTIVE_THRESHOLD}",
+    "iw_log_likelihood": "nats per example, importance-weighted estimate of log p(x) (higher is better)",
+    "bits_per_dim": "bits per feature, -iw_log_likelihood / (D ln 2)",
+    "probe_accuracy": "fraction, logistic regression on the codes",
+    "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
+    "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
+    "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
+    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better)",
+    "frechet_distance_reference": "squared feature units, test vs training images: the floor",
+    "sample_confidence": "mean max softmax probability of the classifier on prior samples",
+    "sample_class_histogram": "fraction of prior samples the classifier puts in each class",
+    "classifier_test_accuracy": "fraction, the feature classifier on the test split",
+}
+
+
+# ----------------------------------------------------------------------------- data
+
+
+def split_tensor(data, split: str, device, binarize: str | None = None,
+                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """All examples of one split in model units, (N, ...), and their labels (N,) or None.
+
+    With ``binarize`` the grey levels become one fixed-seed Bernoulli draw, the standard
+    binarized evaluation set: every model scored on it sees the same zeros and ones.
+    """
+    from .train import Batches
+
+    if split not in data.splits:
+        raise VaekitError(f"--split {split} is not one of {', '.join(data.splits)}; try --split test")
+    idx = data.splits[split]
+    if not len(idx):
+        raise VaekitError(f"--split {split}: the split is empty; try --split test")
+    parts = list(Batches(data, device).over(idx))
+    x = torch.cat([xb for xb, _ in parts])
+    y = None if data.y is None else torch.cat([yb for _, yb in parts])
+    if binarize:
+        x = torch.bernoulli(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+    return x, y
+
+
+def _batches(x: torch.Tensor, y: torch.Tensor | None, size: int = 1024):
+    """(x, y) slices of ``size`` examples; y stays None for unlabelled data."""
+    for start in range(0, len(x), size):
+        yield x[start : start + size], None if y is None else y[start : start + size]
+
+
+def is_vae(model) -> bool:
+    """True for models with a posterior and a likelihood (vae, iwae, cvae)."""
+    from .models import VAE
+
+    return isinstance(model, VAE)
+
+
+# ----------------------------------------------------------------------------- reconstruction
+
+
+@torch.no_grad()
+def reconstruction(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
+    """MSE per feature, Bernoulli cross-entropy (data in [0, 1] only) and PSNR of the reconstruction
+    ``E[x | code(x)]``."""
+    sq, bce = 0.0, 0.0
+    in_unit_range = bool(x.min() >= 0 and x.max() <= 1)
+    for xb, yb in _batches(x, y):
+        out = model.decode(model.code(xb, yb), yb)
+        mean = model.mean(out)
+        sq += (mean - xb).pow(2).sum().item()
+        if in_unit_range:
+            if model.cfg.likelihood == "bernoulli":
+                bce += losses.bernoulli_nll(out, xb).sum().item()
+            else:
+                p = mean.clamp(1e-6, 1 - 1e-6)
+                bce += -(xb * p.log() + (1 - xb) * (1 - p).log()).flatten(1).sum(1).sum().item()
+    mse = sq / x.numel()
+    data_range = 1.0 if in_unit_range else (x.max() - x.min()).item()
+    result = {"mse": mse, "psnr_db": 10 * math.log10(data_range**2 / max(mse, 1e-12))}
+    if in_unit_range:
+        result["bce"] = bce / len(x)
+    return result
+
+
+def pca_reconstruction_mse(x_train: torch.Tensor, x_test: torch.Tensor, n_components: int) -> float:
+    """Test MSE per feature of PCA fitted on the training split: the linear baseline an AE must beat."""
+    pca = _pca(x_train, n_components)
+    flat = x_test.flatten(1).cpu().numpy()
+    back = pca.inverse_transform(pca.transform(flat))
+    return float(((back - flat) ** 2).mean())
+
+
+def _pca(x_train: torch.Tensor, n_components: int):
+    from sklearn.decomposition import PCA
+
+    flat = x_train.flatten(1).cpu().numpy()
+    return PCA(n_components=min(n_components, *flat.shape), random_state=0).fit(flat)
+
+
+# ----------------------------------------------------------------------------- VAE likelihood
+# Posterior and prior draws use torch's global RNG, as the models do: seed it (``evaluate`` does).
+
+
+@torch.no_grad()
+def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
+    """Negative ELBO = recon + KL (one posterior sample per example, closed-form KL), KL per
+    dimension, and active units (Burda et al. 2015) from the variance of the posterior means."""
+    recon, kl, mus = 0.0, 0.0, []
+    for xb, yb in _batches(x, y):
+        mu, logvar = model.encode(xb, yb)  # (B, L) each
+        log_px, _, _ = model.importance_terms(mu, logvar, xb, yb, 1)  # (1, B)
+        recon -= log_px.sum().item()
+        kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
+        mus.append(mu)
+    kl_per_dim = (kl / len(x)).tolist()
+    variances = torch.cat(mus).var(0)  # Cov_x(E_q[z_i | x]), (L,)
+    return {
+        "neg_elbo": recon / len(x) + sum(kl_per_dim),
+        "recon": recon / len(x),
+        "kl": sum(kl_per_dim),
+        "kl_per_dim": kl_per_dim,
+        "active_units": int((variances > ACTIVE_THRESHOLD).sum()),
+    }
+
+
+@torch.no_grad()
+def iw_log_likelihood(model, x: torch.Tensor, samples: int = DEFAULT_IW_SAMPLES, y: torch.Tensor | None = None, *,
+                      max_rows: int = MAX_ROWS) -> torch.Tensor:
+    """Importance-weighted estimate of log p(x) per example (Burda et al. 2015), shape (N,), nats.
+
+    log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x),
+    with the weights from ``model.log_weights``. It is a lower bound in expectation that tightens
+    as K grows. Work is batched over examples and samples, at most ``max_rows`` decoder rows at a
+    time: with many samples the K axis is cut into chunks whose log-sum-exps are combined at the
+    end, so K = 5,000 fits in memory.
+    """
+    check_iw_samples(samples)
+    per_pass = max(1, max_rows // samples)  # examples per pass when K is small
+    chunk = min(samples, max_rows)  # samples per pass when K is large
+    estimates = []
+    for xb, yb in _batches(x, y, per_pass):
+        parts = [torch.logsumexp(model.log_weights(xb, yb, min(chunk, samples - start)), dim=0)  # (B,) per chunk
+                 for start in range(0, samples, chunk)]
+        estimates.append(torch.logsumexp(torch.stack(parts), dim=0) - math.log(samples))
+    return torch.cat(estimates)
+
+
+def likelihood_meaning(has_likelihood: bool, likelihood: str, binarized: bool) -> str:
+    """What the nats in eval.json are: a log-likelihood, or only a bound on a loss."""
+    if not has_likelihood:
+        return "none: an autoencoder defines no density, so it has no ELBO or log-likelihood"
+    if likelihood.startswith("gaussian"):
+        return "log-likelihood: Gaussian density of the data in model units"
+    if likelihood == "continuous-bernoulli":
+        return "log-likelihood: continuous Bernoulli density of the grey levels in [0, 1]"
+    if binarized:
+        return "log-likelihood: Bernoulli likelihood of the fixed-seed binarized split"
+    return ("bound on a loss, not a log-likelihood: Bernoulli cross-entropy on grey levels "
+            "(train and evaluate with --binarize dynamic for nats comparable with the literature)")
+
+
+# ----------------------------------------------------------------------------- latent quality
+
+
+def probe(train_codes: np.ndarray, y_train: np.ndarray, test_codes: np.ndarray, y_test: np.ndarray) -> dict:
+    """Linear-probe (standardized logistic regression) and 5-NN test accuracy of codes."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    linear = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(train_codes, y_train)
+    knn = KNeighborsClassifier(n_neighbors=min(5, len(train_codes))).fit(train_codes, y_train)
+    return {"probe_accuracy": float(linear.score(test_codes, y_test)), "knn_accuracy": float(knn.score(test_codes, y_test))}
+
+
+@torch.no_grad()
+def codes(model, x: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
+    """Deterministic codes (the posterior mean for a VAE), (N, L)."""
+    return torch.cat([model.code(xb, yb) for xb, yb in _batches(x, y)]).cpu().numpy()
+
+
+def latent_quality(model, x_train: torch.Tensor, y_train: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor,
+                   conditional: bool = False) -> dict:
+    """Probes on the model's codes and on PCA codes with as many components (``conditional``:
+    the encoder also sees the label, as a cvae's does)."""
+    labels_train, labels_test = y_train.cpu().numpy(), y_test.cpu().numpy()
+    train_codes = codes(model, x_train, y_train if conditional else None)
+    result = probe(train_codes, labels_train, codes(model, x_test, y_test if conditional else None), labels_test)
+    pca = _pca(x_train, model.cfg.latent_dim)
+    baseline = probe(pca.transform(x_train.flatten(1).cpu().numpy()), labels_train,
+                     pca.transform(x_test.flatten(1).cpu().numpy()), labels_test)
+    return {**result, **{f"pca_{k}": v for k, v in baseline.items()}}
+
+
+# ----------------------------------------------------------------------------- generation quality
+
+
+class FeatureNet(nn.Module):
+    """A small classifier whose penultimate layer (``features``) is the Frechet-distance space."""
+
+    def __init__(self, shape: tuple[int, ...], n_classes: int, width: int = FEATURES):
+        super().__init__()
+        if len(shape) == 3:  # images: two stride-2 convolutions
+            c, h, w = shape
+            grid = -(-h // 4) * -(-w // 4)  # each stride-2 convolution halves, rounding up
+            self.body = nn.Sequential(nn.Conv2d(c, 16, 3, 2, 1), nn.ReLU(), nn.Conv2d(16, 32, 3, 2, 1), nn.ReLU(),
+                                      nn.Flatten(), nn.Linear(32 * grid, width), nn.ReLU())
+        else:
+            self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(shape), 256), nn.ReLU(), nn.Linear(256, width), nn.ReLU())
+        self.head = nn.Linear(width, n_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, *shape) in model units -> penultimate features (B, width)."""
+        return self.body(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))  # (B, n_classes) logits
+
+
+@dataclasses.dataclass
+class Classifier:
+    net: FeatureNet
+    test_accuracy: float
+    path: Path
+
+
+def classifier_dir() -> Path:
+    """``$XDG_CACHE_HOME/vaekit/classifiers`` (default ``~/.cache/vaekit/classifiers``)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "vaekit" / "classifiers"
+
+
+def _cache_key(data) -> tuple[str, str]:
+    """(file stem, fingerprint): the fingerprint changes with the data, split and scaling, so a
+    cached classifier never saw the examples it is tested on."""
+    shape = "x".join(map(str, data.shape))
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data.name)).name).strip("-") or "data"
+    h = hashlib.sha256()
+    h.update(json.dumps([str(data.name), data.shape, dataclasses.asdict(data.scaler), len(data.classes or []),
+                         CLASSIFIER_VERSION, FEATURES]).encode())
+    for split in ("train", "test"):
+        h.update(np.ascontiguousarray(data.splits[split], dtype=np.int64).tobytes())
+    return f"{stem}-{shape}", h.hexdigest()[:16]
+
+
+def feature_classifier(data, device, *, steps: int = CLASSIFIER_STEPS, seed: int = 0, cache: bool = True) -> Classifier:
+    """The feature classifier for ``data``: loaded from the cache, or trained on the training split
+    (grey levels, model units) and cached as safetensors + json with its test accuracy."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save
+
+    from .fileio import atomic_write, write_json
+
+    if data.y is None:
+        raise VaekitError(f"{data.name}: no labels, so no feature classifier; give labels (--label-column, or a .npz key y)")
+    stem, fingerprint = _cache_key(data)
+    base = classifier_dir() / f"{stem}-{fingerprint}"
+    weights, meta_path = base.with_suffix(".safetensors"), base.with_suffix(".json")
+    n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
+    net = FeatureNet(data.shape, n_classes).to(device)
+    if cache and weights.is_file() and meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            net.load_state_dict(load_file(weights, device=str(device)))
+            return Classifier(net.eval(), float(meta["test_accuracy"]), weights)
+        except (SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("cached classifier %s unreadable (%s); training it again", weights, e)
+    accuracy = _train_classifier(net, data, device, steps, seed)
+    if cache:
+        base.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(weights, save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}))
+        write_json(meta_path, {"dataset": str(data.name), "shape": list(data.shape), "classes": data.classes,
+                               "n_classes": n_classes, "features": FEATURES, "steps": steps, "seed": seed,
+                               "fingerprint": fingerprint, "test_accuracy": accuracy, "version": CLASSIFIER_VERSION})
+    return Classifier(net.eval(), accuracy, weights)
+
+
+def _train_classifier(net: FeatureNet, data, device, steps: int, seed: int) -> float:
+    from .train import Batches
+
+    batches = Batches(data, device)
+    train_idx = torch.as_tensor(data.splits["train"])
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    net.train()
+    for _ in range(steps):
+        xb, yb = batches.get(train_idx[torch.randint(len(train_idx), (128,), generator=generator)])
+        loss = nn.functional.cross_entropy(net(xb), yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    net.eval()
+    correct = 0
+    with torch.no_grad():
+        for xb, yb in batches.over(data.splits["test"]):
+            correct += (net(xb).argmax(1) == yb).sum().item()
+    return correct / len(data.splits["test"])
+
+
+def frechet_distance(mu1: np.ndarray, cov1: np.ndarray, mu2: np.ndarray, cov2: np.ndarray) -> float:
+    """Frechet distance between N(mu1, cov1) and N(mu2, cov2) (Dowson & Landau 1982):
+    |mu1 - mu2|^2 + tr(cov1 + cov2 - 2 (cov1 cov2)^(1/2)).
+
+    tr (cov1 cov2)^(1/2) = tr (A cov2 A)^(1/2) with A = cov1^(1/2): A cov2 A is symmetric positive
+    semi-definite, so two symmetric eigen-decompositions replace a general matrix square root.
+    """
+    mu1, mu2 = np.asarray(mu1, np.float64), np.asarray(mu2, np.float64)
+    cov1, cov2 = np.asarray(cov1, np.float64), np.asarray(cov2, np.float64)
+    w, v = np.linalg.eigh(cov1)
+    a = (v * np.sqrt(np.clip(w, 0, None))) @ v.T  # cov1^(1/2)
+    middle = a @ cov2 @ a
+    tr_sqrt = np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2), 0, None)).sum()
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(cov1) + np.trace(cov2) - 2 * tr_sqrt)
+
+
+def frechet_distance_features(f1: np.ndarray, f2: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets, (N1, F) and (N2, F)."""
+    f1, f2 = np.asarray(f1, np.float64), np.asarray(f2, np.float64)
+    return frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+
+
+@torch.no_grad()
+def _features(net: FeatureNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    feats = torch.cat([net.features(xb) for xb, _ in _batches(x, None)])
+    return feats.cpu().numpy(), torch.softmax(net.head(feats), 1).cpu().numpy()
+
+
+@torch.no_grad()
+def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference: torch.Tensor,
+               generator: torch.Generator | None = None) -> dict:
+    """Frechet distance of decoded prior samples (as many as test examples) to the test images,
+    the train-vs-test floor, and the classifier's confidence and class histogram on the samples."""
+    samples = torch.cat([model.sample(len(xb), generator=generator) for xb, _ in _batches(x_test, None)])
+    f_test, _ = _features(classifier.net, x_test)
+    f_ref, _ = _features(classifier.net, x_reference)
+    f_samples, probs = _features(classifier.net, samples)
+    hist = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+    return {
+        "frechet_distance": frechet_distance_features(f_test, f_samples),
+        "frechet_distance_reference": frechet_distance_features(f_test, f_ref),
+        "sample_confidence": float(probs.max(1).mean()),
+        "sample_class_histogram": [round(float(v), 4) for v in hist],
+        "classifier_test_accuracy": classifier.test_accuracy,
+        "classifier": str(classifier.path),
+    }
+
+
+# ----------------------------------------------------------------------------- all together
+
+
+def check_iw_samples(iw_samples) -> None:
+    if isinstance(iw_samples, bool) or not isinstance(iw_samples, int) or iw_samples < 1:
+        raise VaekitError(f"--iw-samples {iw_samples} must be a positive integer; try --iw-samples {DEFAULT_IW_SAMPLES}")
+
+
+def evaluate(model, data, *, split: str = "test", binarize: str | None = None, iw_samples: int = DEFAULT_IW_SAMPLES,
+             seed: int = 0, classifier: bool = True) -> dict:
+    """Every metric that applies to ``model`` on ``data.splits[split]``, as one flat dict.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A vaekit model (``Trained.module``).
+    data : Data
+        Loaded with the run's scaler, so its model units match the model's.
+    split : str
+        The held-out split to score ("test"; "val" for model selection).
+    binarize : str or None
+        The run's ``DataConfig.binarize``: the split is scored as one fixed-seed binary draw.
+    iw_samples : int
+        K of the importance-weighted estimate (models with a likelihood only).
+    seed : int
+        Seeds the binarization, posterior samples and prior samples (torch's global RNG is
+        restored afterwards).
+    classifier : bool
+        Compute the classifier-feature Frechet distance (trains or loads the cached classifier).
+    """
+    check_iw_samples(iw_samples)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _evaluate(model.eval(), data, split, binarize, iw_samples, seed, classifier)
+
+
+def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dict:
+    cfg = model.cfg
+    device = next(model.parameters()).device
+    x, y = split_tensor(data, split, device, binarize, seed)
+    x_train, y_train = split_tensor(data, "train", device, binarize, seed + 1)
+    meaning = likelihood_meaning(is_vae(model), cfg.likelihood, bool(binarize))
+    result: dict = {"model": cfg.model, "data": str(data.name), "split": split, "n_examples": len(x),
+                    "latent_dim": cfg.latent_dim, "likelihood": cfg.likelihood, "binarized": bool(binarize),
+                    "likelihood_meaning": meaning}
+    notes = []
+    if cfg.model == "cvae" and y is None:
+        raise VaekitError(f"--data {data.name}: the cvae needs labels to encode and decode but the data have none; "
+                          "evaluate on labelled data")
+    model_y, model_y_train = (y, y_train) if cfg.model == "cvae" else (None, None)
+    result.update(reconstruction(model, x, model_y))
+    result["pca_mse"] = pca_reconstruction_mse(x_train, x, cfg.latent_dim)
+    if is_vae(model):
+        result.update(elbo(model, x, model_y))
+        ll = iw_log_likelihood(model, x, iw_samples, model_y)
+        result["iw_samples"] = iw_samples
+        result["iw_log_likelihood"] = ll.mean().item()
+        result["iw_log_likelihood_stderr"] = (ll.std() / math.sqrt(len(ll))).item() if len(ll) > 1 else 0.0
+        result["bits_per_dim"] = -result["iw_log_likelihood"] / (x[0].numel() * math.log(2))
+    else:
+        notes.append(f"{cfg.model.upper()}: an autoencoder has no likelihood, so no ELBO, log p(x) or bits/dim; "
+                     "reconstruction, probes and sample quality are reported")
+    if y is None:
+        notes.append("no labels: linear-probe, 5-NN and Frechet-distance metrics skipped")
+    else:
+        result.update(latent_quality(model, x_train, y_train, x, y, conditional=model_y is not None))
+        if classifier:
+            net = feature_classifier(data, device, seed=seed)
+            # generated samples are grey levels: compare them, and the floor, with grey-level images
+            x_grey, _ = split_tensor(data, split, device)
+            x_train_grey, _ = split_tensor(data, "train", device)
+            pick = torch.randperm(len(x_train_grey), generator=torch.Generator().manual_seed(seed))[: len(x_grey)]
+            result.update(generation(model, net, x_grey, x_train_grey[pick.to(x_train_grey.device)]))
+    result["notes"] = notes
+    result["units"] = {k: UNITS[k] for k in result if k in UNITS}
+    if is_vae(model):
+        for key in ("neg_elbo", "recon", "kl", "iw_log_likelihood", "bits_per_dim"):
+            result["units"][key] += f" ({meaning.split(':')[0]})"
+    return result
+
+
+def load_run_data(trained, name: str | None = None, offline: bool = False):
+    """The run's data set (or ``name``, another with the same shape), split and scaled as in training."""
+    from .data.datasets import load_data
+
+    cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
+    if name is not None:
+        cfg_data = dataclasses.replace(cfg_data, name=name)
+    data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
+                     test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler)
+    expected = tuple(trained.model_cfg.input_shape)
+    if tuple(data.shape) != expected:
+        raise VaekitError(f"--data {cfg_data.name}: examples have shape {tuple(data.shape)} but the run's model "
+                          f"expects {expected}; evaluate on data shaped like the training data")
+    return data
+
+
+def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_samples: int = DEFAULT_IW_SAMPLES,
+                 seed: int = 0, offline: bool = False, device: str = "auto") -> dict:
+    """Evaluate a run folder and write ``RUN/eval.json``; returns the dict written."""
+    from .fileio import write_json
+    from .train import resolve_device
+    from .trained import Trained
+
+    check_iw_samples(iw_samples)
+    trained = Trained.load(run, device=str(resolve_device(device)))
+    loaded = load_run_data(trained, data, offline)
+    result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
+                      iw_samples=iw_samples, seed=seed)
+    write_json(Path(run) / EVAL, result)
+    return result
+
+
+COMPARED = ("ae", "dae", "vae")  # the models `vaekit compare` trains
+
+
+def compare_models(out=None, *, data: str = "digits", epochs: int | None = None, latent_dim: int = 16,
+                   hidden: tuple[int, ...] | None = None, binarize: str | None = None, seed: int = 0,
+                   iw_samples: int = DEFAULT_IW_SAMPLES, offline: bool = False, device: str = "auto",
+                   verbose: bool = True) -> tuple[Path, dict]:
+    """Train an AE, a DAE and a VAE with the same body, seed and epochs on the same data, evaluate
+    each, and write ``OUT/compare.json`` and ``OUT/report.html``; returns (OUT, {model: eval dict}).
+
+    ``epochs`` defaults to 100 on the small embedded digits and 20 elsewhere; early stopping is
+    off so every model gets the same budget.
+    """
+    from .api import prepare_out, train
+    from .fileio import write_json
+    from .report import COMPARE, write_report
+
+    check_iw_samples(iw_samples)
+    folder = prepare_out(out, "compare", data)
+    epochs = epochs if epochs is not None else (100 if data == "digits" else 20)
+    results = {}
+    for name in COMPARED:
+        start = time.perf_counter()
+        trained = train(out=folder / name, verbose=False, offline=offline, model=name, data=data, epochs=epochs,
+                        latent_dim=latent_dim, hidden=hidden, binarize=binarize, seed=seed, patience=0, device=device)
+        results[name] = evaluate_run(trained.run, iw_samples=iw_samples, seed=seed, offline=offline, device=device)
+        write_report(trained.run, offline=offline)  # now with its metrics
+        if verbose:
+            print(f"{name}: trained {epochs} epochs and evaluated in {time.perf_counter() - start:.1f}s "
+                  f"({folder / name})", file=sys.stderr, flush=True)
+    write_json(folder / COMPARE, results)
+    write_report(folder, offline=offline)
+    return folder, results

@@ -1,0 +1,358 @@
+"""One self-contained HTML page for a run folder, or for a comparison folder written by
+``vaekit compare`` (``compare.json`` beside one run folder per model).
+
+The page holds the config, the metrics table, a plain-language reading of the numbers, and the
+figures, inlined as base64 PNG so the file can be mailed or archived alone: loss curves,
+reconstructions, prior samples, the latent scatter, a manifold grid when the latent is 2-D and
+interpolation strips. Comparisons put the models side by side.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import VaekitError
+
+REPORT = "report.html"
+COMPARE = "compare.json"
+FIGURES = (  # file under RUN/figures, caption
+    ("loss.png", "Loss curves (train and validation)"),
+    ("reconstructions.png", "Test images and their reconstructions"),
+    ("samples.png", "Decoded prior samples, z ~ N(0, I)"),
+    ("latent.png", "Codes of the test split"),
+    ("manifold.png", "Manifold: a grid over the 2-D latent space, decoded"),
+    ("interpolation.png", "Interpolation between test examples in latent space"),
+)
+METRIC_ROWS = (  # eval.json key, label, format
+    ("mse", "reconstruction MSE per feature", "{:.4f}"),
+    ("pca_mse", "  PCA, same number of components", "{:.4f}"),
+    ("bce", "reconstruction cross-entropy (nats)", "{:.2f}"),
+    ("psnr_db", "PSNR (dB)", "{:.2f}"),
+    ("neg_elbo", "-ELBO (nats)", "{:.2f}"),
+    ("recon", "  reconstruction term (nats)", "{:.2f}"),
+    ("kl", "  KL term (nats)", "{:.2f}"),
+    ("active_units", "active latent units", "{}"),
+    ("iw_log_likelihood", "log p(x), importance-weighted (nats)", "{:.2f}"),
+    ("bits_per_dim", "bits per dimension", "{:.4f}"),
+    ("probe_accuracy", "linear-probe accuracy on codes", "{:.3f}"),
+    ("pca_probe_accuracy", "  PCA codes, same size", "{:.3f}"),
+    ("knn_accuracy", "5-NN accuracy on codes", "{:.3f}"),
+    ("pca_knn_accuracy", "  PCA codes, same size", "{:.3f}"),
+    ("frechet_distance", "Frechet distance of prior samples", "{:.2f}"),
+    ("frechet_distance_reference", "  floor: training vs test images", "{:.2f}"),
+    ("sample_confidence", "classifier confidence on samples", "{:.3f}"),
+    ("classifier_test_accuracy", "feature classifier test accuracy", "{:.3f}"),
+)
+
+
+@dataclass
+class RunView:
+    """What the page shows of one run."""
+
+    name: str
+    config: dict  # config.json as written (model, train, data sections)
+    metrics: dict  # eval.json, or {} when the run was not evaluated
+    summary: dict  # summary.json
+    figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def metric_table(results: dict[str, dict]) -> str:
+    """A plain-text table of the metrics of one or more models (columns), for the terminal."""
+    names = list(results)
+    rows = [("", *names)]
+    for key, label, fmt in METRIC_ROWS:
+        cells = [_cell(results[n], key, fmt) for n in names]
+        if any(c != "-" for c in cells):
+            rows.append((label, *cells))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
+             for r in rows]
+    return "\n".join(lines)
+
+
+def _cell(result: dict, key: str, fmt: str) -> str:
+    value = result.get(key)
+    if value is None:
+        return "-"
+    if key == "iw_log_likelihood" and "iw_samples" in result:
+        return fmt.format(value) + f" (K={result['iw_samples']})"
+    return fmt.format(value)
+
+
+def reading(results: dict[str, dict]) -> str:
+    """One paragraph in plain words: what the numbers of these models say."""
+    vae = next((n for n, r in results.items() if "neg_elbo" in r), None)
+    ae = next((n for n, r in results.items() if "neg_elbo" not in r), None)
+    said = []
+    if vae and ae and "frechet_distance" in results[vae] and "frechet_distance" in results[ae]:
+        v, a = results[vae]["frechet_distance"], results[ae]["frechet_distance"]
+        floor = results[vae].get("frechet_distance_reference")
+        if v < a:
+            said.append(f"Random codes z ~ N(0, I) decode to samples at Frechet distance {v:.1f} from the test images for "
+                        f"the {vae.upper()}, {a / max(v, 1e-12):.1f} times closer than the {ae.upper()}'s {a:.1f} "
+                        f"(training vs test images: {floor:.1f}). The {vae.upper()} was trained to keep its codes "
+                        "where the prior puts its mass, so prior draws land where its decoder learned to draw data; "
+                        f"the {ae.upper()}'s codes sit wherever training left them, and most of N(0, I) decodes to "
+                        "blends that resemble no training example.")
+        else:
+            said.append(f"Unusually, the {ae.upper()}'s prior samples (Frechet distance {a:.1f}) are no worse than the "
+                        f"{vae.upper()}'s ({v:.1f}); with so short a training run the {vae.upper()} may not have "
+                        "learned much yet: train longer (--epochs).")
+    elif len(results) == 1 and "frechet_distance" in next(iter(results.values())):
+        name, r = next(iter(results.items()))
+        kind = "new data" if "neg_elbo" in r else "an autoencoder's codes are not distributed as N(0, I), so expect poor samples"
+        said.append(f"Decoded prior samples are at Frechet distance {r['frechet_distance']:.1f} from the test images "
+                    f"(training vs test images: {r['frechet_distance_reference']:.1f}; lower is better; {kind}).")
+    mse = {n: r["mse"] for n, r in results.items() if "mse" in r}
+    if mse:
+        best = min(mse, key=mse.get)
+        pca = next(iter(results.values())).get("pca_mse")
+        parts = ", ".join(f"{n.upper()} {v:.4f}" for n, v in mse.items())
+        said.append(f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
+                    + (f". The {best.upper()} reconstructs best" if len(mse) > 1 else "")
+                    + (f"; a VAE trades some reconstruction for a latent space it can sample from." if vae and len(mse) > 1
+                       else "."))
+    probes = {n: r["probe_accuracy"] for n, r in results.items() if "probe_accuracy" in r}
+    if probes:
+        pca = next(iter(results.values())).get("pca_probe_accuracy")
+        parts = ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in probes.items())
+        said.append(f"A linear classifier on the codes reaches {parts}; on PCA codes of the same size {100 * pca:.1f}%.")
+    elif results and not any("probe_accuracy" in r for r in results.values()) and any(r for r in results.values()):
+        said.append("The data have no labels, so the codes were not probed with a classifier.")
+    if vae:
+        r = results[vae]
+        meaning = r.get("likelihood_meaning", "")
+        said.append(f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
+                    f"the importance-weighted estimate of log p(x) with K={r.get('iw_samples')} samples is "
+                    f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
+                    f"These are a {meaning.split(':')[0]}. {r['active_units']} of {r['latent_dim']} latent dimensions "
+                    "are active (their posterior mean varies across examples).")
+    if not said:
+        return "This run has not been evaluated yet: run `vaekit evaluate RUN` for log-likelihoods, probes and sample quality."
+    return " ".join(said)
+
+
+# ----------------------------------------------------------------------------- figures
+
+
+def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 10, grid: int = 15) -> None:
+    """RUN/figures/interpolation.png, and manifold.png when the latent is 2-D."""
+    import torch
+
+    from . import plots
+    from .api import _display
+
+    def display(x: np.ndarray) -> np.ndarray:  # original units -> [0, 1] for the picture
+        return _display(torch.as_tensor(trained.scaler.transform(x)))
+
+    figures = Path(run) / "figures"
+    figures.mkdir(exist_ok=True)
+    test = data.splits["test"]
+    a, b = _pair_indices(test, data.y, pairs)
+    ya = yb = None
+    if trained.model_cfg.model == "cvae":
+        ya, yb = data.y[a], data.y[b]
+    path = trained.interpolate(data.x[a], data.x[b], steps=steps, ya=ya, yb=yb)  # (P, steps, *shape), original units
+    rows = [display(p) for p in path]
+    names = data.classes or []
+    labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
+              for i, j in zip(a, b)]
+    plots.save_rows(figures / "interpolation.png", rows, labels, f"{trained.model_cfg.model.upper()}: decoded straight "
+                    "lines between the codes of test examples")
+    if trained.model_cfg.latent_dim == 2 and trained.model_cfg.model != "cvae":
+        z = _manifold_grid(trained, data, grid)
+        images = display(trained.decode(z))
+        where = ("prior quantiles 5%..95%" if trained.is_vae
+                 else "quantiles 5%..95% of the test codes (an AE has no prior)")
+        plots.save_grid(figures / "manifold.png", images, f"{trained.model_cfg.model.upper()}: decoded grid over {where}",
+                        ncol=grid)
+
+
+def _pair_indices(test: np.ndarray, y: np.ndarray | None, pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start and end examples from the test split; of different classes when there are labels."""
+    a, b = [], []
+    for i in test:
+        if len(b) == pairs:
+            break
+        if len(a) == len(b):
+            a.append(i)
+        elif y is None or y[i] != y[a[-1]]:
+            b.append(i)
+    return np.asarray(a[: len(b)]), np.asarray(b)
+
+
+def _manifold_grid(trained, data, n: int) -> np.ndarray:
+    """(n*n, 2) codes: the prior's quantiles for a VAE, the test codes' quantiles otherwise."""
+    q = np.linspace(0.05, 0.95, n)
+    if trained.is_vae:
+        axes = [np.array([statistics.NormalDist().inv_cdf(p) for p in q])] * 2
+    else:
+        codes = trained.encode(data.part("test"))
+        axes = [np.quantile(codes[:, d], q) for d in range(2)]
+    zy, zx = np.meshgrid(axes[1][::-1], axes[0], indexing="ij")  # rows: z[1] from high to low
+    return np.stack([zx.ravel(), zy.ravel()], axis=1).astype(np.float32)
+
+
+def collect(run: Path, name: str, trained=None, data=None, offline: bool = False) -> RunView:
+    """Read a run folder (writing its missing figures) into a RunView."""
+    from .checkpoint import CONFIG, METRICS, SUMMARY
+    from .metrics import EVAL, load_run_data
+
+    run = Path(run)
+    if trained is None:
+        from .trained import Trained
+
+        trained = Trained.load(run)
+    if data is None:
+        data = load_run_data(trained, offline=offline)
+    figures = run / "figures"
+    if not all((figures / f).is_file() for f in ("loss.png", "reconstructions.png", "samples.png", "latent.png")):
+        from .api import write_figures
+
+        figures.mkdir(exist_ok=True)
+        records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
+        write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
+    write_extra_figures(run, trained, data)
+    view = RunView(name, json.loads(_read(run / CONFIG)), _json_or_empty(run / EVAL), _json_or_empty(run / SUMMARY))
+    for file, _ in FIGURES:
+        if (figures / file).is_file():
+            view.figures[file] = (figures / file).read_bytes()
+    return view
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror}); is this a complete run folder?") from None
+
+
+def _json_or_empty(path: Path) -> dict:
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise VaekitError(f"{path}: not valid JSON; run `vaekit evaluate` again or delete the file") from None
+    return value if isinstance(value, dict) else {}
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def write_report(path, *, trained=None, data=None, offline: bool = False) -> Path:
+    """Write ``report.html`` into a run folder, or a comparison folder holding ``compare.json``.
+
+    ``trained`` and ``data`` (a run's, already loaded) save loading them again.
+    Returns the path of the page.
+    """
+    from .fileio import atomic_write
+
+    path = Path(path)
+    if not path.is_dir():
+        raise VaekitError(f"{path}: no such folder; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
+    if (path / COMPARE).is_file():
+        names = list(_json_or_empty(path / COMPARE))
+        if not names:
+            raise VaekitError(f"{path / COMPARE}: holds no models; run `vaekit compare` again")
+        views = [collect(path / n, n, offline=offline) for n in names]
+        title = f"vaekit: {', '.join(n.upper() for n in names)} on {views[0].config['data']['name']}"
+    else:
+        views = [collect(path, path.name, trained, data, offline)]
+        title = f"vaekit: {views[0].config['model']['model'].upper()} on {views[0].config['data']['name']}"
+    out = path / REPORT
+    atomic_write(out, render(title, views))
+    return out
+
+
+def render(title: str, views: list[RunView]) -> str:
+    """The page as one string."""
+    e = html.escape
+    results = {v.name: v.metrics for v in views}
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{e(title)}</title>\n"
+             f"<style>{_CSS}</style>\n</head>\n<body>\n<h1>{e(title)}</h1>"]
+    parts.append(f"<h2>Reading</h2>\n<p class=\"reading\">{e(reading(results) if any(results.values()) else reading({}))}</p>")
+    parts.append("<h2>Metrics</h2>")
+    if any(results.values()):
+        parts.append(_metrics_html(results))
+        notes = sorted({n for v in views for n in v.metrics.get("notes", [])} |
+                       {f"{v.name}: {v.metrics['likelihood_meaning']}" for v in views if v.metrics.get("likelihood_meaning")})
+        parts.append("<ul class=\"notes\">" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
+        parts.append("<p class=\"notes\">Frechet distances are computed in the penultimate features of a small classifier "
+                     "that vaekit trains on the training split (Inception weights are not available offline): they "
+                     "compare models scored with the same classifier, not numbers from papers.</p>")
+    parts.append(_summary_html(views))
+    parts.append("<h2>Figures</h2>")
+    for file, caption in FIGURES:
+        shown = [(v.name, v.figures[file]) for v in views if file in v.figures]
+        if shown:
+            cells = "".join(f"<figure><img alt=\"{e(name)}: {e(caption)}\" src=\"data:image/png;base64,"
+                            f"{base64.b64encode(png).decode()}\"><figcaption>{e(name)}</figcaption></figure>"
+                            for name, png in shown)
+            parts.append(f"<h3>{e(caption)}</h3>\n<div class=\"row\">{cells}</div>")
+    parts.append("<h2>Configuration</h2>")
+    parts.append(_config_html(views))
+    parts.append("</body>\n</html>\n")
+    return "\n".join(parts)
+
+
+def _metrics_html(results: dict[str, dict]) -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(n)}</th>" for n in results)
+    body = []
+    for key, label, fmt in METRIC_ROWS:
+        cells = [_cell(r, key, fmt) for r in results.values()]
+        if any(c != "-" for c in cells):
+            unit = next((r.get("units", {}).get(key) for r in results.values() if r.get("units", {}).get(key)), "")
+            body.append(f"<tr><td title=\"{e(unit)}\">{e(label)}</td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    return f"<table><tr><th>metric</th>{head}</tr>\n" + "\n".join(body) + "</table>"
+
+
+def _summary_html(views: list[RunView]) -> str:
+    e = html.escape
+    keys = ("epochs_trained", "best_epoch", "stopped", "train_seconds")
+    rows = "".join(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{e(str(v.summary.get(k, '-')))}</td>" for v in views) + "</tr>"
+                   for k in keys)
+    head = "".join(f"<th>{e(v.name)}</th>" for v in views)
+    missing = [v.name for v in views if not v.metrics]
+    note = (f"<p class=\"notes\">Not evaluated yet: {e(', '.join(missing))}. Run <code>vaekit evaluate RUN</code> for "
+            "log-likelihoods, probes and sample quality, then <code>vaekit report RUN</code>.</p>" if missing else "")
+    return f"<h2>Training</h2>\n{note}<table><tr><th></th>{head}</tr>{rows}</table>"
+
+
+def _config_html(views: list[RunView]) -> str:
+    e = html.escape
+    keys = []
+    for v in views:
+        for section in ("model", "train", "data"):
+            for k in v.config.get(section, {}):
+                if (section, k) not in keys:
+                    keys.append((section, k))
+    head = "".join(f"<th>{e(v.name)}</th>" for v in views)
+    rows = "".join(f"<tr><td>{e(s)}.{e(k)}</td>" + "".join(f"<td>{e(json.dumps(v.config.get(s, {}).get(k)))}</td>"
+                                                         for v in views) + "</tr>" for s, k in keys)
+    return f"<table><tr><th></th>{head}</tr>{rows}</table>"
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
+td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+td:first-child { text-align: left; white-space: pre; }
+.row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+figure { margin: 0; flex: 1 1 300px; max-width: 100%; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { text-align: center; font-weight: bold; }
+.reading { font-size: 1.05em; line-height: 1.5; background: #f6f8fa; padding: 0.8em 1em; border-radius: 6px; }
+.notes { color: #555; font-size: 0.9em; }
+"""
