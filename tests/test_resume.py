@@ -63,30 +63,46 @@ def metrics(run: Path) -> list[dict]:
     return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
 
 
+def in_process(args: list[str]) -> tuple[int, str, str]:
+    """The CLI in this process, on one thread like the subprocesses (the same arithmetic, bit for bit)."""
+    from click.testing import CliRunner
+
+    import vaekit.cli
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        result = CliRunner().invoke(vaekit.cli.cli, args)
+    finally:
+        torch.set_num_threads(threads)
+    return result.exit_code, result.output, result.output
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The uninterrupted run, a run SIGKILLed in epoch 4 and one Ctrl-C'd in epoch 2, each resumed."""
+    """The uninterrupted run, a run SIGKILLed in epoch 4 and one Ctrl-C'd in epoch 2, each resumed.
+
+    Only the interrupted runs need processes of their own; the rest runs here, meanwhile.
+    """
     tmp = tmp_path_factory.mktemp("resume")
     ref, killed, interrupted = tmp / "ref", tmp / "killed", tmp / "interrupted"
     kill_marker, int_marker = tmp / "kill.marker", tmp / "int.marker"
-    procs = {
-        "ref": start([*ARGS, "--checkpoint-every", "2", "--out", str(ref)]),
-        # checkpoints after epochs 0, 2, 4: killed in epoch 4, it goes back to epoch 2 (metrics has 3 lines)
-        "killed": start([*ARGS, "--checkpoint-every", "2", "--out", str(killed)], kill_marker, 3 * STEPS_PER_EPOCH + 3),
-    }
-    wait_for(kill_marker, procs["killed"])
+    # checkpoints after epochs 0, 2, 4: killed in epoch 4, it goes back to epoch 2 (metrics has 3 lines)
+    to_kill = start([*ARGS, "--checkpoint-every", "2", "--out", str(killed)], kill_marker, 3 * STEPS_PER_EPOCH + 3)
+    # no periodic checkpoints at all: Ctrl-C itself must save the state of epoch 1
+    to_interrupt = start([*ARGS, "--checkpoint-every", "0", "--out", str(interrupted)], int_marker, STEPS_PER_EPOCH + 3)
+    results = {"ref": in_process([*ARGS, "--checkpoint-every", "2", "--out", str(ref)])}
+    wait_for(kill_marker, to_kill)
     lines_before = len((killed / checkpoint.METRICS).read_text().splitlines())
     lock_before = (killed / checkpoint.LOCK).exists()
-    procs["killed"].send_signal(signal.SIGKILL)
-    kill_code = procs["killed"].wait()
-    # no periodic checkpoints at all: Ctrl-C itself must save the state of epoch 1
-    proc = start([*ARGS, "--checkpoint-every", "0", "--out", str(interrupted)], int_marker, STEPS_PER_EPOCH + 3)
-    wait_for(int_marker, proc)
-    proc.send_signal(signal.SIGINT)
-    interrupt = finish(proc)
+    to_kill.send_signal(signal.SIGKILL)
+    kill_code = to_kill.wait()
+    wait_for(int_marker, to_interrupt)
+    to_interrupt.send_signal(signal.SIGINT)
+    interrupt = finish(to_interrupt)
     state_after_interrupt = checkpoint.load_state(interrupted, checkpoint.read_config(interrupted))["epoch"]
-    resumed = {name: start(["train", "--resume", str(tmp / name), "-q"]) for name in ("killed", "interrupted")}
-    results = {"ref": finish(procs["ref"]), **{name: finish(p) for name, p in resumed.items()}}
+    for name in ("killed", "interrupted"):
+        results[name] = in_process(["train", "--resume", str(tmp / name), "-q"])
     return dict(ref=ref, killed=killed, interrupted=interrupted, kill_code=kill_code, lines_before=lines_before,
                 lock_before=lock_before, interrupt=interrupt, state_after_interrupt=state_after_interrupt,
                 results=results)
