@@ -227,10 +227,12 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "n_test": int(len(data.splits["test"])),
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
-        from .diagnostics import collapse_warning, latent_usage
+        from .diagnostics import collapse_warning
+        from .metrics import elbo, split_tensor
 
         summary["objective"] = model.objective()
-        summary.update(latent_usage(model, batches.over(data.splits["test"])))
+        usage = elbo(model.eval(), *split_tensor(data, "test", device, binarize))
+        summary.update({k: usage[k] for k in ("kl_per_dim", "active_units")})
         warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
         if warning:
             summary["collapse_warning"] = warning

@@ -2,39 +2,18 @@
 
 A VAE whose KL term wins the balance against reconstruction lets q(z|x) fall back to the prior:
 the codes then carry no information about x and the decoder models the data alone (posterior
-collapse). Two symptoms are measured on the test split: the KL itself, and the active units of
-Burda et al. (2015), the dimensions whose posterior mean varies with x.
+collapse). Two symptoms tell: the KL itself, and the active units of Burda et al. (2015), the
+dimensions whose posterior mean varies with x; ``vaekit.api.write_summary`` measures both on the
+test split with ``vaekit.metrics.elbo`` and passes them here.
 """
 
 from __future__ import annotations
 
-import torch
+from .metrics import ACTIVE_THRESHOLD
 
-from . import losses
-
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): dimension i is active when Cov_x(E_q[z_i | x]) > 0.01
 KL_NEAR_ZERO = 0.1  # nats per example: below this the posterior is the prior for practically every x
 REMEDIES = ("a KL warm-up (--kl-warmup 10) or cyclical annealing (--kl-warmup 5 --kl-cycles 4), free bits "
             "(--free-bits 0.5), a lower --beta, or a weaker decoder")
-
-
-@torch.no_grad()
-def latent_usage(model, batches) -> dict:
-    """KL per latent dimension (nats per example, list) and active units (count) of a VAE.
-
-    ``batches`` yields (x, labels or None) in model units, e.g. ``train.Batches(...).over(idx)``.
-    """
-    was_training = model.training
-    model.eval()
-    kl, mus = 0, []
-    for xb, yb in batches:
-        mu, logvar = model.encode(xb, yb)  # (B, latent) each
-        kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (latent,)
-        mus.append(mu)
-    model.train(was_training)
-    mus = torch.cat(mus)  # (N, latent)
-    variances = mus.var(0)  # Cov_x(E_q[z_i | x]), (latent,)
-    return {"kl_per_dim": (kl / len(mus)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
 
 
 def collapse_warning(kl_per_dim, active_units: int, latent_dim: int) -> str | None:

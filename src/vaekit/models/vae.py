@@ -76,8 +76,8 @@ class VAE(Autoencoder):
         recon = self.recon_nll(out, x).mean()
         kl = losses.kl_to_standard_normal(mu, logvar)  # (B, latent)
         loss = recon + self.kl_weight(progress) * schedules.free_bits_kl(kl, self.cfg.free_bits)
-        neg_elbo = recon + kl.sum(1).mean()
-        return loss, self.logs(loss, neg_elbo, recon, kl.sum(1).mean(), out, x)
+        kl_total = kl.sum(1).mean()
+        return loss, self.logs(loss, recon + kl_total, recon, kl_total, out, x)
 
     def logs(self, loss, neg_elbo, recon, kl, out, x) -> dict:
         """The detached batch means every VAE reports; ``sigma`` (mean learned std) when it is learned."""
