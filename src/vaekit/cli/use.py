@@ -272,10 +272,10 @@ def _output(path: str, allowed: tuple[str, ...]):
     p = Path(path)
     kind = p.suffix.lower().lstrip(".")
     choices = ", ".join("." + s for s in allowed)
-    if kind not in allowed:
-        raise VaekitError(f"-o {path}: unknown output type {p.suffix or '(no suffix)'}; use one of {choices}")
     if p.is_dir():
         raise VaekitError(f"-o {path}: is a folder; give a file name ending in one of {choices}")
+    if kind not in allowed:
+        raise VaekitError(f"-o {path}: unknown output type {p.suffix or '(no suffix)'}; use one of {choices}")
     folder = p.parent
     if not folder.is_dir():
         raise VaekitError(f"-o {path}: folder {folder} does not exist; create it first or pick another path")

@@ -1,0 +1,100 @@
+"""The scikit-learn estimators: the library's own checks, pipelines, grid search, and their own API."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from vaekit.sklearn import AutoencoderTransformer, VAETransformer
+
+TINY = {"epochs": 1, "hidden": (4,), "latent_dim": 2, "batch_size": 256, "device": "cpu"}  # one step per epoch
+X, Y = load_digits(return_X_y=True)  # (1797, 64) grey levels 0..16, 10 classes
+SMALL = {"epochs": 3, "hidden": (32,), "batch_size": 64, "device": "cpu", "random_state": 0}
+
+
+# Every check applies: none is skipped or expected to fail (check_array_api_input skips itself
+# unless SCIPY_ARRAY_API is set; the pandas checks skip themselves without pandas).
+@parametrize_with_checks([AutoencoderTransformer(**TINY), AutoencoderTransformer(kind="dae", **TINY), VAETransformer(**TINY)])
+def test_sklearn_checks(estimator, check):
+    check(estimator)
+
+
+def test_pipeline_with_logistic_regression():
+    clf = make_pipeline(VAETransformer(latent_dim=8, **SMALL), LogisticRegression(max_iter=300))
+    clf.fit(X[:800], Y[:800])
+    assert clf.score(X[800:], Y[800:]) > 0.3  # ten classes: chance is 0.1 (three epochs: far from the best)
+
+
+def test_grid_search_over_latent_dim():
+    pipe = make_pipeline(AutoencoderTransformer(**SMALL), LogisticRegression(max_iter=300))
+    search = GridSearchCV(pipe, {"autoencodertransformer__latent_dim": [2, 6]}, cv=2).fit(X[:600], Y[:600])
+    assert search.best_params_["autoencodertransformer__latent_dim"] in (2, 6)
+    assert search.predict(X[600:610]).shape == (10,)
+
+
+def test_grid_search_by_its_own_score():
+    search = GridSearchCV(VAETransformer(**SMALL), {"latent_dim": np.array([2, 4])}, cv=2).fit(X[:400])
+    assert np.isfinite(search.best_score_)  # the mean ELBO; numpy ints from the grid are fine
+
+
+def test_transform_inverse_transform_sample_and_names():
+    vae = VAETransformer(latent_dim=3, **SMALL).fit(X[:500])
+    z = vae.transform(X[:20])
+    assert z.shape == (20, 3) and z.dtype == np.float64
+    assert vae.transform(X[:20].astype(np.float32)).dtype == np.float32
+    back = vae.inverse_transform(z)
+    assert back.shape == (20, 64) and back.min() >= 0 and back.max() <= 16.0001  # the user's units
+    assert vae.sample(7, random_state=0).shape == (7, 64)
+    np.testing.assert_array_equal(vae.sample(3, random_state=1), vae.sample(3, random_state=1))
+    assert list(vae.get_feature_names_out()) == ["vaetransformer0", "vaetransformer1", "vaetransformer2"]
+    scores = vae.score_samples(X[:20])
+    assert scores.shape == (20,) and np.all(scores < 0)  # an ELBO in nats
+    assert vae.score(X[:20]) == pytest.approx(scores.mean())
+    assert len(vae.history_) == 3 and "train_neg_elbo" in vae.history_[0]
+    with pytest.raises(ValueError, match="expecting 3"):
+        vae.inverse_transform(np.zeros((2, 5)))
+
+
+def test_conv_on_square_images_and_standard_scaling():
+    ae = AutoencoderTransformer(arch="conv", hidden=(4, 8), latent_dim=2, epochs=1, device="cpu", random_state=0)
+    assert ae.fit_transform(X[:100]).shape == (100, 2) and ae.module_.cfg.input_shape == (1, 8, 8)
+    vae = VAETransformer(scale="standard", latent_dim=2, hidden=(8,), epochs=1, device="cpu").fit(X[:100])
+    assert vae.module_.cfg.likelihood == "gaussian"  # standardized data leave [0, 1]
+    assert VAETransformer(**TINY).fit(X[:100]).module_.cfg.likelihood == "bernoulli"
+
+
+def test_fit_leaves_the_global_rng_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(1)
+    torch.manual_seed(5)
+    AutoencoderTransformer(kind="dae", random_state=0, **{k: v for k, v in TINY.items()}).fit(X[:50])
+    assert torch.rand(1) == expected
+
+
+@pytest.mark.parametrize("estimator,message", [
+    (VAETransformer(latent_dim=0), "latent_dim=0 must be a positive integer; try latent_dim=16"),
+    (VAETransformer(epochs=0), "epochs=0"),
+    (VAETransformer(hidden=(0,)), "hidden="),
+    (VAETransformer(lr=-1.0), "lr=-1.0"),
+    (VAETransformer(likelihood="poisson"), "likelihood='poisson' is not one of"),
+    (VAETransformer(likelihood="bernoulli", scale="standard"), "needs data in [0, 1]"),
+    (VAETransformer(scale="log"), "scale=log"),
+    (VAETransformer(arch="rnn"), "arch='rnn'"),
+    (VAETransformer(arch="conv", image_shape=(1, 4, 4)), "C*H*W = 64"),
+    (AutoencoderTransformer(kind="vae"), "kind='vae'"),
+    (AutoencoderTransformer(noise="gaussian:0.3"), "use kind='dae'"),
+    (AutoencoderTransformer(kind="dae", noise="blur:1"), "noise=blur:1"),
+])
+def test_bad_parameters_are_value_errors_naming_them(estimator, message):
+    with pytest.raises(ValueError) as e:
+        estimator.set_params(device="cpu").fit(X[:20])
+    assert message in str(e.value)
+
+
+def test_conv_needs_square_images():
+    with pytest.raises(ValueError, match="no square image"):
+        VAETransformer(arch="conv", device="cpu").fit(np.zeros((10, 10)))

@@ -1,0 +1,274 @@
+"""The commands that use a run folder: encode, decode, reconstruct, generate, interpolate, denoise, score."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from vaekit import checkpoint
+from vaekit.cli import cli
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.scaling import Scaler
+from vaekit.models import build_model
+
+PNG = b"\x89PNG\r\n\x1a\n"
+N_TEST = 359  # digits' test split under the default seed and fractions
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def ok(*args):
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def fails(*args, message: str):
+    result = run(*args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vaekit: error: "), result.stderr
+    assert message in lines[0], lines[0]
+    return result
+
+
+def untrained_run(folder: Path, model: str, data: DataConfig, shape, scaler: Scaler, **cfg) -> Path:
+    """A run folder around fresh weights: fast, and enough for the commands' plumbing."""
+    torch.manual_seed(0)
+    model_cfg = ModelConfig(model=model, input_shape=shape, latent_dim=2, hidden=(8,), **cfg).validate()
+    folder.mkdir(parents=True)
+    checkpoint.save_run(folder, build_model(model_cfg), model_cfg, TrainConfig(), data, scaler, {})
+    return folder
+
+
+@pytest.fixture(scope="module")
+def vae(digits_run):
+    return digits_run  # a VAE trained (briefly) on digits, latent_dim 4
+
+
+@pytest.fixture(scope="module")
+def dae(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("runs") / "dae"
+    return untrained_run(folder, "dae", DataConfig(), (1, 8, 8), Scaler(0.0, 16.0, True, "minmax"), noise="gaussian:0.3")
+
+
+@pytest.fixture(scope="module")
+def fashion(tmp_path_factory):
+    from vaekit.data import catalog
+
+    if not any(d["name"] == "fashion-mnist" and d["cached"] for d in catalog.describe()):
+        pytest.skip("no local copy of Fashion-MNIST (the Debian package dataset-fashion-mnist has one)")
+    folder = tmp_path_factory.mktemp("runs") / "fashion"
+    return untrained_run(folder, "vae", DataConfig(name="fashion-mnist"), (1, 28, 28), Scaler(0.0, 255.0, False, "uint8"))
+
+
+# -- encode -------------------------------------------------------------------------------------
+
+
+def test_encode_writes_the_means_of_the_test_split(vae, tmp_path):
+    result = ok("encode", vae, "digits", "-o", tmp_path / "z.npy")
+    z = np.load(tmp_path / "z.npy")
+    assert z.shape == (N_TEST, 4) and "wrote" in result.output
+    ok("encode", vae, "digits", "--split", "all", "--sample", "-o", tmp_path / "s.npy")
+    assert np.load(tmp_path / "s.npy").shape == (1797, 4)
+
+
+def test_encode_csv_with_logvar(vae, tmp_path):
+    ok("encode", vae, "digits", "--with-logvar", "--limit", "5", "-o", tmp_path / "z.csv")
+    lines = (tmp_path / "z.csv").read_text().splitlines()
+    assert lines[0] == "z0,z1,z2,z3,logvar0,logvar1,logvar2,logvar3" and len(lines) == 6
+
+
+def test_encode_errors(vae, dae, tmp_path):
+    fails("encode", dae, "digits", "--sample", "-o", tmp_path / "z.npy", message="need a VAE")
+    fails("encode", vae, "digits", "-o", tmp_path / "z.txt", message="unknown output type .txt; use one of .npy, .csv")
+    fails("encode", vae, "digits", "-o", tmp_path / "missing" / "z.npy", message="does not exist")
+    fails("encode", vae, "nonsense", "-o", tmp_path / "z.npy", message="no such data set or file")
+    assert not any(tmp_path.iterdir())
+
+
+def test_encode_a_file_checks_its_shape(vae, tmp_path):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 64)) * 16)
+    ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine
+    assert np.load(tmp_path / "z.npy").shape == (30, 4)
+    np.save(tmp_path / "bad.npy", np.zeros((30, 10)))
+    fails("encode", vae, tmp_path / "bad.npy", "-o", tmp_path / "z2.npy", message="input has shape (6, 10) but the model expects (N, 1, 8, 8)")
+    assert not (tmp_path / "z2.npy").exists()
+
+
+# -- decode -------------------------------------------------------------------------------------
+
+
+def test_decode_npy_csv_and_png(vae, tmp_path):
+    ok("encode", vae, "digits", "-o", tmp_path / "z.npy")
+    ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.csv")
+    ok("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.npy")
+    assert np.load(tmp_path / "x.npy").shape == (N_TEST, 1, 8, 8)
+    ok("decode", vae, tmp_path / "z.csv", "-o", tmp_path / "x.csv")
+    assert len((tmp_path / "x.csv").read_text().splitlines()) == 4
+    ok("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.png")
+    assert (tmp_path / "x.png").read_bytes().startswith(PNG)
+
+
+def test_decode_errors(vae, tmp_path):
+    ok("encode", vae, "digits", "--limit", "3", "--with-logvar", "-o", tmp_path / "zl.csv")
+    fails("decode", vae, tmp_path / "zl.csv", "-o", tmp_path / "x.npy", message="latents have shape (3, 8) but the model expects (N, 4)")
+    fails("decode", vae, tmp_path / "none.npy", "-o", tmp_path / "x.npy", message="no such file")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    fails("decode", vae, tmp_path / "junk.npy", "-o", tmp_path / "x.npy", message="cannot read codes")
+    ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.npy")
+    fails("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.png", "--label", "1", message="needs a conditional model")
+    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "x.png").exists()
+
+
+# -- reconstruct --------------------------------------------------------------------------------
+
+
+def test_reconstruct(vae, tmp_path):
+    ok("reconstruct", vae, "digits", "-o", tmp_path / "r.npy")
+    r = np.load(tmp_path / "r.npy")
+    assert r.shape == (N_TEST, 1, 8, 8) and r.max() > 1  # original units: grey levels 0..16
+    ok("reconstruct", vae, "digits", "-o", tmp_path / "r.png")
+    assert (tmp_path / "r.png").read_bytes().startswith(PNG)
+    ok("reconstruct", vae, "digits", "--split", "train", "--limit", "2", "-o", tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().startswith("x0,x1,")
+
+
+def test_reconstruct_errors(vae, tmp_path):
+    fails("reconstruct", vae, "digits", "--split", "nope", "-o", tmp_path / "r.npy", message="--split")
+    fails("reconstruct", vae, "digits", "-o", tmp_path / "r", message="unknown output type (no suffix)")
+    fails("reconstruct", vae, "digits", "-o", tmp_path, message="is a folder")
+
+
+# -- generate -----------------------------------------------------------------------------------
+
+
+def test_generate(vae, tmp_path):
+    result = ok("generate", vae, "-n", "12", "--seed", "3", "-o", tmp_path / "g.npy")
+    assert "warning" not in result.stderr
+    g = np.load(tmp_path / "g.npy")
+    assert g.shape == (12, 1, 8, 8)
+    ok("generate", vae, "-n", "12", "--seed", "3", "-o", tmp_path / "g2.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "g2.npy"), g)
+    ok("generate", vae, "-n", "20", "--temperature", "0.5", "-o", tmp_path / "g.png")
+    assert (tmp_path / "g.png").read_bytes().startswith(PNG)
+
+
+def test_generate_from_an_ae_warns(dae, tmp_path):
+    result = ok("generate", dae, "-n", "4", "-o", tmp_path / "g.png")
+    warning = [line for line in result.stderr.splitlines() if line.startswith("vaekit: warning: ")]
+    assert len(warning) == 1 and "not a distribution" in warning[0]
+
+
+def test_generate_errors(vae, tmp_path):
+    fails("generate", vae, "-n", "0", "-o", tmp_path / "g.png", message="n=0 must be a positive integer")
+    fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="temperature=-1.0")
+    fails("generate", vae, "-o", tmp_path / "g.csv.gz", message="unknown output type .gz")
+    fails("generate", tmp_path / "nowhere", "-o", tmp_path / "g.png", message="no such run folder")
+    assert not (tmp_path / "g.png").exists()
+
+
+# -- interpolate --------------------------------------------------------------------------------
+
+
+def test_interpolate(vae, tmp_path):
+    ok("interpolate", vae, "digits", "--pairs", "0:1,2:3", "--steps", "5", "-o", tmp_path / "s.npy")
+    assert np.load(tmp_path / "s.npy").shape == (2, 5, 1, 8, 8)
+    ok("interpolate", vae, "digits", "--pairs", "0:1796", "--slerp", "-o", tmp_path / "s.png")
+    assert (tmp_path / "s.png").read_bytes().startswith(PNG)
+
+
+def test_interpolate_errors(vae, dae, tmp_path):
+    fails("interpolate", vae, "digits", "--pairs", "0:1797", "-o", tmp_path / "s.png", message="example 1797 is out of range")
+    fails("interpolate", vae, "digits", "--pairs", "0-1", "-o", tmp_path / "s.png", message="is not i:j")
+    fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", "1", "-o", tmp_path / "s.png", message="steps=1")
+    fails("interpolate", dae, "digits", "--pairs", "0:1", "--slerp", "-o", tmp_path / "s.png", message="drop --slerp")
+    fails("interpolate", vae, "digits", "-o", tmp_path / "s.png", message="--pairs")
+
+
+# -- denoise ------------------------------------------------------------------------------------
+
+
+def test_denoise(vae, dae, tmp_path):
+    ok("denoise", vae, "digits", "--noise", "gaussian:0.5", "-o", tmp_path / "d.png")
+    assert (tmp_path / "d.png").read_bytes().startswith(PNG)
+    result = ok("denoise", dae, "digits", "--limit", "10", "-o", tmp_path / "d.npy")  # a DAE's own noise by default
+    assert "gaussian:0.3" in result.output and np.load(tmp_path / "d.npy").shape == (10, 1, 8, 8)
+
+
+def test_denoise_errors(vae, tmp_path):
+    fails("denoise", vae, "digits", "-o", tmp_path / "d.png", message="pass --noise")
+    fails("denoise", vae, "digits", "--noise", "blur:2", "-o", tmp_path / "d.png", message="unknown corruption")
+
+
+# -- score --------------------------------------------------------------------------------------
+
+
+def test_score_vae_and_ae(vae, dae, tmp_path):
+    result = ok("score", vae, "digits", "-o", tmp_path / "s.csv")
+    assert "neg_elbo" in result.output
+    lines = (tmp_path / "s.csv").read_text().splitlines()
+    assert lines[0] == "index,label,mse,recon,kl,neg_elbo" and len(lines) == N_TEST + 1
+    table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
+    np.testing.assert_allclose(table[:, 5], table[:, 3] + table[:, 4], rtol=1e-4)
+    ok("score", dae, "digits", "--split", "all", "-o", tmp_path / "a.csv")
+    assert (tmp_path / "a.csv").read_text().splitlines()[0] == "index,label,mse,recon"
+
+
+def test_score_index_is_the_example_number(vae, tmp_path):
+    from vaekit.data.datasets import load_data
+
+    ok("score", vae, "digits", "--limit", "4", "-o", tmp_path / "s.csv")
+    index = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, 0].astype(int)
+    assert list(index) == list(load_data(DataConfig()).splits["test"][:4])
+
+
+def test_score_errors(vae, tmp_path):
+    fails("score", vae, "digits", "-o", tmp_path / "s.npy", message="use one of .csv")
+    fails("score", vae, "digits", "--samples", "0", "-o", tmp_path / "s.csv", message="--samples")
+
+
+# -- run folders that cannot be used ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda run: (run / "model.safetensors").unlink(), "model.safetensors: missing"),
+    (lambda run: (run / "config.json").unlink(), "config.json: missing"),
+    (lambda run: (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "format_version": 99})),
+     "newer than this vaekit understands"),
+])
+def test_broken_run_folders(dae, tmp_path, damage, message):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    shutil.copytree(dae, run_dir)
+    damage(run_dir)
+    for args in (["encode", run_dir, "digits"], ["generate", run_dir], ["score", run_dir, "digits"]):
+        suffix = ".csv" if args[0] == "score" else ".npy"
+        fails(*args, "-o", tmp_path / f"out{suffix}", message=message)
+    assert not list(tmp_path.glob("out*"))
+
+
+# -- Fashion-MNIST: 28x28 uint8, 70,000 images --------------------------------------------------
+
+
+def test_fashion_mnist_commands(fashion, tmp_path):
+    ok("encode", fashion, "fashion-mnist", "--limit", "50", "-o", tmp_path / "z.npy")
+    ok("decode", fashion, tmp_path / "z.npy", "-o", tmp_path / "x.png")
+    ok("reconstruct", fashion, "fashion-mnist", "--limit", "8", "-o", tmp_path / "r.png")
+    ok("generate", fashion, "-n", "4", "-o", tmp_path / "g.npy")
+    ok("interpolate", fashion, "fashion-mnist", "--pairs", "0:69999", "--steps", "4", "-o", tmp_path / "i.png")
+    ok("denoise", fashion, "fashion-mnist", "--noise", "mask:0.3", "-o", tmp_path / "d.png")
+    assert np.load(tmp_path / "g.npy").shape == (4, 1, 28, 28)
+    fails("encode", fashion, "digits", "-o", tmp_path / "zz.npy", message="but the model expects (N, 1, 28, 28)")
+
+
+def test_fashion_mnist_all_70000_in_batches(fashion, tmp_path):
+    ok("score", fashion, "fashion-mnist", "--split", "all", "--batch-size", "4096", "-o", tmp_path / "s.csv")
+    index = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=0)
+    assert len(index) == 70_000 and index[-1] == 69_999
