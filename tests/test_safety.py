@@ -87,6 +87,17 @@ def test_state_of_another_run_is_refused(tmp_path):
         checkpoint.load_state(b, checkpoint.read_config(b))
 
 
+def test_config_describing_a_huge_model_is_refused_before_allocating(tmp_path):
+    import vaekit
+
+    run = make_run(tmp_path / "run")
+    config = json.loads((run / checkpoint.CONFIG).read_text())
+    config["model"]["hidden"] = [10**9]  # 10^11 parameters
+    (run / checkpoint.CONFIG).write_text(json.dumps(config))
+    with pytest.raises(VaekitError, match="cannot hold"):
+        vaekit.load(run)
+
+
 def test_missing_state_says_why(tmp_path):
     run = make_run(tmp_path / "run")
     result = invoke(["train", "--resume", str(run)])

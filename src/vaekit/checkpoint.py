@@ -132,6 +132,11 @@ def load_run(run: Path, device: str = "cpu"):
     weights = Path(run) / WEIGHTS
     if not weights.is_file():
         raise VaekitError(f"{weights}: missing; {run} is not a complete run folder (was training interrupted?)")
+    with torch.device("meta"):  # sizes only, nothing allocated: config.json may describe an absurd model
+        size = sum(t.numel() * t.element_size() for t in build_model(config["cfg_model"]).state_dict().values())
+    if size > weights.stat().st_size:
+        raise VaekitError(f"{weights}: {weights.stat().st_size} bytes cannot hold the {size:,}-byte model that "
+                          f"config.json describes; retrain or restore the files")
     model = build_model(config["cfg_model"])
     try:
         state = load_file(weights)
