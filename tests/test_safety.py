@@ -11,6 +11,7 @@ import pickle
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -134,10 +135,27 @@ def test_stale_lock_is_taken_over_and_released(tmp_path):
     assert not (tmp_path / checkpoint.LOCK).exists()
 
 
-def test_lock_of_another_host_counts_as_live(tmp_path):
-    (tmp_path / checkpoint.LOCK).write_text("12345 some-other-node\n")
-    with pytest.raises(VaekitError, match="some-other-node.*delete"):
+def test_lock_of_another_host_lives_while_its_heartbeat_does(tmp_path):
+    lock = tmp_path / checkpoint.LOCK
+    lock.write_text("12345 some-other-node\n")
+    with pytest.raises(VaekitError, match="PID 12345 on some-other-node.*delete"):
         checkpoint.RunLock(tmp_path).__enter__()
+    old = time.time() - checkpoint.FOREIGN_STALE_S - 60  # a node that died (a pre-empted cluster job)
+    os.utime(lock, (old, old))
+    with checkpoint.RunLock(tmp_path):
+        assert lock.read_text().split()[0] == str(os.getpid())
+
+
+def test_the_lock_holder_keeps_its_lock_fresh(tmp_path, monkeypatch):
+    monkeypatch.setattr(checkpoint, "HEARTBEAT_S", 0.01)
+    lock = tmp_path / checkpoint.LOCK
+    with checkpoint.RunLock(tmp_path):
+        old = time.time() - 3600
+        os.utime(lock, (old, old))
+        deadline = time.monotonic() + 10
+        while lock.stat().st_mtime < old + 60 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert lock.stat().st_mtime > old + 60
 
 
 def test_two_runs_asked_to_write_one_folder(tmp_path, monkeypatch):

@@ -16,6 +16,8 @@ import json
 import math
 import os
 import socket
+import threading
+import time
 import zipfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +33,8 @@ STATE, LOCK = "train_state.pt", ".lock"
 STATE_VERSION = 1  # bump when train_state.pt changes incompatibly
 MAX_CONFIG_BYTES = 1 << 20  # a real config.json is ~1 kB; refuse to read anything huge
 SCALER_KINDS = ("uint8", *SCALES)
+HEARTBEAT_S = 30  # a run touches its lock this often...
+FOREIGN_STALE_S = 300  # ...so a lock of another host untouched this long belongs to a dead run
 
 
 def save_weights(path: Path, model) -> None:
@@ -235,8 +239,9 @@ class RunLock:
     """``RUN/.lock`` names the one process (PID and host) that writes a run folder.
 
     A second run on the same folder is refused while that process lives; a lock whose process is
-    gone (killed, crashed) is stale and taken over. Locks of other hosts cannot be checked, so they
-    count as live: the message says how to remove one by hand.
+    gone (killed, crashed) is stale and taken over. The PID of another host cannot be checked (a
+    cluster job resumed on another node), so the holder touches the lock every HEARTBEAT_S seconds
+    and a lock of another host that nobody touched for FOREIGN_STALE_S seconds is stale too.
     """
 
     held_here: set[Path] = set()  # locks this process holds (a lock with our own PID is live only if listed)
@@ -261,24 +266,38 @@ class RunLock:
                 os.fsync(f.fileno())
             self.held = True
             RunLock.held_here.add(self.path)
+            self._stop = threading.Event()
+            threading.Thread(target=self._heartbeat, name="vaekit-lock", daemon=True).start()
             return self
         raise VaekitError(f"{self.run}: could not lock the run folder ({self.path} keeps changing); "
                           "is another run starting on it? try again or pick another folder")
 
     def __exit__(self, *exc) -> None:
-        if self.held and _read(self.path) == self.owner:  # never remove a lock another process holds
-            self.path.unlink(missing_ok=True)
+        if self.held:
+            self._stop.set()
+            if _read(self.path) == self.owner:  # never remove a lock another process holds
+                self.path.unlink(missing_ok=True)
         RunLock.held_here.discard(self.path)
         self.held = False
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_S):
+            try:
+                os.utime(self.path)
+            except OSError:
+                pass  # gone or unwritable: the next beat tries again; training goes on
 
     def _take_over_if_stale(self) -> None:
         text = _read(self.path)
         if text is None:
             return  # gone in the meantime: try again
         pid, _, host = text.strip().partition(" ")
-        mine = self.path in RunLock.held_here
-        if not pid.isdigit() or host != socket.gethostname() or mine or _alive(int(pid)):
-            owner = f"PID {pid} on {host or 'an unknown host'}" if pid.isdigit() else "an unreadable lock"
+        try:
+            idle = time.time() - self.path.stat().st_mtime
+        except FileNotFoundError:
+            return
+        if self.path in RunLock.held_here or not _stale(pid, host, idle):
+            owner = f"PID {pid} on {host}, active {idle:.0f} s ago" if pid.isdigit() else "a lock being written"
             raise VaekitError(f"{self.run}: in use by another training run ({owner}); wait for it to finish or "
                               f"use another folder (if no run is using it, delete {self.path})")
         # Rename, then check that what we moved is still the stale lock and not one taken meanwhile.
@@ -291,6 +310,13 @@ class RunLock:
             moved.unlink(missing_ok=True)
         else:
             os.replace(moved, self.path)
+
+
+def _stale(pid: str, host: str, idle: float) -> bool:
+    """Whether a lock's process is gone: by its PID on this host, by the lock's heartbeat elsewhere."""
+    if pid.isdigit() and host == socket.gethostname():
+        return not _alive(int(pid))
+    return idle > FOREIGN_STALE_S
 
 
 def _read(path: Path) -> str | None:
