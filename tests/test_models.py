@@ -15,15 +15,15 @@ SHAPES = {"vector": (64,), "digits": (1, 8, 8), "mnist": (1, 28, 28), "rgb-odd":
                                         ("conv", SHAPES["digits"]), ("conv", SHAPES["mnist"]), ("conv", SHAPES["rgb-odd"])])
 def test_shapes_and_gradients(name, arch, shape):
     cfg = ModelConfig(model=name, arch=arch, input_shape=shape, latent_dim=3, hidden=(8, 16),
-                      noise="mask:0.2" if name == "dae" else None).validate()
+                      noise="mask:0.2" if name == "dae" else None, n_classes=3 if name == "cvae" else 0).validate()
     model = build_model(cfg)
-    x = torch.rand(5, *shape)
-    code = model.code(x)
+    x, y = torch.rand(5, *shape), torch.randint(3, (5,))  # labels: used by conditional models, ignored by others
+    code = model.code(x, y)
     assert code.shape == (5, 3)
-    assert model.decode(code).shape == (5, *shape)
-    assert model.reconstruct(x).shape == (5, *shape)
+    assert model.decode(code, y).shape == (5, *shape)
+    assert model.reconstruct(x, y).shape == (5, *shape)
     assert model.sample(4).shape == (4, *shape)
-    loss, logs = model.loss(x)
+    loss, logs = model.loss(x, y)
     assert loss.ndim == 0 and torch.isfinite(loss)
     loss.backward()
     grads = [p.grad for p in model.parameters()]
