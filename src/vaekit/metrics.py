@@ -284,22 +284,23 @@ def classifier_dir() -> Path:
     return Path(root) / "vaekit" / "classifiers"
 
 
-def _cache_key(data) -> tuple[str, str]:
+def _cache_key(data, steps: int, seed: int) -> tuple[str, str]:
     """(file stem, fingerprint): the fingerprint changes with the data, split and scaling, so a
     cached classifier never saw the examples it is tested on."""
     shape = "x".join(map(str, data.shape))
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data.name)).name).strip("-") or "data"
     h = hashlib.sha256()
     h.update(json.dumps([str(data.name), data.shape, dataclasses.asdict(data.scaler), len(data.classes or []),
-                         CLASSIFIER_VERSION, FEATURES]).encode())
+                         CLASSIFIER_VERSION, FEATURES, steps, seed]).encode())
     for split in ("train", "test"):
         h.update(np.ascontiguousarray(data.splits[split], dtype=np.int64).tobytes())
     return f"{stem}-{shape}", h.hexdigest()[:16]
 
 
-def feature_classifier(data, device, *, steps: int = CLASSIFIER_STEPS, seed: int = 0, cache: bool = True) -> Classifier:
+def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0, cache: bool = True) -> Classifier:
     """The feature classifier for ``data``: loaded from the cache, or trained on the training split
-    (grey levels, model units) and cached as safetensors + json with its test accuracy."""
+    (grey levels, model units; ``steps`` Adam steps, default ``CLASSIFIER_STEPS``) and cached as
+    safetensors + json with its test accuracy."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save
 
@@ -307,11 +308,14 @@ def feature_classifier(data, device, *, steps: int = CLASSIFIER_STEPS, seed: int
 
     if data.y is None:
         raise VaekitError(f"{data.name}: no labels, so no feature classifier; give labels (--label-column, or a .npz key y)")
-    stem, fingerprint = _cache_key(data)
+    steps = steps or CLASSIFIER_STEPS
+    stem, fingerprint = _cache_key(data, steps, seed)
     base = classifier_dir() / f"{stem}-{fingerprint}"
     weights, meta_path = base.with_suffix(".safetensors"), base.with_suffix(".json")
     n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
-    net = FeatureNet(data.shape, n_classes).to(device)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # the initial weights, on the CPU
+        net = FeatureNet(data.shape, n_classes).to(device)
     if cache and weights.is_file() and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
@@ -321,11 +325,14 @@ def feature_classifier(data, device, *, steps: int = CLASSIFIER_STEPS, seed: int
             log.warning("cached classifier %s unreadable (%s); training it again", weights, e)
     accuracy = _train_classifier(net, data, device, steps, seed)
     if cache:
-        base.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(weights, save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}))
-        write_json(meta_path, {"dataset": str(data.name), "shape": list(data.shape), "classes": data.classes,
-                               "n_classes": n_classes, "features": FEATURES, "steps": steps, "seed": seed,
-                               "fingerprint": fingerprint, "test_accuracy": accuracy, "version": CLASSIFIER_VERSION})
+        try:
+            base.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(weights, save({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}))
+            write_json(meta_path, {"dataset": str(data.name), "shape": list(data.shape), "classes": data.classes,
+                                   "n_classes": n_classes, "features": FEATURES, "steps": steps, "seed": seed,
+                                   "fingerprint": fingerprint, "test_accuracy": accuracy, "version": CLASSIFIER_VERSION})
+        except OSError as e:  # a read-only home: the classifier is retrained next time, nothing worse
+            log.warning("cannot cache the classifier in %s (%s)", base.parent, e.strerror)
     return Classifier(net.eval(), accuracy, weights)
 
 
@@ -335,7 +342,6 @@ def _train_classifier(net: FeatureNet, data, device, steps: int, seed: int) -> f
     batches = Batches(data, device)
     train_idx = torch.as_tensor(data.splits["train"])
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
     net.train()
     for _ in range(steps):

@@ -10,6 +10,7 @@ interpolation strips. Comparisons put the models side by side.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import statistics
@@ -169,13 +170,18 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
               for i, j in zip(a, b)]
     plots.save_rows(figures / "interpolation.png", rows, labels, f"{trained.model_cfg.model.upper()}: decoded straight "
                     "lines between the codes of test examples")
-    if trained.model_cfg.latent_dim == 2 and trained.model_cfg.model != "cvae":
+    if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
         images = display(trained.decode(z))
         where = ("prior quantiles 5%..95%" if trained.is_vae
                  else "quantiles 5%..95% of the test codes (an AE has no prior)")
         plots.save_grid(figures / "manifold.png", images, f"{trained.model_cfg.model.upper()}: decoded grid over {where}",
                         ncol=grid)
+
+
+def _has_manifold(model_config: dict) -> bool:
+    """A 2-D latent can be drawn as a grid (a cvae's would need one grid per class: not drawn)."""
+    return model_config["latent_dim"] == 2 and model_config["model"] != "cvae"
 
 
 def _pair_indices(test: np.ndarray, y: np.ndarray | None, pairs: int) -> tuple[np.ndarray, np.ndarray]:
@@ -204,26 +210,31 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
 
 
 def collect(run: Path, name: str, trained=None, data=None, offline: bool = False) -> RunView:
-    """Read a run folder (writing its missing figures) into a RunView."""
+    """Read a run folder into a RunView, first drawing the figures it lacks (a run's figures never
+    change: a finished run is not trained again)."""
     from .checkpoint import CONFIG, METRICS, SUMMARY
     from .metrics import EVAL, load_run_data
 
     run = Path(run)
-    if trained is None:
-        from .trained import Trained
-
-        trained = Trained.load(run)
-    if data is None:
-        data = load_run_data(trained, offline=offline)
+    config = json.loads(_read(run / CONFIG))
     figures = run / "figures"
-    if not all((figures / f).is_file() for f in ("loss.png", "reconstructions.png", "samples.png", "latent.png")):
-        from .api import write_figures
+    wanted = [file for file, _ in FIGURES if file != "manifold.png" or _has_manifold(config["model"])]
+    missing = [file for file in wanted if not (figures / file).is_file()]
+    if missing:
+        if trained is None:
+            from .trained import Trained
 
+            trained = Trained.load(run)
+        if data is None:
+            data = load_run_data(trained, offline=offline)
         figures.mkdir(exist_ok=True)
-        records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
-        write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
-    write_extra_figures(run, trained, data)
-    view = RunView(name, json.loads(_read(run / CONFIG)), _json_or_empty(run / EVAL), _json_or_empty(run / SUMMARY))
+        if set(missing) - {"manifold.png", "interpolation.png"}:
+            from .api import write_figures
+
+            records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
+            write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
+        write_extra_figures(run, trained, data)
+    view = RunView(name, config, _json_or_empty(run / EVAL), _json_or_empty(run / SUMMARY))
     for file, _ in FIGURES:
         if (figures / file).is_file():
             view.figures[file] = (figures / file).read_bytes()
@@ -286,7 +297,7 @@ def render(title: str, views: list[RunView]) -> str:
     if any(results.values()):
         parts.append(_metrics_html(results))
         notes = sorted({n for v in views for n in v.metrics.get("notes", [])} |
-                       {f"{v.name}: {v.metrics['likelihood_meaning']}" for v in views if v.metrics.get("likelihood_meaning")})
+                       {f"{v.name}: {v.metrics['likelihood_meaning']}" for v in views if "neg_elbo" in v.metrics})
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
         parts.append("<p class=\"notes\">Frechet distances are computed in the penultimate features of a small classifier "
                      "that vaekit trains on the training split (Inception weights are not available offline): they "

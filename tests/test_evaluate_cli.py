@@ -1,0 +1,147 @@
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from vaekit import metrics
+from vaekit.cli import cli
+
+KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelihood", "bits_per_dim", "mse", "bce",
+        "psnr_db", "pca_mse", "probe_accuracy", "knn_accuracy", "pca_probe_accuracy", "pca_knn_accuracy",
+        "frechet_distance", "frechet_distance_reference", "sample_confidence", "sample_class_histogram",
+        "classifier_test_accuracy"}
+
+
+@pytest.fixture(autouse=True)
+def small_classifier(tmp_path_factory, monkeypatch):
+    """A private classifier cache, and a classifier trained briefly: the tests check plumbing."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
+    monkeypatch.setattr(metrics, "CLASSIFIER_STEPS", 100)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    from vaekit.api import train
+
+    root = tmp_path_factory.mktemp("evaluate")
+    tiny = dict(verbose=False, epochs=2, latent_dim=3, hidden=(16,))
+    return {"vae": train(out=root / "vae", **tiny).run, "ae": train(out=root / "ae", model="ae", **tiny).run,
+            "binarized": train(out=root / "bin", binarize="dynamic", **tiny).run}
+
+
+def invoke(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def test_evaluate_writes_eval_json_and_prints_a_table(runs):
+    result = invoke("evaluate", runs["vae"], "--iw-samples", 20)
+    assert result.exit_code == 0, result.output
+    assert "-ELBO (nats)" in result.output and "(K=20)" in result.output
+    assert "bound on a loss" in result.output  # a Bernoulli likelihood on grey levels is no likelihood
+    saved = json.loads((runs["vae"] / "eval.json").read_text())
+    assert KEYS <= set(saved)
+    assert saved["iw_samples"] == 20 and saved["split"] == "test"
+    assert set(saved["units"]) <= set(saved)
+    assert {"neg_elbo", "iw_log_likelihood", "frechet_distance", "probe_accuracy"} <= set(saved["units"])
+    assert "bound on a loss" in saved["units"]["iw_log_likelihood"]
+    assert saved["likelihood_meaning"].startswith("bound on a loss")
+    assert 0 <= saved["active_units"] <= 3 and len(saved["kl_per_dim"]) == 3
+    assert saved["neg_elbo"] == pytest.approx(saved["recon"] + saved["kl"])
+    assert sum(saved["sample_class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert (runs["vae"] / "report.html").is_file()
+
+
+def test_evaluate_is_reproducible(runs):
+    first = invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report", "--split", "val")
+    a = json.loads((runs["vae"] / "eval.json").read_text())
+    second = invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report", "--split", "val")
+    b = json.loads((runs["vae"] / "eval.json").read_text())
+    assert first.exit_code == second.exit_code == 0
+    assert a == b and a["split"] == "val"
+
+
+def test_binarized_runs_report_log_likelihoods_in_nats(runs):
+    result = invoke("evaluate", runs["binarized"], "--iw-samples", 10, "--no-report")
+    assert result.exit_code == 0, result.output
+    saved = json.loads((runs["binarized"] / "eval.json").read_text())
+    assert saved["binarized"] is True
+    assert saved["likelihood_meaning"].startswith("log-likelihood")
+    assert saved["bits_per_dim"] == pytest.approx(-saved["iw_log_likelihood"] / (64 * np.log(2)))
+
+
+def test_an_autoencoder_has_no_likelihood_but_gets_the_rest(runs):
+    result = invoke("evaluate", runs["ae"], "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "no likelihood" in result.output
+    saved = json.loads((runs["ae"] / "eval.json").read_text())
+    assert "neg_elbo" not in saved and "iw_log_likelihood" not in saved
+    assert {"mse", "probe_accuracy", "frechet_distance"} <= set(saved)
+    assert saved["likelihood_meaning"].startswith("none")
+
+
+def test_data_without_labels_skips_the_probes_with_a_note(runs, tmp_path):
+    from sklearn.datasets import load_digits
+
+    path = tmp_path / "unlabelled.npy"
+    np.save(path, load_digits().images.astype(np.float32)[:, None])  # the run's shape, no labels
+    result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "no labels" in result.output
+    saved = json.loads((runs["vae"] / "eval.json").read_text())
+    assert "probe_accuracy" not in saved and "frechet_distance" not in saved and "neg_elbo" in saved
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--iw-samples", "0"], "--iw-samples 0 must be a positive integer"),
+    (["--iw-samples", "-3"], "--iw-samples -3 must be a positive integer"),
+    (["--split", "nope"], "--split nope is not one of"),
+    (["--data", "no-such-data"], "no such data set"),
+])
+def test_bad_input_is_one_line_and_exit_2(runs, args, message):
+    result = invoke("evaluate", runs["vae"], *args)
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_data_of_another_shape_is_refused(runs, tmp_path):
+    path = tmp_path / "wide.npy"
+    np.save(path, np.random.default_rng(0).random((50, 10), dtype=np.float32))
+    result = invoke("evaluate", runs["vae"], "--data", path)
+    assert result.exit_code == 2
+    assert "shape (10,)" in result.output and "expects (1, 8, 8)" in result.output
+
+
+def test_evaluate_a_folder_that_is_not_a_run(tmp_path):
+    result = invoke("evaluate", tmp_path / "missing")
+    assert result.exit_code == 2 and "no such run folder" in result.output
+
+
+def test_compare_trains_three_models_and_writes_the_comparison(tmp_path):
+    out = tmp_path / "cmp"
+    result = invoke("compare", "--epochs", 2, "--latent-dim", 2, "--hidden", "16", "--iw-samples", 5, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    assert "times closer" in result.output or "no worse" in result.output
+    saved = json.loads((out / "compare.json").read_text())
+    assert list(saved) == ["ae", "dae", "vae"]
+    assert set(saved["ae"]) <= set(saved["vae"]) and "neg_elbo" in saved["vae"]
+    for name in saved:
+        assert json.loads((out / name / "config.json").read_text())["model"]["model"] == name
+        assert json.loads((out / name / "summary.json").read_text())["epochs_trained"] == 2
+    assert (out / "report.html").is_file()
+    again = invoke("compare", "--epochs", 1, "--out", out)
+    assert again.exit_code == 2 and "not empty" in again.output
+
+
+def test_report_command(runs, tmp_path):
+    result = invoke("report", runs["vae"])
+    assert result.exit_code == 0 and "report.html" in result.output
+    missing = invoke("report", tmp_path / "nope")
+    assert missing.exit_code == 2 and "no such folder" in missing.output
+
+
+def test_help_texts():
+    for command in ("evaluate", "compare", "report"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0 and "Usage" in result.output

@@ -1,0 +1,142 @@
+import base64
+import io
+import json
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vaekit import metrics
+from vaekit.errors import VaekitError
+from vaekit.report import REPORT, metric_table, reading, write_report
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+
+
+class Page(HTMLParser):
+    """Collects the tags, the <img> sources and the text of a page; fails on unbalanced tags."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self):
+        super().__init__()
+        self.open, self.images, self.text, self.headers = [], [], [], []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "img":
+            self.images.append(dict(attrs)["src"])
+        elif tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open[-1] == tag, f"</{tag}> closes <{self.open[-1] if self.open else None}>"
+        self.open.pop()
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> Page:
+    page = Page()
+    text = path.read_text()
+    assert text.startswith("<!DOCTYPE html>")
+    page.feed(text)
+    page.close()
+    assert page.open == [], f"unclosed tags {page.open}"
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,"), src[:40]  # inlined: the page stands alone
+        Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    return page
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A tiny VAE with a 2-D latent (its report is written by train), and a tiny comparison."""
+    from vaekit.api import train
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        mp.setattr(metrics, "CLASSIFIER_STEPS", 100)
+        root = tmp_path_factory.mktemp("report")
+        vae = train(out=root / "vae2d", verbose=False, epochs=2, latent_dim=2, hidden=(16,)).run
+        folder, results = metrics.compare_models(root / "cmp", epochs=2, latent_dim=2, hidden=(16,), iw_samples=10,
+                                                 verbose=False)
+        yield {"vae": vae, "compare": folder, "results": results}
+
+
+def test_train_writes_a_self_contained_report(runs):
+    page = parse(runs["vae"] / REPORT)
+    text = " ".join(page.text)
+    assert len(page.images) == 6  # loss, reconstructions, samples, latent, manifold (2-D), interpolation
+    assert "Manifold" in text and "Interpolation" in text
+    assert "Not evaluated yet" in text  # train does not evaluate; the page says how to
+    assert "latent_dim" in text  # the config table
+
+
+def test_compare_report_puts_the_models_side_by_side(runs):
+    folder = runs["compare"]
+    page = parse(folder / REPORT)
+    text = " ".join(page.text)
+    assert len(page.images) == 3 * 6
+    for name in ("ae", "dae", "vae"):
+        assert name in text
+        assert (folder / name / REPORT).is_file()  # each run keeps its own page, with its metrics
+        assert "Not evaluated yet" not in (folder / name / REPORT).read_text()
+    assert "Frechet distance" in text and "Reading" in text
+    saved = json.loads((folder / "compare.json").read_text())
+    assert list(saved) == ["ae", "dae", "vae"]
+    for name, result in saved.items():
+        assert result == json.loads((folder / name / "eval.json").read_text())
+
+
+def test_report_command_rewrites_a_page(runs, tmp_path):
+    path = write_report(runs["vae"])
+    assert path == runs["vae"] / REPORT
+    parse(path)
+
+
+def test_report_of_a_missing_folder_is_a_one_line_error(tmp_path):
+    with pytest.raises(VaekitError, match="no such folder"):
+        write_report(tmp_path / "nope")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_report_renders_in_headless_chromium(runs, tmp_path):
+    shot = tmp_path / "page.png"
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                    f"--screenshot={shot}", "--window-size=1200,2400", (runs["compare"] / REPORT).as_uri()],
+                   check=True, capture_output=True, timeout=120)
+    pixels = np.asarray(Image.open(shot).convert("L"), dtype=np.float32)
+    assert pixels.shape[0] >= 2000
+    assert pixels.std() > 10  # not a blank page: text, tables and figures
+    assert (pixels < 128).mean() > 0.01
+
+
+def test_reading_says_which_samples_look_like_data():
+    ae = {"mse": 0.01, "pca_mse": 0.02, "frechet_distance": 300.0, "frechet_distance_reference": 5.0,
+          "probe_accuracy": 0.9, "pca_probe_accuracy": 0.95}
+    vae = {**ae, "mse": 0.03, "frechet_distance": 50.0, "probe_accuracy": 0.85, "neg_elbo": 25.0, "kl": 3.0,
+           "iw_log_likelihood": -24.0, "iw_samples": 1000, "bits_per_dim": 0.54, "active_units": 4, "latent_dim": 16,
+           "likelihood_meaning": "bound on a loss, not a log-likelihood: grey levels"}
+    text = reading({"ae": ae, "vae": vae})
+    assert "6.0 times closer" in text
+    assert "The AE reconstructs best" in text
+    assert "PCA codes of the same size 95.0%" in text
+    assert "bound on a loss" in text and "4 of 16" in text
+    unlabelled = reading({"ae": {"mse": 0.01}})
+    assert "no labels" in unlabelled
+    assert "not been evaluated" in reading({})
+
+
+def test_metric_table_marks_what_does_not_apply():
+    table = metric_table({"ae": {"mse": 0.01}, "vae": {"mse": 0.02, "neg_elbo": 20.0, "iw_log_likelihood": -19.5,
+                                                      "iw_samples": 5}})
+    lines = table.splitlines()
+    assert lines[0].split() == ["ae", "vae"]
+    elbo = next(line for line in lines if line.startswith("-ELBO"))
+    assert elbo.split()[-2:] == ["-", "20.00"]
+    assert "(K=5)" in table
