@@ -56,7 +56,9 @@ UNITS = {
     "kl": "nats per example",
     "kl_per_dim": "nats per example, one per latent dimension",
     "active_units": f"count of latent dimensions with Cov_x(E_q[z|x]) > {ACTIVE_THRESHOLD}",
+    "iw_samples": "importance samples K per example",
     "iw_log_likelihood": "nats per example, importance-weighted estimate of log p(x) (higher is better)",
+    "iw_log_likelihood_stderr": "nats, standard error of the mean over examples",
     "bits_per_dim": "bits per feature, -iw_log_likelihood / (D ln 2)",
     "probe_accuracy": "fraction, logistic regression on the codes",
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
@@ -68,6 +70,11 @@ UNITS = {
     "sample_class_histogram": "fraction of prior samples the classifier puts in each class",
     "classifier_test_accuracy": "fraction, the feature classifier on the test split",
 }
+
+
+def check_iw_samples(iw_samples) -> None:
+    if isinstance(iw_samples, bool) or not isinstance(iw_samples, int) or iw_samples < 1:
+        raise VaekitError(f"--iw-samples {iw_samples} must be a positive integer; try --iw-samples {DEFAULT_IW_SAMPLES}")
 
 
 # ----------------------------------------------------------------------------- data
@@ -407,11 +414,6 @@ def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference:
 
 
 # ----------------------------------------------------------------------------- all together
-
-
-def check_iw_samples(iw_samples) -> None:
-    if isinstance(iw_samples, bool) or not isinstance(iw_samples, int) or iw_samples < 1:
-        raise VaekitError(f"--iw-samples {iw_samples} must be a positive integer; try --iw-samples {DEFAULT_IW_SAMPLES}")
 
 
 def evaluate(model, data, *, split: str = "test", binarize: str | None = None, iw_samples: int = DEFAULT_IW_SAMPLES,

@@ -51,7 +51,7 @@ def evaluate(run, data, split, iw_samples, seed, offline, device, no_report):
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
-@click.option("--quiet", "-q", is_flag=True, help="No per-epoch output.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress lines (one per model).")
 def compare(data, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline, device, out, quiet):
     """Train an AE, a denoising AE and a VAE with the same body, seed and budget, and compare them.
 
