@@ -22,8 +22,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import vaekit
 from vaekit import checkpoint
+from vaekit.api import train
 from vaekit.config import TrainConfig
 from vaekit.distributed import World
 from vaekit.errors import VaekitError
@@ -44,6 +44,8 @@ def step_or_die(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return step(self, *args, **kwargs)
 torch.optim.Adam.step = step_or_die
+import vaekit.api, vaekit.report
+vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
 from vaekit.cli import main
 main(sys.argv[1:])
 """
@@ -67,12 +69,19 @@ def losses(run: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
+    """Figures and report are skipped (in the workers too): tested elsewhere, they only cost time here."""
+    import vaekit.api
+    import vaekit.report
+
     tmp = tmp_path_factory.mktemp("ddp")
     worker = tmp / "worker.py"
     worker.write_text(WORKER)
     ddp, single = tmp / "ddp", tmp / "single"
     killed = torchrun(worker, [*ARGS, "--out", str(ddp)], kill_at=STEPS_PER_EPOCH + 5)
-    vaekit.train(out=single, verbose=False, **OPTIONS)  # meanwhile, in this process
+    with pytest.MonkeyPatch.context() as patch:  # meanwhile, in this process
+        for module, name in ((vaekit.api, "write_figures"), (vaekit.report, "write_report")):
+            patch.setattr(module, name, lambda *args, **kwargs: None)
+        train(out=single, verbose=False, **OPTIONS)
     killed = finish(killed)
     state = checkpoint.load_state(ddp, checkpoint.read_config(ddp))
     resumed = finish(torchrun(worker, ["train", "--resume", str(ddp), "-q"]))

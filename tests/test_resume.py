@@ -18,6 +18,7 @@ from vaekit import checkpoint
 
 # Runs the CLI; with VAEKIT_TEST_PAUSE_AT=n it touches VAEKIT_TEST_MARKER and sleeps at the n-th
 # Adam step, so that the test can signal a process that is certainly in the middle of an epoch.
+# Figures and report are skipped everywhere in this file: they are tested elsewhere and cost seconds.
 SCRIPT = """
 import os, sys, time, torch
 pause_at, steps = int(os.environ.get("VAEKIT_TEST_PAUSE_AT", "0")), [0]
@@ -29,6 +30,8 @@ def paused_step(self, *args, **kwargs):
         time.sleep(600)
     return step(self, *args, **kwargs)
 torch.optim.Adam.step = paused_step
+import vaekit.api, vaekit.report
+vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
 from vaekit.cli import main
 main(sys.argv[1:])
 """
@@ -69,10 +72,16 @@ def in_process(args: list[str]) -> tuple[int, str, str]:
 
     import vaekit.cli
 
+    import vaekit.api
+    import vaekit.report
+
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        result = CliRunner().invoke(vaekit.cli.cli, args)
+        with pytest.MonkeyPatch.context() as patch:
+            for module, name in ((vaekit.api, "write_figures"), (vaekit.report, "write_report")):
+                patch.setattr(module, name, lambda *args, **kwargs: None)
+            result = CliRunner().invoke(vaekit.cli.cli, args)
     finally:
         torch.set_num_threads(threads)
     return result.exit_code, result.output, result.output

@@ -31,6 +31,16 @@ from vaekit.train import fit
 TINY = ["--model", "ae", "--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--patience", "0", "-q"]
 
 
+@pytest.fixture(autouse=True)
+def no_figures(monkeypatch):
+    """Figures and report are tested elsewhere; here they would only cost seconds per run."""
+    import vaekit.api
+    import vaekit.report
+
+    for module, name in ((vaekit.api, "write_figures"), (vaekit.report, "write_report")):
+        monkeypatch.setattr(module, name, lambda *args, **kwargs: None)
+
+
 def invoke(args):
     return CliRunner().invoke(vaekit.cli.cli, args)
 
@@ -178,11 +188,11 @@ def test_two_runs_asked_to_write_one_folder(tmp_path, monkeypatch):
 
 def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monkeypatch):
     real_write, real_fsync = checkpoint.atomic_write, os.fsync
-    writes, armed = [], [False]
+    writes, armed, full = [], [False], [True]
 
     def write(path, data):  # the third state write (after epoch 2) finds the disk full at fsync
         writes.append(Path(path).name)
-        armed[0] = writes.count(checkpoint.STATE) == 3
+        armed[0] = full[0] and writes.count(checkpoint.STATE) == 3
         try:
             real_write(path, data)
         finally:
@@ -201,7 +211,7 @@ def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monk
     assert result.output.count("\n") == 1
     assert "cannot write train_state.pt (no space left on the disk)" in result.output
     assert f"vaekit train --resume {out}" in result.output
-    monkeypatch.undo()
+    full[0] = False
     assert checkpoint.load_state(out, checkpoint.read_config(out))["epoch"] == 1  # the old state, whole
     assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
     assert not (out / checkpoint.LOCK).exists()
