@@ -15,9 +15,12 @@ finds the batch, and either stops on the last good epoch or skips the bad batche
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
+import os
 import random
+import shutil
 import sys
 import time
 import warnings
@@ -127,7 +130,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     if cfg.batch_size % world.size:
         raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
                           f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
-    objective = distributed.objective(model, world, device)
+    objective = _compiled(distributed.objective(model, world, device), cfg, device)
     # Under torchrun a last batch too small to give every process an example is left out.
     n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -244,7 +247,8 @@ def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Ten
         bar.set_description(f"epoch {epoch}/{cfg.epochs}")
     for i in range(n_batches):
         xb, yb = batches.get(world.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size]))
-        loss, logs = objective(xb, y=yb, progress=epoch - 1 + i / n_batches)
+        with _autocast(cfg.precision, xb.device.type):
+            loss, logs = objective(xb, y=yb, progress=epoch - 1 + i / n_batches)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         norm = _grad_norm(params, cfg.grad_clip, checked)
@@ -270,6 +274,20 @@ def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Ten
     if n_finite < world.size or not all(math.isfinite(v) for v in train_logs.values()):
         return None, skipped, 0
     return train_logs, skipped, 0
+
+
+def _autocast(precision: str, device_type: str):
+    """The context of the training forward pass: bfloat16 autocast for --precision bf16, nothing for fp32."""
+    return torch.autocast(device_type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+
+
+def _compiled(objective, cfg: TrainConfig, device: torch.device):
+    """``objective`` under torch.compile with --compile (compiled on the first step), else itself."""
+    if not cfg.compile:
+        return objective
+    if device.type == "cpu" and not (shutil.which(os.environ.get("CXX", "g++")) or shutil.which("clang++")):
+        raise VaekitError("--compile on CPU needs a C++ compiler (g++ or clang++, or $CXX); install one or drop --compile")
+    return torch.compile(objective)
 
 
 def _grad_norm(params: list, clip: float, needed: bool) -> torch.Tensor | None:
