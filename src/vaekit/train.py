@@ -70,17 +70,28 @@ class Batches:
         self.device = device
         self.binarize = binarize  # "dynamic": every get() draws x ~ Bernoulli(scaled x) afresh
         self.x = as_tensor(data.x)
-        if device.type == "cuda":
-            self.x = self.x.to(device)  # small data sets live on the GPU: no copy per step
-        self.y = None if data.y is None else torch.as_tensor(data.y).to(self.x.device)
+        if device.type == "cuda" and self.x.nbytes <= 0.5 * torch.cuda.mem_get_info(device)[0]:
+            self.x = self.x.to(device)  # data that fit live on the GPU: no copy per step
+        # Data left on the host go to the GPU through pinned memory, asynchronously.
+        self.pin = device.type == "cuda" and self.x.device.type == "cpu"
+        self.y = None if data.y is None else torch.as_tensor(data.y).to(device)
         self.scaler = data.scaler
+        # Scaler.transform's constants, made once: it makes them per call, and on a GPU each one is a
+        # host-to-device copy that waits for the GPU.
+        self.shift, self.scale = (torch.as_tensor(np.asarray(v, dtype=np.float32), device=device)
+                                  for v in (data.scaler.shift, data.scaler.scale))
 
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``."""
-        idx = idx.to(self.x.device)
-        xb = self.x.index_select(0, idx)  # (B, ...) in the raw dtype
-        yb = None if self.y is None else self.y.index_select(0, idx).to(self.device, non_blocking=True)
-        xb = self.scaler.transform(xb.to(self.device, non_blocking=True))
+        # non_blocking throughout: a blocking host-to-GPU copy would wait for the GPU at every step
+        xb = self.x.index_select(0, idx.to(self.x.device, non_blocking=True))  # (B, ...) in the raw dtype
+        if self.pin:
+            xb = xb.pin_memory()
+        yb = None if self.y is None else self.y.index_select(0, idx.to(self.device, non_blocking=True))
+        # = self.scaler.transform(xb), in place: index_select made xb a fresh copy
+        xb = xb.to(self.device, non_blocking=True).float().sub_(self.shift).div_(self.scale)
+        if self.scaler.clip:
+            xb = xb.clamp_(0, 1)
         return (torch.bernoulli(xb) if self.binarize else xb), yb
 
     def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):

@@ -1,0 +1,114 @@
+"""The device and precision paths of training: CUDA (skipped cleanly without a GPU), bf16 autocast,
+batches made on the device, data left on the host going through pinned memory, no wait per step."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import vaekit
+from vaekit.cli import cli
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.datasets import Data, load_data
+from vaekit.data.scaling import Scaler
+from vaekit.errors import VaekitError
+from vaekit.models import build_model
+from vaekit.train import Batches, fit, set_seed
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]
+
+
+def _data(x: np.ndarray, scale: str) -> Data:
+    n = len(x)
+    splits = {"train": np.arange(n - 10), "val": np.arange(0), "test": np.arange(n - 10, n)}
+    return Data("t", x, np.arange(n) % 3, ["a", "b", "c"], splits, Scaler.fit(x, scale, splits["train"]))
+
+
+def _fit_digits(device: str, epochs: int = 2, **train_options):
+    set_seed(0)
+    data = load_data(DataConfig(), seed=0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,))).to(device)
+    cfg = TrainConfig(epochs=epochs, patience=0, device=device, **train_options)
+    return model, fit(model, data, cfg, device=torch.device(device), verbose=False)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype,scale", [(np.uint8, "minmax"), (np.float32, "minmax"), (np.float32, "standard")])
+def test_batches_equal_the_scaler_and_leave_the_data_alone(device, dtype, scale):
+    rng = np.random.default_rng(0)
+    x = (rng.integers(0, 256, (40, 1, 4, 4)) if dtype == np.uint8 else rng.normal(size=(40, 6))).astype(dtype)
+    before = x.copy()
+    data = _data(x, scale)
+    xb, yb = Batches(data, torch.device(device)).get(torch.arange(20, 40))
+    assert xb.device.type == device and xb.dtype == torch.float32
+    assert torch.equal(xb.cpu(), data.scaler.transform(torch.as_tensor(x[20:40])))
+    assert yb.tolist() == (np.arange(20, 40) % 3).tolist()
+    assert np.array_equal(x, before)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_training_reaches_the_fp32_loss(device):
+    _, fp32 = _fit_digits(device, epochs=3)
+    model, bf16 = _fit_digits(device, epochs=3, precision="bf16")
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay fp32
+    a, b = fp32.records[-1]["val_neg_elbo"], bf16.records[-1]["val_neg_elbo"]
+    assert np.isfinite(b) and abs(a - b) < 0.05 * a
+
+
+def test_precision_and_compile_are_checked():
+    with pytest.raises(VaekitError, match="--precision fp16"):
+        TrainConfig(precision="fp16").validate()
+    with pytest.raises(VaekitError, match="compile"):
+        TrainConfig(compile="yes").validate()
+    result = CliRunner().invoke(cli, ["train", "--precision", "fp16", "--epochs", "1"])
+    assert result.exit_code == 2 and "--precision fp16 is not one of fp32, bf16" in result.output
+
+
+def test_compile_without_a_compiler_is_one_line(monkeypatch):
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    with pytest.raises(VaekitError, match="C\\+\\+ compiler"):
+        _fit_digits("cpu", epochs=1, compile=True)
+
+
+@CUDA
+def test_data_left_on_the_host_go_through_pinned_memory(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (0, 0))  # "the GPU is full"
+    x = np.random.default_rng(0).integers(0, 256, (40, 1, 4, 4)).astype(np.uint8)
+    data = _data(x, "minmax")
+    batches = Batches(data, torch.device("cuda"))
+    assert batches.pin and batches.x.device.type == "cpu"
+    xb, yb = batches.get(torch.arange(40))
+    assert xb.device.type == "cuda" and yb.device.type == "cuda"
+    assert torch.equal(xb.cpu(), data.scaler.transform(torch.as_tensor(x)))
+
+
+@CUDA
+def test_no_wait_for_the_gpu_inside_an_epoch():
+    """The number of synchronizing CUDA calls does not grow with the number of steps."""
+    def syncs(n_train: int) -> int:
+        x = np.random.default_rng(0).integers(0, 256, (n_train + 10, 1, 8, 8)).astype(np.uint8)
+        data = _data(x, "minmax")
+        model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,))).cuda()
+        cfg = TrainConfig(epochs=1, batch_size=16, patience=0, device="cuda")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                fit(model, data, cfg, device=torch.device("cuda"), verbose=False)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert syncs(16 * 5) == syncs(16 * 20)
+
+
+@CUDA
+def test_cli_trains_on_the_gpu_in_bf16(tmp_path):
+    result = CliRunner().invoke(cli, ["train", "--device", "cuda", "--precision", "bf16", "--epochs", "2",
+                                      "--hidden", "32", "--latent-dim", "4", "--out", str(tmp_path / "run"), "-q"])
+    assert result.exit_code == 0, result.output
+    codes = vaekit.load(tmp_path / "run").encode(load_data(DataConfig()).x[:5])
+    assert codes.shape == (5, 4) and np.isfinite(codes).all()
