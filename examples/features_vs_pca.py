@@ -81,11 +81,11 @@ def compare(name: str, dims: list[int], settings: dict) -> list[dict]:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few epochs and a Fashion-MNIST subsample (for CI)")
-    parser.add_argument("--dims", default="2,10", help="code sizes to compare, comma-separated")
+    parser.add_argument("--dims", default=None, help="code sizes to compare, comma-separated [default: 2,10; --quick: 8]")
     parser.add_argument("--data", default="digits,fashion-mnist", help="data sets, comma-separated")
     parser.add_argument("--out", default="docs/figures/features", help="folder for features_vs_pca.json")
     args = parser.parse_args()
-    dims = [int(d) for d in args.dims.split(",")]
+    dims = [int(d) for d in (args.dims or ("8" if args.quick else "2,10")).split(",")]
     rows = []
     for name in args.data.split(","):
         table = QUICK if args.quick else FULL
