@@ -7,6 +7,9 @@ import os
 import tempfile
 from pathlib import Path
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # reading the umask means setting it: put it straight back
+
 
 def atomic_write(path: Path, data: bytes | str) -> None:
     """Write to a temporary file in the same folder, flush + fsync, then rename over ``path``."""
@@ -14,6 +17,7 @@ def atomic_write(path: Path, data: bytes | str) -> None:
     payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder's files should read like any other
         with os.fdopen(fd, "wb") as f:
             f.write(payload)
             f.flush()
