@@ -439,8 +439,9 @@ def evaluate(model, data, *, split: str = "test", binarize: str | None = None, i
         Compute the classifier-feature Frechet distance (trains or loads the cached classifier).
     """
     check_iw_samples(iw_samples)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)  # CPU and GPU generators
         return _evaluate(model.eval(), data, split, binarize, iw_samples, seed, classifier)
 
 
