@@ -254,6 +254,20 @@ def test_broken_run_folders(dae, tmp_path, damage, message):
     assert not list(tmp_path.glob("out*"))
 
 
+# -- conditional models take the data's labels, and --label -------------------------------------
+
+
+def test_a_cvae_uses_the_labels(tmp_path):
+    run_dir = untrained_run(tmp_path / "cvae", "cvae", DataConfig(), (1, 8, 8), Scaler(0.0, 16.0, True, "minmax"), n_classes=10)
+    ok("encode", run_dir, "digits", "-o", tmp_path / "z.npy")
+    ok("decode", run_dir, tmp_path / "z.npy", "--label", "3", "-o", tmp_path / "x.npy")
+    ok("generate", run_dir, "-n", "5", "--label", "7", "-o", tmp_path / "g.npy")
+    ok("score", run_dir, "digits", "-o", tmp_path / "s.csv")
+    ok("interpolate", run_dir, "digits", "--pairs", "0:1", "-o", tmp_path / "i.npy")
+    fails("decode", run_dir, tmp_path / "z.npy", "-o", tmp_path / "x2.npy", message="pass --label")
+    fails("generate", run_dir, "--label", "10", "-o", tmp_path / "g2.npy", message="--label 10 is not a class")
+
+
 # -- Fashion-MNIST: 28x28 uint8, 70,000 images --------------------------------------------------
 
 

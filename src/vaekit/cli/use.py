@@ -93,6 +93,8 @@ def decode(run, latents, out, label, device, batch_size):
     """
     out, kind = _output(out, ("npy", "csv", "png"))
     m = _load(run, device, batch_size)
+    if m.conditional and label is None:
+        raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class; pass --label, e.g. --label 0")
     z = _read_latents(latents)
     if kind == "png":
         z = z[:64]
