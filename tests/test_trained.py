@@ -41,6 +41,17 @@ def test_load_gives_numpy_in_the_original_units(vae):
     assert vae.generate(5, seed=1).shape == (5, 1, 8, 8)
 
 
+def test_the_module_can_be_fine_tuned_and_used_again():
+    m = untrained()
+    m.module.train()
+    x = m.scaler.transform(torch.from_numpy(DIGITS[:32]))
+    loss, _ = m.module.loss(x)
+    loss.backward()  # gradients flow: a plain nn.Module
+    z = m.encode(DIGITS[:4])
+    assert m.module.training and z.shape == (4, 3)  # evaluated in eval mode, handed back in training mode
+    np.testing.assert_array_equal(z, m.encode(DIGITS[:4]))
+
+
 def test_inputs_may_be_flat_tensors_or_lists(vae):
     x = DIGITS[:10]
     z = vae.encode(x)

@@ -2,8 +2,8 @@
 
 Every method takes examples in the user's original units (numpy arrays, memmaps or tensors,
 (N, D) or (N, C, H, W), flattened or not), scales them with the run's scaler batch by batch,
-and returns numpy arrays in the original units again. Only one batch is ever held as floats,
-so a 70,000-image uint8 set never needs a float copy of itself.
+and returns numpy arrays in the original units again. Only one batch of the input is ever
+held as floats, so a 70,000-image uint8 set never needs a float copy of itself.
 """
 
 from __future__ import annotations
@@ -278,24 +278,29 @@ class Trained:
         return torch.randn(shape, generator=generator, device=self._device())
 
     def _collect(self, n: int, parts, tuple_out: bool = False):
-        """Run ``parts`` (tensors or tuples of tensors, one per batch, in order) and copy them into
-        float32 numpy arrays of n rows allocated once; returns one array or a tuple of arrays."""
+        """Run ``parts`` (tensors or tuples of tensors, one per batch, in order) in eval mode and copy
+        them into float32 numpy arrays of n rows allocated once; returns one array or a tuple of arrays."""
         import torch
 
         outs, start = None, 0
         bar = self._bar(n)
-        with torch.no_grad():
-            for part in parts:
-                part = part if isinstance(part, tuple) else (part,)
-                if outs is None:
-                    outs = tuple(np.empty((n, *p.shape[1:]), dtype=np.float32) for p in part)
-                for out, p in zip(outs, part):
-                    out[start : start + len(p)] = p.cpu().numpy()
-                start += len(part[0])
-                if bar is not None:
-                    bar.update(len(part[0]))
-        if bar is not None:
-            bar.close()
+        was_training = self.module.training  # a module being fine-tuned goes back to training afterwards
+        self.module.eval()
+        try:
+            with torch.no_grad():
+                for part in parts:
+                    part = part if isinstance(part, tuple) else (part,)
+                    if outs is None:
+                        outs = tuple(np.empty((n, *p.shape[1:]), dtype=np.float32) for p in part)
+                    for out, p in zip(outs, part):
+                        out[start : start + len(p)] = p.cpu().numpy()
+                    start += len(part[0])
+                    if bar is not None:
+                        bar.update(len(part[0]))
+        finally:
+            self.module.train(was_training)
+            if bar is not None:
+                bar.close()
         return outs if tuple_out or len(outs) > 1 else outs[0]
 
     def _bar(self, total: int):
