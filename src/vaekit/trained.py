@@ -159,7 +159,10 @@ class Trained:
         device = self._device()
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # seeded noise without touching the caller's RNG
-            torch.manual_seed(seed) if seed is not None else torch.seed()
+            if seed is None:
+                torch.seed()
+            else:
+                torch.manual_seed(seed)
             return self._collect(len(x), (step(xb, yb) for xb, yb in self._batches(x, y)))
 
     def score(self, x, y=None, samples: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
@@ -183,17 +186,19 @@ class Trained:
         module = self.module
         eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
 
+        def mse(out, xb):
+            return (module.mean(out) - xb).pow(2).flatten(1).mean(1)  # (B,)
+
         def terms(xb, yb):
-            out = module.decode(module.code(xb, yb), yb)  # (B, *input_shape)
-            mse = (module.mean(out) - xb).pow(2).flatten(1).mean(1)
             if not self.is_vae:
-                return mse, module.reconstruction_loss(out, xb)
-            mu, logvar = module.encode(xb, yb)
+                out = module.decode(module.code(xb, yb), yb)  # (B, *input_shape)
+                return mse(out, xb), module.reconstruction_loss(out, xb)
+            mu, logvar = module.encode(xb, yb)  # (B, latent) each
             z = mu + torch.exp(0.5 * logvar) * eps  # (K, B, latent)
             out = module.decode(z.flatten(0, 1), None if yb is None else yb.repeat(samples))  # (K*B, *input_shape)
             recon = module.recon_nll(out, xb.repeat(samples, *[1] * (xb.ndim - 1))).view(samples, len(xb)).mean(0)
             kl = losses.kl_to_standard_normal(mu, logvar).sum(1)
-            return mse, recon, kl, recon + kl
+            return mse(module.decode(mu, yb), xb), recon, kl, recon + kl
 
         names = ("mse", "recon", "kl", "neg_elbo") if self.is_vae else ("mse", "recon")
         return dict(zip(names, self._collect(len(x), (terms(xb, yb) for xb, yb in self._batches(x, y)), tuple_out=True)))

@@ -47,8 +47,9 @@ LABEL = click.option("--label", type=click.IntRange(min=0), default=None,
 
 
 def output_option(*suffixes: str, what: str):
-    return click.option("-o", "--out", required=True, help=f"Output file: {what}; the suffix picks the format "
-                        f"({', '.join('.' + s for s in suffixes)}).")
+    """-o, checked as it is parsed (before any work): the command gets ``(Path, suffix)``."""
+    return click.option("-o", "--out", required=True, callback=lambda ctx, param, value: _output(value, suffixes),
+                        help=f"Output file: {what}; the suffix picks the format ({', '.join('.' + s for s in suffixes)}).")
 
 
 # -- commands -------------------------------------------------------------------------------------
@@ -69,7 +70,7 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     """
     import numpy as np
 
-    out, kind = _output(out, ("npy", "csv"))
+    out, kind = out
     m = _load(run, device, batch_size)
     x, y, _, what = _read(m, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
@@ -91,7 +92,7 @@ def decode(run, latents, out, label, device, batch_size):
 
     Z has shape N x latent, as `vaekit encode` writes it (without --with-logvar).
     """
-    out, kind = _output(out, ("npy", "csv", "png"))
+    out, kind = out
     m = _load(run, device, batch_size)
     if m.conditional and label is None:
         raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class; pass --label, e.g. --label 0")
@@ -118,7 +119,7 @@ def reconstruct(run, out, device, batch_size, **source):
 
     Writes decode(encode(x)) in the data's original units.
     """
-    out, kind = _output(out, ("npy", "csv", "png"))
+    out, kind = out
     m = _load(run, device, batch_size)
     x, y, _, what = _read(m, **source)
     if kind == "png":
@@ -147,7 +148,7 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
     It works for an AE too, with a warning: an AE's latent space is not a distribution, so its
     decodes of random codes show that, rather than new data.
     """
-    out, kind = _output(out, ("npy", "csv", "png"))
+    out, kind = out
     m = _load(run, device, batch_size)
     if not m.is_vae:
         click.echo(f"vaekit: warning: {m.model_cfg.model} is not a generative model: nothing made its codes follow "
@@ -178,7 +179,7 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
     """
     import numpy as np
 
-    out, kind = _output(out, ("png", "npy"))
+    out, kind = out
     m = _load(run, device, batch_size)
     x, y, _, what = _read(m, split="all", **source)
     ends = _pairs(pairs, len(x))
@@ -213,7 +214,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
 
     Shows how well the model removes the noise: the PNG has noisy, denoised and clean rows.
     """
-    out, kind = _output(out, ("npy", "csv", "png"))
+    out, kind = out
     m = _load(run, device, batch_size)
     noise = noise or m.model_cfg.noise
     if noise is None:
@@ -249,7 +250,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
     """
     import numpy as np
 
-    out, kind = _output(out, ("csv",))
+    out, kind = out
     m = _load(run, device, batch_size)
     x, y, index, what = _read(m, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
