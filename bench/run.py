@@ -1,0 +1,341 @@
+"""vaekit's speed next to the usual PyTorch VAE script, measured in one run on this machine.
+
+    python bench/run.py                 # the full bench (a few minutes on 2 CPU cores)
+    python bench/run.py --quick         # a tiny smoke run (seconds); its numbers mean nothing
+
+In order, sharing one machine state: the fp32 matmul peak (large square matmul, all cores); the
+MLP VAE 784-400-20-400-784 on Fashion-MNIST for --epochs epochs, trained by the reference loop
+(``reference.py``) and by vaekit's trainer with the same seed (samples/s, their ratio, vaekit's
+achieved GFLOP/s as a fraction of the peak, the test -ELBO of each); the same for the conv body;
+``encode`` throughput over all 70,000 images; peak resident memory of a training process as a
+multiple of the uint8 data; ``vaekit --help`` time next to ``python -c "import torch"``.
+The results go to ``bench/results/<time>.json``. The bench reports; it gates nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import reference
+from vaekit import checkpoint
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.datasets import Data, load_data
+from vaekit.data.scaling import Scaler
+from vaekit.errors import VaekitError
+from vaekit.fileio import write_json
+from vaekit.models import build_model
+from vaekit.train import Batches, evaluate, fit, set_seed
+from vaekit.trained import Trained
+
+HERE = Path(__file__).resolve().parent
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+HIDDEN = {"mlp": (400,), "conv": (32, 64)}  # the reference models' shapes
+LATENT = 20
+QUICK = {"n_train": 1024, "n_test": 256, "epochs": 1, "peak_n": 512, "repeats": 1}
+FULL = {"n_train": None, "n_test": None, "epochs": 3, "peak_n": 4096, "repeats": 5}
+TARGETS = {  # name -> (comparison, bound), from the speed issue
+    "mlp_ratio": (">=", 2.0), "conv_ratio": (">=", 2.0), "mlp_fraction_of_peak": (">=", 0.60),
+    "mlp_elbo_gap_nats": ("<=", 1.0), "conv_elbo_gap_nats": ("<=", 1.0),
+    "rss_over_budget_mb": ("<=", 0.0), "help_over_import_torch": ("<=", 0.25),
+}
+
+
+def load_fashion(quick: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST as uint8 (x_train (60000, 28, 28), x_test (10000, 28, 28)); tiny slices with --quick."""
+    try:
+        from vaekit.data import catalog
+
+        sets = catalog.load("fashion-mnist", offline=True)
+        x_train, x_test = sets["x_train"], sets["x_test"]
+    except (ImportError, VaekitError):  # no catalog, or it found nothing: read Debian's IDX files directly
+        x_train, x_test = (_read_idx_gz(FASHION_DIR / f"{name}-images-idx3-ubyte.gz") for name in ("train", "t10k"))
+    if quick:
+        x_train, x_test = x_train[: QUICK["n_train"]], x_test[: QUICK["n_test"]]
+    return np.ascontiguousarray(x_train), np.ascontiguousarray(x_test)
+
+
+def _read_idx_gz(path: Path) -> np.ndarray:
+    raw = gzip.decompress(path.read_bytes())
+    ndim = raw[3]
+    shape = np.frombuffer(raw, ">u4", ndim, 4).astype(int)
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def vaekit_data(x_train: np.ndarray, x_test: np.ndarray) -> Data:
+    """The same images as vaekit's Data: train on all of x_train (no validation split), test on x_test."""
+    x = np.concatenate([x_train, x_test])[:, None]  # (N, 1, 28, 28) uint8
+    n = len(x_train)
+    splits = {"train": np.arange(n), "val": np.arange(0), "test": np.arange(n, len(x))}
+    return Data("fashion-mnist", x, None, None, splits, Scaler(0.0, 255.0, False, "uint8"))
+
+
+def matmul_peak(n: int, repeats: int, device: torch.device, dtype=torch.float32) -> float:
+    """Best GFLOP/s of an (n, n) @ (n, n) matmul on all cores (or the GPU)."""
+    a, b = (torch.randn(n, n, device=device, dtype=dtype) for _ in range(2))
+    best = 0.0
+    for _ in range(repeats + 1):  # the first call warms up
+        _sync(device)
+        start = time.perf_counter()
+        a @ b
+        _sync(device)
+        best = max(best, 2 * n**3 / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def train_flops_per_example(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Matmul/conv FLOPs of forward + backward for one example, counted from the layer sizes.
+
+    Forward is 2 FLOPs per multiply-add; backward computes the weight gradient (as much again) and
+    the input gradient (as much again) of every layer except the first, whose input is the data.
+    """
+    macs: list[int] = []
+
+    def count(module, inputs, output):
+        if isinstance(module, torch.nn.Linear):
+            macs.append(module.in_features * module.out_features)
+        elif isinstance(module, torch.nn.Conv2d):
+            macs.append(output[0].numel() * module.in_channels // module.groups * module.kernel_size[0] * module.kernel_size[1])
+        elif isinstance(module, torch.nn.ConvTranspose2d):
+            macs.append(inputs[0][0].numel() * module.out_channels // module.groups * module.kernel_size[0] * module.kernel_size[1])
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()]
+    with torch.no_grad():
+        model(x[:1])
+    for hook in hooks:
+        hook.remove()
+    return 6 * sum(macs) - 2 * macs[0]
+
+
+def vaekit_config(arch: str) -> ModelConfig:
+    return ModelConfig(model="vae", arch=arch, input_shape=(1, 28, 28), latent_dim=LATENT, hidden=HIDDEN[arch])
+
+
+def train_vaekit(arch: str, data: Data, epochs: int, seed: int, device: torch.device, precision: str,
+                 compile: bool) -> tuple[torch.nn.Module, dict]:
+    set_seed(seed)
+    model = build_model(vaekit_config(arch)).to(device)
+    cfg = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed, patience=0, val_fraction=0.0,
+                      device=device.type, precision=precision, compile=compile)
+    start = time.perf_counter()
+    fit(model, data, cfg, device=device, verbose=False)
+    seconds = time.perf_counter() - start
+    n_train = len(data.splits["train"])
+    test = evaluate(model, Batches(data, device), data.splits["test"])
+    return model, {"seconds": seconds, "samples_per_s": epochs * n_train / seconds, "test_neg_elbo": test["neg_elbo"]}
+
+
+def compare(arch: str, x_train, x_test, data: Data, args, peak: float, device: torch.device) -> tuple[dict, torch.nn.Module]:
+    """Reference loop, then vaekit, same data and seed; -> their numbers side by side."""
+    ref = reference.train(arch, x_train, x_test, epochs=args.epochs, seed=args.seed, device=device.type)
+    _print(f"{arch}: reference {ref['samples_per_s']:,.0f} samples/s, test -ELBO {ref['test_neg_elbo']:.2f}")
+    model, mine = train_vaekit(arch, data, args.epochs, args.seed, device, args.precision, args.compile)
+    flops = train_flops_per_example(model, Batches(data, device).get(torch.arange(1))[0])
+    gflops = mine["samples_per_s"] * flops / 1e9
+    result = {
+        "reference": ref, "vaekit": mine,
+        "ratio": mine["samples_per_s"] / ref["samples_per_s"],
+        "train_flops_per_example": flops,
+        "vaekit_gflops": gflops,
+        "fraction_of_peak": gflops / peak,
+        "elbo_gap_nats": abs(mine["test_neg_elbo"] - ref["test_neg_elbo"]),
+    }
+    _print(f"{arch}: vaekit    {mine['samples_per_s']:,.0f} samples/s, test -ELBO {mine['test_neg_elbo']:.2f}  "
+           f"-> {result['ratio']:.2f}x the reference, {gflops:.1f} GFLOP/s = {result['fraction_of_peak']:.0%} of peak, "
+           f"-ELBO gap {result['elbo_gap_nats']:.2f} nats")
+    return result, model
+
+
+def encode_throughput(model, data: Data, arch: str, device: torch.device) -> dict:
+    """``Trained.load(run).encode(x)`` (what ``vaekit.load`` returns) over every image, from a run folder."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(device=device.type)
+        checkpoint.save_run(Path(tmp), model, vaekit_config(arch), cfg, DataConfig(name="fashion-mnist"), data.scaler, {})
+        trained = Trained.load(tmp, device=device.type)
+        trained.encode(data.x[:1024])  # warm-up
+        start = time.perf_counter()
+        codes = trained.encode(data.x)
+        seconds = time.perf_counter() - start
+    result = {"arch": arch, "n": len(data.x), "seconds": seconds, "images_per_s": len(data.x) / seconds,
+              "codes_shape": list(codes.shape)}
+    _print(f"encode ({arch}): {result['images_per_s']:,.0f} images/s over {len(data.x):,} images")
+    return result
+
+
+def peak_rss(args) -> dict:
+    """Train in a fresh process and read its peak resident memory."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-probe", "--epochs", "1", "--device", args.device,
+           "--precision", args.precision, *(["--quick"] if args.quick else []), *(["--compile"] if args.compile else [])]
+    probe = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+    data_bytes = probe["data_bytes"]
+    budget = 3 * data_bytes + 200e6
+    result = {**probe, "peak_over_data": probe["peak_rss_bytes"] / data_bytes,
+              "budget_bytes": budget, "over_budget_mb": (probe["peak_rss_bytes"] - budget) / 1e6}
+    _print(f"memory: peak RSS {probe['peak_rss_bytes'] / 1e6:.0f} MB = {result['peak_over_data']:.1f}x the uint8 data "
+           f"({data_bytes / 1e6:.0f} MB); budget 3x + 200 MB = {budget / 1e6:.0f} MB; torch + vaekit "
+           f"imported: {probe['after_import_bytes'] / 1e6:.0f} MB")
+    return result
+
+
+def rss_probe(args) -> None:
+    """Runs in the child: load the data as ``vaekit train`` does, train, print the peak RSS as one JSON line."""
+    after_import = _max_rss()
+    try:
+        data = load_data(DataConfig(name="fashion-mnist"), seed=args.seed, val_fraction=0.0, offline=True)
+    except VaekitError:  # no catalog entry: the bench's own reader
+        data = vaekit_data(*load_fashion(quick=False))
+    if args.quick:
+        data.splits = {k: v[: QUICK[f"n_{k}"]] if k in ("train", "test") else v for k, v in data.splits.items()}
+    device = torch.device(args.device)
+    train_vaekit("mlp", data, args.epochs, args.seed, device, args.precision, args.compile)
+    print(json.dumps({"peak_rss_bytes": _max_rss(), "after_import_bytes": after_import, "data_bytes": data.x.nbytes}))
+
+
+def _max_rss() -> int:
+    """Peak resident bytes of this process. VmHWM, not ru_maxrss: ru_maxrss carries the parent's
+    peak across fork + exec, so a small child of a big bench would read big."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
+    unit = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB elsewhere
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit
+
+
+def cli_times(repeats: int) -> dict:
+    """Median wall time of ``vaekit --help`` and of ``python -c "import torch"``, and whether --help imports torch."""
+    script = Path(sys.executable).with_name("vaekit")
+    help_cmd = [str(script), "--help"] if script.exists() else [sys.executable, "-m", "vaekit", "--help"]
+    times = {"help": _median_time(help_cmd, repeats), "import_torch": _median_time([sys.executable, "-c", "import torch"], repeats)}
+    check = ("import sys\nfrom vaekit.cli import main\nsys.argv = ['vaekit', '--help']\ntry:\n    main()\n"
+             "except SystemExit:\n    pass\nprint('torch' in sys.modules, file=sys.stderr)")
+    imported = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True).stderr.strip().splitlines()[-1]
+    result = {"help_seconds": times["help"], "import_torch_seconds": times["import_torch"],
+              "help_over_import_torch": times["help"] / times["import_torch"], "help_imports_torch": imported == "True"}
+    _print(f"cli: vaekit --help {times['help']:.3f}s, python -c 'import torch' {times['import_torch']:.3f}s "
+           f"-> {result['help_over_import_torch']:.2f}x; --help imports torch: {result['help_imports_torch']}")
+    return result
+
+
+def _median_time(cmd: list[str], repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, check=True, capture_output=True)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def check_targets(results: dict) -> dict:
+    values = {
+        "mlp_ratio": results["mlp"]["ratio"], "conv_ratio": results["conv"]["ratio"],
+        "mlp_fraction_of_peak": results["mlp"]["fraction_of_peak"],
+        "mlp_elbo_gap_nats": results["mlp"]["elbo_gap_nats"], "conv_elbo_gap_nats": results["conv"]["elbo_gap_nats"],
+        "rss_over_budget_mb": results["memory"]["over_budget_mb"],
+        "help_over_import_torch": results["cli"]["help_over_import_torch"],
+    }
+    targets = {}
+    for name, value in values.items():
+        op, bound = TARGETS[name]
+        met = value >= bound if op == ">=" else value <= bound
+        targets[name] = {"value": value, "target": f"{op} {bound}", "met": bool(met)}
+        _print(f"  {'met ' if met else 'MISS'}  {name} = {value:.3g} (target {op} {bound})")
+    return targets
+
+
+def machine(device: torch.device) -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "torch": torch.__version__,
+            "cpu": _cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "load_average": os.getloadavg()}
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--epochs", type=int, default=None, help="training epochs for each loop (default 3; 1 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="tiny smoke run: a slice of the data, 1 epoch, small matmul")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
+    parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="vaekit's training precision")
+    parser.add_argument("--compile", action="store_true", help="vaekit trains with --compile (torch.compile)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON results")
+    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    if args.epochs is None:
+        args.epochs = sizes["epochs"]
+    args.sizes = sizes
+    return args
+
+
+def main(argv=None) -> dict | None:
+    args = parse_args(argv)
+    if args.rss_probe:
+        rss_probe(args)
+        return None
+    device = torch.device(args.device)
+    results = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "options": {k: v for k, v in vars(args).items()
+               if k in ("epochs", "quick", "device", "precision", "compile", "seed")}, "machine": machine(device)}
+    _print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {torch.__version__}, "
+           f"{torch.get_num_threads()} threads, load average {results['machine']['load_average'][0]:.2f}")
+    results["peak_gflops"] = matmul_peak(args.sizes["peak_n"], args.sizes["repeats"], device)
+    _print(f"peak: fp32 matmul {args.sizes['peak_n']}x{args.sizes['peak_n']}: {results['peak_gflops']:.1f} GFLOP/s")
+    peak = results["peak_gflops"]
+    if args.precision == "bf16":  # vaekit is then measured against the bf16 peak
+        peak = results["peak_gflops_bf16"] = matmul_peak(args.sizes["peak_n"], args.sizes["repeats"], device, torch.bfloat16)
+        _print(f"peak: bf16 matmul: {peak:.1f} GFLOP/s (vaekit's fraction of peak is of this one)")
+    x_train, x_test = load_fashion(args.quick)
+    data = vaekit_data(x_train, x_test)
+    results["data"] = {"n_train": len(x_train), "n_test": len(x_test), "uint8_bytes": data.x.nbytes}
+    results["mlp"], mlp_model = compare("mlp", x_train, x_test, data, args, peak, device)
+    results["conv"], _ = compare("conv", x_train, x_test, data, args, peak, device)
+    results["encode"] = encode_throughput(mlp_model, data, "mlp", device)
+    results["memory"] = peak_rss(args)
+    results["cli"] = cli_times(args.sizes["repeats"])
+    _print("targets:")
+    results["targets"] = check_targets(results)
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / f"{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
+    write_json(path, results)
+    _print(f"results: {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
