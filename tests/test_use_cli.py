@@ -97,7 +97,8 @@ def test_encode_a_file_checks_its_shape(vae, tmp_path):
     ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine
     assert np.load(tmp_path / "z.npy").shape == (30, 4)
     np.save(tmp_path / "bad.npy", np.zeros((30, 10)))
-    fails("encode", vae, tmp_path / "bad.npy", "-o", tmp_path / "z2.npy", message="input has shape (6, 10) but the model expects (N, 1, 8, 8)")
+    fails("encode", vae, tmp_path / "bad.npy", "-o", tmp_path / "z2.npy",
+          message="input has shape (6, 10) but the model expects (N, 1, 8, 8)")
     assert not (tmp_path / "z2.npy").exists()
 
 
@@ -117,7 +118,8 @@ def test_decode_npy_csv_and_png(vae, tmp_path):
 
 def test_decode_errors(vae, tmp_path):
     ok("encode", vae, "digits", "--limit", "3", "--with-logvar", "-o", tmp_path / "zl.csv")
-    fails("decode", vae, tmp_path / "zl.csv", "-o", tmp_path / "x.npy", message="latents have shape (3, 8) but the model expects (N, 4)")
+    fails("decode", vae, tmp_path / "zl.csv", "-o", tmp_path / "x.npy",
+          message="latents have shape (3, 8) but the model expects (N, 4)")
     fails("decode", vae, tmp_path / "none.npy", "-o", tmp_path / "x.npy", message="no such file")
     (tmp_path / "junk.npy").write_bytes(b"not numpy")
     fails("decode", vae, tmp_path / "junk.npy", "-o", tmp_path / "x.npy", message="cannot read codes")
@@ -236,11 +238,15 @@ def test_score_errors(vae, tmp_path):
 # -- run folders that cannot be used ------------------------------------------------------------
 
 
+def _set_format_version(run: Path, version: int) -> None:
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "format_version": version}))
+
+
 @pytest.mark.parametrize("damage,message", [
     (lambda run: (run / "model.safetensors").unlink(), "model.safetensors: missing"),
     (lambda run: (run / "config.json").unlink(), "config.json: missing"),
-    (lambda run: (run / "config.json").write_text(json.dumps({**json.loads((run / "config.json").read_text()), "format_version": 99})),
-     "newer than this vaekit understands"),
+    (lambda run: _set_format_version(run, 99), "newer than this vaekit understands"),
 ])
 def test_broken_run_folders(dae, tmp_path, damage, message):
     import shutil

@@ -131,7 +131,8 @@ class Trained:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
             raise VaekitError(f"steps={steps} must be an integer >= 2; e.g. --steps 8")
         if slerp and not self.is_vae:
-            raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; drop --slerp")
+            raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; "
+                              "drop --slerp")
         za, zb = self.encode(a, ya), self.encode(b, yb)  # (P, latent) each
         if za.shape != zb.shape:
             raise VaekitError(f"interpolation needs as many end points as start points; got {len(za)} and {len(zb)}")
@@ -223,8 +224,8 @@ class Trained:
         if not numeric:
             raise VaekitError(f"input has dtype {x.dtype}, not numbers; the model expects numbers shaped {expected}")
         if given[1:] != shape and not (x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape)):
-            raise VaekitError(f"input has shape {given} but the model expects {expected}"
-                              f"{'' if len(shape) == 1 else f' or (N, {math.prod(shape)})'}; pass data shaped like the training data")
+            flat = "" if len(shape) == 1 else f" or (N, {math.prod(shape)})"
+            raise VaekitError(f"input has shape {given} but the model expects {expected}{flat}; pass data shaped like the training data")
         if len(x) == 0:
             raise VaekitError(f"input has no examples (shape {given}); pass at least one")
         return x.reshape(len(x), *shape)  # a view

@@ -66,7 +66,8 @@ def output_option(*suffixes: str, what: str):
 def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     """Codes z of INPUT's examples (a VAE's posterior mean).
 
-    One row per example, in INPUT's order within --split. INPUT is a named data set (digits, fashion-mnist, ...) or a file as for `vaekit train --data`.
+    One row per example, in INPUT's order within --split. INPUT is a named data set (digits,
+    fashion-mnist, ...) or a file as for `vaekit train --data`.
     """
     import numpy as np
 
@@ -78,7 +79,8 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     if with_logvar:
         z, names = np.concatenate(z, axis=1), names + [f"logvar{i}" for i in range(m.latent_dim)]
     _save_table(out, kind, z, names)
-    click.echo(f"wrote {out}: {z.shape[0]} x {z.shape[1]} ({', '.join(names[:1] + names[-1:])}...) from {what}")
+    columns = "z, then logvar" if with_logvar else ("sampled z" if sample else "z")
+    click.echo(f"wrote {out}: {z.shape[0]} x {z.shape[1]} ({columns}) from {what}")
 
 
 @cli.command()
@@ -139,7 +141,8 @@ def reconstruct(run, out, device, batch_size, **source):
 @click.option("-n", "n", type=int, default=64, show_default=True, help="How many samples.")
 @output_option("npy", "csv", "png", what="the samples (.png: a grid)")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for z.")
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="z ~ N(0, T^2 I); below 1 trades variety for quality.")
+@click.option("--temperature", type=float, default=1.0, show_default=True,
+              help="z ~ N(0, T^2 I); below 1 trades variety for quality.")
 @LABEL
 @device_options
 def generate(run, n, out, seed, temperature, label, device, batch_size):
