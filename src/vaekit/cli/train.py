@@ -92,7 +92,7 @@ def train(ctx, out, quiet, offline, resume, **options):
         click.echo(f"objective (loss): {s['objective']}")
     if "collapse_warning" in s:
         click.echo(f"vaekit: warning: {s['collapse_warning']}", err=True)
-    click.echo(f"run folder: {trained.run}  (report: {trained.run / 'report.html'})")
+    click.echo(f"run folder: {trained.run}  (report.html; figures in {trained.run / 'figures'})")
     if s["stopped"] == "diverged":
         click.echo(f"vaekit: warning: {s['message']}", err=True)
         return 1
