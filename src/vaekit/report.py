@@ -111,9 +111,10 @@ def reading(results: dict[str, dict]) -> str:
                         "learned much yet: train longer (--epochs).")
     elif len(results) == 1 and "frechet_distance" in next(iter(results.values())):
         name, r = next(iter(results.items()))
-        kind = "new data" if "neg_elbo" in r else "an autoencoder's codes are not distributed as N(0, I), so expect poor samples"
+        caveat = "" if "neg_elbo" in r else (" An autoencoder's codes are not distributed as N(0, I), so its prior "
+                                             "samples are not expected to look like data.")
         said.append(f"Decoded prior samples are at Frechet distance {r['frechet_distance']:.1f} from the test images "
-                    f"(training vs test images: {r['frechet_distance_reference']:.1f}; lower is better; {kind}).")
+                    f"(lower is better; training vs test images: {r['frechet_distance_reference']:.1f}).{caveat}")
     mse = {n: r["mse"] for n, r in results.items() if "mse" in r}
     if mse:
         best = min(mse, key=mse.get)
@@ -359,7 +360,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-td:first-child { text-align: left; white-space: pre; }
+td:first-child, th:first-child { text-align: left; white-space: pre; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; flex: 1 1 300px; max-width: 100%; }
 figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
