@@ -145,3 +145,15 @@ def test_help_texts():
     for command in ("evaluate", "compare", "report"):
         result = invoke(command, "--help")
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.parametrize("model", ["iwae", "cvae"])
+def test_every_model_with_a_posterior_gets_likelihood_metrics(tmp_path, model):
+    from vaekit.api import train
+
+    run = train(out=tmp_path / model, verbose=False, model=model, epochs=1, latent_dim=2, hidden=(16,)).run
+    result = invoke("evaluate", run, "--iw-samples", 5)
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "eval.json").read_text())
+    assert {"neg_elbo", "iw_log_likelihood", "probe_accuracy", "frechet_distance"} <= set(saved)
+    assert (run / "figures" / "interpolation.png").is_file()

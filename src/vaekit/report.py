@@ -159,18 +159,15 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
 
     figures = Path(run) / "figures"
     figures.mkdir(exist_ok=True)
-    test = data.splits["test"]
-    a, b = _pair_indices(test, data.y, pairs)
-    ya = yb = None
-    if trained.model_cfg.model == "cvae":
-        ya, yb = data.y[a], data.y[b]
-    path = trained.interpolate(data.x[a], data.x[b], steps=steps, ya=ya, yb=yb)  # (P, steps, *shape), original units
-    rows = [display(p) for p in path]
-    names = data.classes or []
-    labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
-              for i, j in zip(a, b)]
-    plots.save_rows(figures / "interpolation.png", rows, labels, f"{trained.model_cfg.model.upper()}: decoded straight "
-                    "lines between the codes of test examples")
+    a, b = _pair_indices(data.splits["test"], data.y, pairs)
+    if len(a):  # a test split of one example, or of one class, has no pair to join
+        ya, yb = (data.y[a], data.y[b]) if trained.model_cfg.model == "cvae" else (None, None)
+        path = trained.interpolate(data.x[a], data.x[b], steps=steps, ya=ya, yb=yb)  # (P, steps, *shape), original units
+        names = data.classes or []
+        labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
+                  for i, j in zip(a, b)]
+        plots.save_rows(figures / "interpolation.png", [display(p) for p in path], labels,
+                        f"{trained.model_cfg.model.upper()}: decoded straight lines between the codes of test examples")
     if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
         images = display(trained.decode(z))
