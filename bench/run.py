@@ -129,12 +129,12 @@ def vaekit_config(arch: str) -> ModelConfig:
     return ModelConfig(model="vae", arch=arch, input_shape=(1, 28, 28), latent_dim=LATENT, hidden=HIDDEN[arch])
 
 
-def train_vaekit(arch: str, data: Data, epochs: int, seed: int, device: torch.device, precision: str,
-                 compile: bool) -> tuple[torch.nn.Module, dict]:
+def train_vaekit(arch: str, data: Data, epochs: int, seed: int, device: torch.device,
+                 precision: str) -> tuple[torch.nn.Module, dict]:
     set_seed(seed)
     model = build_model(vaekit_config(arch)).to(device)
     cfg = TrainConfig(epochs=epochs, batch_size=128, lr=1e-3, seed=seed, patience=0, val_fraction=0.0,
-                      device=device.type, precision=precision, compile=compile)
+                      device=device.type, precision=precision)
     start = time.perf_counter()
     fit(model, data, cfg, device=device, verbose=False)
     seconds = time.perf_counter() - start
@@ -147,7 +147,7 @@ def compare(arch: str, x_train, x_test, data: Data, args, peak: float, device: t
     """Reference loop, then vaekit, same data and seed; -> their numbers side by side."""
     ref = reference.train(arch, x_train, x_test, epochs=args.epochs, seed=args.seed, device=device.type)
     _print(f"{arch}: reference {ref['samples_per_s']:,.0f} samples/s, test -ELBO {ref['test_neg_elbo']:.2f}")
-    model, mine = train_vaekit(arch, data, args.epochs, args.seed, device, args.precision, args.compile)
+    model, mine = train_vaekit(arch, data, args.epochs, args.seed, device, args.precision)
     flops = train_flops_per_example(model, Batches(data, device).get(torch.arange(1))[0])
     gflops = mine["samples_per_s"] * flops / 1e9
     result = {
@@ -183,7 +183,7 @@ def encode_throughput(model, data: Data, arch: str, device: torch.device) -> dic
 def peak_rss(args) -> dict:
     """Train in a fresh process and read its peak resident memory."""
     cmd = [sys.executable, str(Path(__file__).resolve()), "--rss-probe", "--epochs", "1", "--device", args.device,
-           "--precision", args.precision, *(["--quick"] if args.quick else []), *(["--compile"] if args.compile else [])]
+           "--precision", args.precision, *(["--quick"] if args.quick else [])]
     probe = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
     data_bytes = probe["data_bytes"]
     budget = 3 * data_bytes + 200e6
@@ -205,7 +205,7 @@ def rss_probe(args) -> None:
     if args.quick:
         data.splits = {k: v[: QUICK[f"n_{k}"]] if k in ("train", "test") else v for k, v in data.splits.items()}
     device = torch.device(args.device)
-    train_vaekit("mlp", data, args.epochs, args.seed, device, args.precision, args.compile)
+    train_vaekit("mlp", data, args.epochs, args.seed, device, args.precision)
     print(json.dumps({"peak_rss_bytes": _max_rss(), "after_import_bytes": after_import, "data_bytes": data.x.nbytes}))
 
 
@@ -292,7 +292,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="tiny smoke run: a slice of the data, 1 epoch, small matmul")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both loops run there)")
     parser.add_argument("--precision", default="fp32", choices=("fp32", "bf16"), help="vaekit's training precision")
-    parser.add_argument("--compile", action="store_true", help="vaekit trains with --compile (torch.compile)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=HERE / "results", help="folder for the JSON results")
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
@@ -311,7 +310,7 @@ def main(argv=None) -> dict | None:
         return None
     device = torch.device(args.device)
     results = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "options": {k: v for k, v in vars(args).items()
-               if k in ("epochs", "quick", "device", "precision", "compile", "seed")}, "machine": machine(device)}
+               if k in ("epochs", "quick", "device", "precision", "seed")}, "machine": machine(device)}
     _print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores, torch {torch.__version__}, "
            f"{torch.get_num_threads()} threads, load average {results['machine']['load_average'][0]:.2f}")
     results["peak_gflops"] = matmul_peak(args.sizes["peak_n"], args.sizes["repeats"], device)

@@ -58,19 +58,11 @@ def test_bf16_training_reaches_the_fp32_loss(device):
     assert np.isfinite(b) and abs(a - b) < 0.05 * a
 
 
-def test_precision_and_compile_are_checked():
+def test_precision_is_checked():
     with pytest.raises(VaekitError, match="--precision fp16"):
         TrainConfig(precision="fp16").validate()
-    with pytest.raises(VaekitError, match="compile"):
-        TrainConfig(compile="yes").validate()
     result = CliRunner().invoke(cli, ["train", "--precision", "fp16", "--epochs", "1"])
     assert result.exit_code == 2 and "--precision fp16 is not one of fp32, bf16" in result.output
-
-
-def test_compile_without_a_compiler_is_one_line(monkeypatch):
-    monkeypatch.setattr("shutil.which", lambda name: None)
-    with pytest.raises(VaekitError, match="C\\+\\+ compiler"):
-        _fit_digits("cpu", epochs=1, compile=True)
 
 
 @CUDA

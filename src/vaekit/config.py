@@ -97,7 +97,6 @@ class TrainConfig:
     on_nan: str = "stop"  # a non-finite loss or gradient: stop on the last good epoch, or skip the batch
     grad_clip: float = 0.0  # clip the global gradient norm to this; 0 = no clipping
     precision: str = "fp32"  # bf16: autocast the training step to bfloat16 (GPUs; CPUs with AVX512-BF16/AMX)
-    compile: bool = False  # torch.compile the training objective: a one-off compile, then faster steps on GPUs
 
     def validate(self) -> TrainConfig:
         _positive_int("epochs", self.epochs, "30", zero_ok=False)
@@ -115,8 +114,6 @@ class TrainConfig:
         if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not 0 <= self.grad_clip < float("inf"):
             raise VaekitError(f"--grad-clip {self.grad_clip} must be a number >= 0 (0 = no clipping); try --grad-clip 1.0")
         _choice("precision", self.precision, PRECISIONS)
-        if not isinstance(self.compile, bool):
-            raise VaekitError(f"compile={self.compile!r} must be True or False; drop it or pass --compile")
         return self
 
 

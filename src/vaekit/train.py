@@ -18,9 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import random
-import shutil
 import sys
 import time
 import warnings
@@ -141,7 +139,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     if cfg.batch_size % world.size:
         raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
                           f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
-    objective = _compiled(distributed.objective(model, world, device), cfg, device)
+    objective = distributed.objective(model, world, device)
     # Under torchrun a last batch too small to give every process an example is left out.
     n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -290,15 +288,6 @@ def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Ten
 def _autocast(precision: str, device_type: str):
     """The context of the training forward pass: bfloat16 autocast for --precision bf16, nothing for fp32."""
     return torch.autocast(device_type, dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
-
-
-def _compiled(objective, cfg: TrainConfig, device: torch.device):
-    """``objective`` under torch.compile with --compile (compiled on the first step), else itself."""
-    if not cfg.compile:
-        return objective
-    if device.type == "cpu" and not (shutil.which(os.environ.get("CXX", "g++")) or shutil.which("clang++")):
-        raise VaekitError("--compile on CPU needs a C++ compiler (g++ or clang++, or $CXX); install one or drop --compile")
-    return torch.compile(objective)
 
 
 def _grad_norm(params: list, clip: float, needed: bool) -> torch.Tensor | None:

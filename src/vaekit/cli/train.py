@@ -60,8 +60,6 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--grad-clip", type=float, default=None, help="Clip the global gradient norm to this [default: 0, off].")
 @click.option("--precision", default=None,
               help="fp32 (default) or bf16: train under bfloat16 autocast (GPUs; CPUs with AVX512-BF16 or AMX).")
-@click.option("--compile", is_flag=True, default=None,
-              help="torch.compile the training step: a one-off compile (tens of seconds), then faster steps where it helps.")
 @click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
 @click.option("--resume", default=None, metavar="RUN",
               help="Continue an interrupted run from its last saved epoch, with its own settings.")
