@@ -53,11 +53,14 @@ def main():
     parser.add_argument("--out", default="docs/figures/kl", help="folder for the table and the runs")
     parser.add_argument("--iw-samples", type=int, default=None, help="K of the log p(x) estimate [1000; quick 20]")
     parser.add_argument("--iw-examples", type=int, default=None, help="test images for log p(x) [2000; quick 100]")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs of every model [30; quick 2]")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     shared = {**(QUICK if args.quick else FULL), "binarize": "dynamic", "seed": 0, "device": args.device}
+    if args.epochs is not None:
+        shared["epochs"] = args.epochs
     k = args.iw_samples or (20 if args.quick else 1000)
     n_iw = args.iw_examples or (100 if args.quick else 2000)
 
