@@ -327,6 +327,7 @@ def main(argv=None) -> dict | None:
     results["encode"] = encode_throughput(mlp_model, data, "mlp", device)
     results["memory"] = peak_rss(args)
     results["cli"] = cli_times(args.sizes["repeats"])
+    results["machine"]["load_average_end"] = os.getloadavg()  # other work on the machine disturbs every number
     _print("targets:")
     results["targets"] = check_targets(results)
     args.out.mkdir(parents=True, exist_ok=True)

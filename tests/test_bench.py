@@ -66,3 +66,4 @@ def test_targets_compare_each_value_with_its_bound():
     }
     targets = run.check_targets(results)
     assert {k for k, v in targets.items() if not v["met"]} == {"conv_ratio", "mlp_fraction_of_peak", "conv_elbo_gap_nats"}
+
