@@ -44,7 +44,7 @@ def test_batches_equal_the_scaler_and_leave_the_data_alone(device, dtype, scale)
     data = _data(x, scale)
     xb, yb = Batches(data, torch.device(device)).get(torch.arange(20, 40))
     assert xb.device.type == device and xb.dtype == torch.float32
-    assert torch.equal(xb.cpu(), data.scaler.transform(torch.as_tensor(x[20:40])))
+    torch.testing.assert_close(xb.cpu(), data.scaler.transform(torch.as_tensor(x[20:40])), rtol=1e-6, atol=1e-6)
     assert yb.tolist() == (np.arange(20, 40) % 3).tolist()
     assert np.array_equal(x, before)
 
@@ -74,7 +74,7 @@ def test_data_left_on_the_host_go_through_pinned_memory(monkeypatch):
     assert batches.pin and batches.x.device.type == "cpu"
     xb, yb = batches.get(torch.arange(40))
     assert xb.device.type == "cuda" and yb.device.type == "cuda"
-    assert torch.equal(xb.cpu(), data.scaler.transform(torch.as_tensor(x)))
+    torch.testing.assert_close(xb.cpu(), data.scaler.transform(torch.as_tensor(x)), rtol=1e-6, atol=1e-6)
 
 
 @CUDA
