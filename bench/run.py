@@ -38,7 +38,7 @@ from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 from vaekit.fileio import write_json
 from vaekit.models import build_model
-from vaekit.train import Batches, evaluate, fit, set_seed
+from vaekit.trainer import Batches, evaluate, fit, set_seed
 from vaekit.trained import Trained
 
 HERE = Path(__file__).resolve().parent

@@ -30,7 +30,7 @@ import torch
 
 from vaekit import metrics
 from vaekit.api import train
-from vaekit.train import resolve_device
+from vaekit.trainer import resolve_device
 from vaekit.trained import Trained
 
 FULL = {

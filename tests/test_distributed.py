@@ -126,7 +126,7 @@ def test_shards_split_every_global_batch():
 def test_batch_size_must_split_over_the_processes():
     from vaekit.data.datasets import Data
     from vaekit.data.scaling import Scaler
-    from vaekit.train import fit
+    from vaekit.trainer import fit
 
     data = Data("tiny", np.zeros((10, 2), np.float32), None, None,
                 {"train": np.arange(8), "val": np.arange(8, 10), "test": np.arange(0)}, Scaler())

@@ -15,7 +15,7 @@ from vaekit.data.datasets import Data, load_data
 from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
-from vaekit.train import Batches, fit, set_seed
+from vaekit.trainer import Batches, fit, set_seed
 
 CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 DEVICES = ["cpu", pytest.param("cuda", marks=CUDA)]

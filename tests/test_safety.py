@@ -26,7 +26,7 @@ from vaekit.data.datasets import Data
 from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
-from vaekit.train import fit
+from vaekit.trainer import fit
 
 TINY = ["--model", "ae", "--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--patience", "0", "-q"]
 
@@ -314,11 +314,11 @@ def test_nan_in_every_batch_with_skip_stops_and_points_at_the_data():
 
 
 def test_skip_counts_reach_metrics_jsonl(tmp_path, monkeypatch):
-    import vaekit.train
+    import vaekit.trainer
     from vaekit.data.datasets import split_indices
 
     bad = int(split_indices(1797, None, 0, 0.1, 0.2)["train"][7])  # one digits training example turned NaN
-    real_get = vaekit.train.Batches.get
+    real_get = vaekit.trainer.Batches.get
 
     def get(self, idx):
         x, y = real_get(self, idx)
@@ -327,7 +327,7 @@ def test_skip_counts_reach_metrics_jsonl(tmp_path, monkeypatch):
             x = x.masked_fill(hit.view(-1, *[1] * (x.dim() - 1)), float("nan"))
         return x, y
 
-    monkeypatch.setattr(vaekit.train.Batches, "get", get)
+    monkeypatch.setattr(vaekit.trainer.Batches, "get", get)
     out = tmp_path / "run"
     result = invoke(["train", *TINY, "--epochs", "2", "--on-nan", "skip", "--out", str(out)])
     assert result.exit_code == 0, result.output

@@ -63,7 +63,7 @@ def test_inputs_may_be_flat_tensors_or_lists(vae):
 def test_score_matches_the_training_loss_terms(vae, digits_run):
     from vaekit.config import DataConfig
     from vaekit.data.datasets import load_data
-    from vaekit.train import Batches, evaluate
+    from vaekit.trainer import Batches, evaluate
 
     cfg = vae.config
     data = load_data(DataConfig(), seed=cfg["cfg_train"].seed, val_fraction=cfg["cfg_train"].val_fraction,

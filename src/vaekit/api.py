@@ -78,7 +78,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     from . import distributed
     from .data.datasets import load_data
     from .models import DAE_DEFAULT_NOISE, build_model
-    from .train import resolve_device, set_seed
+    from .trainer import resolve_device, set_seed
 
     if resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in options] + (["--out"] if out is not None else [])
@@ -128,7 +128,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
     from .config import to_dict
     from .data.datasets import load_data
     from .models import build_model
-    from .train import resolve_device
+    from .trainer import resolve_device
 
     run = Path(run)
     config = checkpoint.read_config(run)
@@ -155,7 +155,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     from . import checkpoint, distributed
     from .config import to_dict
     from .fileio import atomic_write
-    from .train import fit
+    from .trainer import fit
 
     model_cfg, train_cfg, data_cfg = configs
     common = dict(device=device, binarize=data_cfg.binarize, resume=state, world=world)
@@ -213,7 +213,7 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     from .checkpoint import SUMMARY
     from .fileio import write_json
     from .models import VAE
-    from .train import Batches, evaluate
+    from .trainer import Batches, evaluate
 
     batches = Batches(data, device, binarize)
     test = evaluate(model, batches, data.splits["test"])  # binarized: one fresh draw
@@ -246,7 +246,7 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
 
     from . import plots
     from .models import VAE
-    from .train import Batches
+    from .trainer import Batches
 
     figures = run / FIGURES
     batches = Batches(data, device)

@@ -87,7 +87,7 @@ def split_tensor(data, split: str, device, binarize: str | None = None,
     With ``binarize`` the grey levels become one fixed-seed Bernoulli draw, the standard
     binarized evaluation set: every model scored on it sees the same zeros and ones.
     """
-    from .train import Batches
+    from .trainer import Batches
 
     if split not in data.splits:
         raise VaekitError(f"--split {split} is not one of {', '.join(data.splits)}; try --split test")
@@ -344,7 +344,7 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
 
 
 def _train_classifier(net: FeatureNet, data, device, steps: int, seed: int) -> float:
-    from .train import Batches
+    from .trainer import Batches
 
     batches = Batches(data, device)
     train_idx = torch.as_tensor(data.splits["train"])
@@ -510,7 +510,7 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
                  seed: int = 0, offline: bool = False, device: str = "auto") -> dict:
     """Evaluate a run folder and write ``RUN/eval.json``; returns the dict written."""
     from .fileio import write_json
-    from .train import resolve_device
+    from .trainer import resolve_device
     from .trained import Trained
 
     check_iw_samples(iw_samples)

@@ -1,6 +1,6 @@
 """scikit-learn estimators: an autoencoder or a VAE as a transformer, ``X (N, D) -> codes (N, latent)``.
 
-They train through the library's in-memory path (configs, ``Data`` from the array, ``vaekit.train.fit``)
+They train through the library's in-memory path (configs, ``Data`` from the array, ``vaekit.trainer.fit``)
 and write no run folder. Data arrive as floats in the user's units and are min-max scaled to [0, 1]
 by default, which is what makes the Bernoulli likelihood (the default where it applies) valid::
 
@@ -39,7 +39,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
         from .data.datasets import from_arrays
         from .models import build_model
-        from .train import fit, resolve_device
+        from .trainer import fit, resolve_device
 
         X = validate_data(self, X, dtype=FLOATS)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))

@@ -291,7 +291,7 @@ def _output(path: str, allowed: tuple[str, ...]):
 
 
 def _load(run: str, device: str, batch_size: int):
-    from ..train import resolve_device
+    from ..trainer import resolve_device
     from ..trained import Trained
 
     return Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)

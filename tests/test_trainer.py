@@ -10,7 +10,7 @@ from vaekit.api import train
 from vaekit.config import DataConfig, ModelConfig, TrainConfig
 from vaekit.data.datasets import load_data
 from vaekit.models import build_model
-from vaekit.train import fit, set_seed
+from vaekit.trainer import fit, set_seed
 
 
 def _fit(epochs=4, seed=0, **model_options):
@@ -118,3 +118,9 @@ def test_user_array_with_vectors_and_images(tmp_path, arch):
                            latent_dim=2, hidden=(8, 8) if arch == "conv" else (16,))
     assert trained.model_cfg.input_shape == (1, 12, 12)
     assert trained.scaler.kind == "uint8"
+
+
+def test_package_level_train_and_load(tmp_path):
+    first = vaekit.train(out=tmp_path / "a", verbose=False, epochs=1, hidden=(8,))
+    second = vaekit.train(out=tmp_path / "b", verbose=False, epochs=1, hidden=(8,))  # still the function
+    assert first.run != second.run and vaekit.load(second.run).model_cfg == second.model_cfg
