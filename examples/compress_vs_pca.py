@@ -51,7 +51,7 @@ def main():
     print(f"{'data':15} {'dims':>4} {'AE MSE':>8} {'PCA MSE':>8}")
     for data in sets:
         for dims in (2, 8 if data == "digits" else 32):
-            r = compare(data, dims, 3 if args.quick else (150 if data == "digits" else 30), out)
+            r = compare(data, dims, 3 if args.quick else (150 if data == "digits" else 15), out)
             print(f"{r['data']:15} {r['dims']:>4} {r['ae_mse']:8.4f} {r['pca_mse']:8.4f}")
 
 
