@@ -179,3 +179,15 @@ def test_resume_refuses_new_settings(runs):
     result = CliRunner().invoke(vaekit.cli.cli, ["train", "--resume", str(runs["ref"]), "--lr", "0.1"])
     assert result.exit_code == 2
     assert "drop --lr" in result.output
+
+
+def test_sigterm_saves_state_like_ctrl_c(tmp_path):
+    """A scheduler's pre-emption (SLURM sends SIGTERM) must not lose the finished epochs."""
+    run, marker = tmp_path / "terminated", tmp_path / "term.marker"
+    proc = start([*ARGS, "--checkpoint-every", "0", "--out", str(run)], marker, STEPS_PER_EPOCH + 3)
+    wait_for(marker, proc)
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 128 + signal.SIGTERM
+    assert f"vaekit train --resume {run}" in err and "Traceback" not in err
+    assert checkpoint.load_state(run, checkpoint.read_config(run))["epoch"] == 1

@@ -6,7 +6,9 @@ Only click is imported here; each command imports torch and the library when it 
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 
 import click
 
@@ -18,11 +20,21 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, a cluster scheduler's pre-emption): stop as cleanly as on Ctrl-C."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 class Group(click.Group):
     """A click group whose every error is one line on stderr, exit status 2."""
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        main_thread = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
             code = super().main(args, prog_name or "vaekit", standalone_mode=False, **extra)
         except VaekitError as e:
@@ -32,9 +44,13 @@ class Group(click.Group):
             fail(f"{e.format_message()} (see `{command} --help`)")
         except click.ClickException as e:
             fail(e.format_message())
-        except (click.Abort, KeyboardInterrupt):
+        except (click.Abort, KeyboardInterrupt) as e:
             click.echo("vaekit: interrupted", err=True)
-            sys.exit(130)
+            terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
+            sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGTERM, previous)
         sys.exit(code if isinstance(code, int) else 0)
 
 
