@@ -38,6 +38,7 @@ def _skip_block(code: str) -> bool:
                          ids=[f"{b[0].relative_to(ROOT)}:{i}" for i, b in enumerate(BLOCKS) if not _skip_block(b[2])])
 def test_docs_block_runs(tmp_path, path, lang, code):
     code = code.replace("source .venv/bin/activate", "true")
+    code = code.replace("/tmp/", f"{tmp_path}/")  # the docs' scratch folders, fresh for every run of the test
     if lang == "bash":  # example scripts run below, once each, on their quick settings
         code = "\n".join(line for line in code.splitlines() if not line.startswith("python examples/"))
     command = ["bash", "-euo", "pipefail", "-c", code] if lang == "bash" else [sys.executable, "-c", code]
