@@ -21,13 +21,7 @@ LOGITS = [-40.0, -7.0, -2.0, -1.0, -0.5, -0.21, -0.2, -0.19, -1e-3, -1e-7, 0.0, 
           0.201, 0.999, 1.0, 1.001, 3.0, 15.0, 60.0]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids oversubscription on shared CPUs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def _density_integrals(logit: float) -> tuple[float, float]:

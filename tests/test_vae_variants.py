@@ -20,13 +20,7 @@ from vaekit.models import build_model
 FAST = ["--epochs", "1", "--hidden", "16", "--latent-dim", "2", "-q"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models: one thread avoids oversubscription on shared CPUs."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models (tests/conftest.py)
 
 
 def run(*args):
