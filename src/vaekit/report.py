@@ -122,7 +122,7 @@ def reading(results: dict[str, dict]) -> str:
         parts = ", ".join(f"{n.upper()} {v:.4f}" for n, v in mse.items())
         said.append(f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
                     + (f". The {best.upper()} reconstructs best" if len(mse) > 1 else "")
-                    + (f"; a VAE trades some reconstruction for a latent space it can sample from." if vae and len(mse) > 1
+                    + ("; a VAE trades some reconstruction for a latent space it can sample from." if vae and len(mse) > 1
                        else "."))
     probes = {n: r["probe_accuracy"] for n, r in results.items() if "probe_accuracy" in r}
     if probes:
