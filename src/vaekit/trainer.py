@@ -74,10 +74,7 @@ class Batches:
         self.pin = device.type == "cuda" and self.x.device.type == "cpu"
         self.y = None if data.y is None else torch.as_tensor(data.y).to(device)
         self.scaler = data.scaler
-        # Scaler.transform's constants, made once: it makes them per call, and on a GPU each one is a
-        # host-to-device copy that waits for the GPU.
-        self.shift, self.scale = (torch.as_tensor(np.asarray(v, dtype=np.float32), device=device)
-                                  for v in (data.scaler.shift, data.scaler.scale))
+        self.constants = data.scaler.constants(torch.empty(0, device=device))  # made once, not per batch
 
     def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``."""
@@ -86,10 +83,7 @@ class Batches:
         if self.pin:
             xb = xb.pin_memory()
         yb = None if self.y is None else self.y.index_select(0, idx.to(self.device, non_blocking=True))
-        # = self.scaler.transform(xb), in place: index_select made xb a fresh copy
-        xb = xb.to(self.device, non_blocking=True).float().sub_(self.shift).div_(self.scale)
-        if self.scaler.clip:
-            xb = xb.clamp_(0, 1)
+        xb = self.scaler.transform(xb.to(self.device, non_blocking=True), self.constants)
         return (torch.bernoulli(xb) if self.binarize else xb), yb
 
     def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):

@@ -41,25 +41,39 @@ class Scaler:
         scale = np.where(scale > 0, scale, 1.0)  # a constant feature: leave it at 0 instead of dividing by 0
         return cls(_plain(shift), _plain(scale), kind == "minmax", kind)
 
-    def transform(self, x):
-        """Works on numpy arrays and torch tensors alike (the batch's own dtype and device)."""
+    def constants(self, like) -> tuple:
+        """(shift, scale) as arrays or tensors on ``like``'s device: make them once for many batches."""
+        return self._like(like, self.shift), self._like(like, self.scale)
+
+    def transform(self, x, constants: tuple | None = None):
+        """Works on numpy arrays and torch tensors alike (the batch's own dtype and device).
+
+        ``constants`` from ``self.constants(...)`` saves making them per call (on a GPU each one is a
+        host-to-device copy that waits for the GPU).
+        """
         x = x.float() if hasattr(x, "float") else np.asarray(x, dtype=np.float32)
-        shift, scale = self._like(x, self.shift), self._like(x, self.scale)
+        shift, scale = constants or self.constants(x)
         out = (x - shift) / scale
         if self.clip:
             out = out.clamp(0, 1) if hasattr(out, "clamp") else np.clip(out, 0, 1)
         return out
 
     def inverse(self, x):
-        shift, scale = self._like(x, self.shift), self._like(x, self.scale)
+        shift, scale = self.constants(x)
         return x * scale + shift
 
     def _like(self, x, value):
         if isinstance(value, list):
             value = np.asarray(value, dtype=np.float32)
         if hasattr(x, "new_tensor"):
-            return x.new_tensor(value)
+            return x.new_tensor(value, dtype=torch_float32())
         return np.float32(value) if np.isscalar(value) else value
+
+
+def torch_float32():
+    import torch  # only when a tensor is being scaled: this module stays importable without torch
+
+    return torch.float32
 
 
 def _chunked_stats(x: np.ndarray, rows: np.ndarray, axis) -> dict:
