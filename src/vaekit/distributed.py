@@ -59,9 +59,15 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
 
 
 def teardown(world: World) -> None:
+    """Leave the process group; on the normal path wait for every process first, so that none tears
+    its connections down while another still uses them (seen once as a gloo abort in a resumed run)."""
+    import sys
+
     import torch.distributed as dist
 
     if world.size > 1 and dist.is_initialized():
+        if sys.exc_info()[0] is None:  # called from a `finally` with no exception in flight
+            dist.barrier()
         dist.destroy_process_group()
 
 
