@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -11,21 +12,27 @@ _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it: put it straight back
 
 
-def atomic_write(path: Path, data: bytes | str) -> None:
-    """Write to a temporary file in the same folder, flush + fsync, then rename over ``path``."""
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike):
+    """Yield a binary file beside ``path``; flush + fsync + rename it into place only if the block succeeds."""
     path = Path(path)
-    payload = data.encode() if isinstance(data, str) else data
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder's files should read like any other
         with os.fdopen(fd, "wb") as f:
-            f.write(payload)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException:  # KeyboardInterrupt too: never leave half a file behind
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_file(path) as f:
+        f.write(data.encode() if isinstance(data, str) else data)
 
 
 def write_json(path: Path, obj) -> None:

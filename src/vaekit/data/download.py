@@ -11,7 +11,7 @@ import urllib.request
 from tqdm import tqdm
 
 from ..errors import VaekitError
-from .idx import atomic_write
+from ..fileio import atomic_file
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +90,7 @@ def fetch(
             if attempt:
                 time.sleep(backoff * 2 ** (attempt - 1))
             try:
-                with atomic_write(dest) as out:
+                with atomic_file(dest) as out:
                     got = _stream(url, out, timeout, progress, os.path.basename(dest))
                     if got != sha256:
                         raise _ChecksumMismatch(got)

@@ -10,12 +10,12 @@ import gzip
 import math
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
 
 from ..errors import VaekitError
+from ..fileio import atomic_file
 
 # IDX type code -> numpy type, without byte order (the file is big-endian).
 _DTYPES = {0x08: "u1", 0x09: "i1", 0x0B: "i2", 0x0C: "i4", 0x0D: "f4", 0x0E: "f8"}
@@ -152,7 +152,7 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     header = magic + struct.pack(f">{array.ndim}I", *array.shape)
     data = array.astype(">" + kind, copy=False).tobytes()
     try:
-        with atomic_write(path) as out:
+        with atomic_file(path) as out:
             if path.endswith(".gz"):
                 # mtime=0 makes the same array give the same bytes.
                 with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as packed:
@@ -163,22 +163,3 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
         raise VaekitError(
             f"{path}: cannot write ({error}); check that the folder exists and is writable"
         ) from None
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike):
-    """Yield a binary file beside ``path``; move it into place only if the block succeeds."""
-    path = os.fspath(path)
-    folder, name = os.path.split(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        # Also on KeyboardInterrupt: never leave half a file behind.
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(temp)
-        raise
