@@ -22,14 +22,15 @@ from vaekit import checkpoint
 SCRIPT = """
 import os, sys, time, torch
 pause_at, steps = int(os.environ.get("VAEKIT_TEST_PAUSE_AT", "0")), [0]
-step = torch.optim.Adam.step
+from vaekit.optim import Adam
+step = Adam.step
 def paused_step(self, *args, **kwargs):
     steps[0] += 1
     if steps[0] == pause_at:
         open(os.environ["VAEKIT_TEST_MARKER"], "w").close()
         time.sleep(600)
     return step(self, *args, **kwargs)
-torch.optim.Adam.step = paused_step
+Adam.step = paused_step
 import vaekit.api, vaekit.report
 vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
 from vaekit.cli import main
