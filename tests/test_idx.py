@@ -1,4 +1,5 @@
 import gzip
+import re
 import struct
 import tracemalloc
 
@@ -7,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vaekit.data.idx import read_idx, write_idx
+from vaekit.data.idx import read_idx, read_idx_concat, write_idx
 from vaekit.errors import VaekitError
 
 DTYPES = [np.uint8, np.int8, np.int16, np.int32, np.float32, np.float64]
@@ -47,6 +48,49 @@ def test_round_trip(tmp_path, dtype, suffix):
         np.testing.assert_array_equal(back, array)
         assert (path.read_bytes()[:2] == b"\x1f\x8b") == (suffix == ".gz")
     assert [p.name for p in tmp_path.iterdir()] == [f"a{suffix}"]  # no temporary file left
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_concat_equals_concatenate(tmp_path, dtype):
+    rng = np.random.default_rng(0)
+    parts = [(rng.standard_normal((n, 3, 2)) * 100).astype(dtype) for n in [4, 1, 3]]
+    paths = [tmp_path / name for name in ["a.gz", "b.idx", "c.gz"]]  # gzipped and raw mixed
+    for path, part in zip(paths, parts):
+        write_idx(path, part)
+    joined = read_idx_concat(paths)
+    assert joined.dtype == dtype and joined.dtype.isnative and joined.flags.c_contiguous
+    np.testing.assert_array_equal(joined, np.concatenate([read_idx(path) for path in paths]))
+
+
+def test_concat_peaks_at_the_result_size(tmp_path):
+    # Read the old way, two 4 MB files then np.concatenate would peak at 16 MB.
+    paths = [tmp_path / "a.gz", tmp_path / "b.gz"]
+    for path in paths:
+        write_idx(path, np.random.default_rng(0).integers(0, 256, (4096, 1024), dtype=np.uint8))
+    tracemalloc.start()
+    try:
+        joined = read_idx_concat(paths)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < joined.nbytes + 2 * 2**20  # the result and a chunk of at most 1 MiB
+
+
+@pytest.mark.parametrize("second, problem", [
+    (np.zeros((2, 3), dtype=np.uint8), "uint8 (2, 3)"),
+    (np.zeros((2, 2), dtype=np.int16), "int16 (2, 2)"),
+])
+def test_concat_refuses_mismatched_files(tmp_path, second, problem):
+    write_idx(tmp_path / "a.gz", np.zeros((3, 2), dtype=np.uint8))
+    write_idx(tmp_path / "b.gz", second)
+    message = f"{tmp_path / 'b.gz'}: IDX header says {problem}, which cannot follow {tmp_path / 'a.gz'}'s uint8 (3, 2)"
+    with pytest.raises(VaekitError, match="^" + re.escape(message)):
+        read_idx_concat([tmp_path / "a.gz", tmp_path / "b.gz"])
+
+
+def test_concat_of_nothing():
+    with pytest.raises(VaekitError, match="paths is empty"):
+        read_idx_concat([])
 
 
 def test_gzip_is_told_by_content_not_name(tmp_path):

@@ -44,17 +44,68 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     VaekitError
         If the file is missing, not IDX, corrupt, truncated or has trailing bytes.
     """
-    path = os.fspath(path)
-    try:
-        with open_idx(path) as stream:
-            size = os.path.getsize(path)
-            max_size = size * _MAX_DEFLATE_RATIO if isinstance(stream, gzip.GzipFile) else size
-            return _parse(stream, path, max_size)
-    except (OSError, EOFError, zlib.error) as error:
-        # gzip reports a bad CRC or a cut-off stream as OSError or EOFError.
-        raise VaekitError(
-            f"{path}: cannot read ({error}); check the path, or delete the file and download it again"
-        ) from None
+    return read_idx_concat([path])
+
+
+def read_idx_concat(paths: list[str | os.PathLike]) -> np.ndarray:
+    """Read IDX files into one array, joined along the first axis, as ``np.concatenate`` would.
+
+    The result is allocated once and each file is read straight into its rows, so memory peaks
+    at the result's size, not at twice it as when reading the parts and concatenating them.
+
+    Parameters
+    ----------
+    paths : list of str or os.PathLike
+        One or more files, raw or gzipped, of one value type and the same shape after the first axis.
+
+    Returns
+    -------
+    numpy.ndarray
+        The values of all files, in order, in native byte order.
+
+    Raises
+    ------
+    VaekitError
+        If a file cannot be read by ``read_idx``, or its type or shape does not match the first file's.
+    """
+    paths = [os.fspath(path) for path in paths]
+    if not paths:
+        raise VaekitError("read_idx_concat: paths is empty; give at least one IDX file")
+    with contextlib.ExitStack() as stack:
+        streams, headers = [], []
+        for path in paths:
+            with _named(path):
+                stream = stack.enter_context(open_idx(path))
+                size = os.path.getsize(path)
+                max_size = size * _MAX_DEFLATE_RATIO if isinstance(stream, gzip.GzipFile) else size
+                headers.append(_parse_header(stream, path, max_size))
+            streams.append(stream)
+        dtype, shape = headers[0]
+        for path, (other_dtype, other_shape) in zip(paths[1:], headers[1:]):
+            if other_dtype != dtype or other_shape[1:] != shape[1:]:
+                raise VaekitError(
+                    f"{path}: IDX header says {other_dtype.name} {other_shape}, which cannot follow "
+                    f"{paths[0]}'s {dtype.name} {shape}; give files of one type and item shape"
+                )
+        # np.empty only reserves address space: pages become resident as data is written into
+        # them, so a lying header (bounded by _parse_header) still cannot make us hold more memory
+        # than the files really contain.
+        rows = sum(part_shape[0] for _, part_shape in headers)
+        try:
+            out = np.empty((rows, *shape[1:]), dtype.newbyteorder("="))
+        except MemoryError:
+            raise VaekitError(
+                f"{paths[0]}: cannot hold {rows * math.prod(shape[1:]) * dtype.itemsize} bytes of "
+                "IDX data in memory; free memory, or check that the file is not corrupt"
+            ) from None
+        start = 0
+        for path, stream, (_, part_shape) in zip(paths, streams, headers):
+            with _named(path):
+                _read_payload(stream, path, part_shape, out[start : start + part_shape[0]])
+            start += part_shape[0]
+    if not dtype.isnative:
+        out.byteswap(inplace=True)  # the files are big-endian
+    return out
 
 
 @contextlib.contextmanager
@@ -70,8 +121,20 @@ def open_idx(path: str | os.PathLike):
             yield raw
 
 
-def _parse(stream, path: str, max_size: int) -> np.ndarray:
-    """Parse an IDX stream of at most ``max_size`` bytes; header and payload must match exactly."""
+@contextlib.contextmanager
+def _named(path: str):
+    """Turn the errors of reading ``path`` into a VaekitError that names it."""
+    try:
+        yield
+    except (OSError, EOFError, zlib.error) as error:
+        # gzip reports a bad CRC or a cut-off stream as OSError or EOFError.
+        raise VaekitError(
+            f"{path}: cannot read ({error}); check the path, or delete the file and download it again"
+        ) from None
+
+
+def _parse_header(stream, path: str, max_size: int) -> tuple[np.dtype, tuple[int, ...]]:
+    """-> (big-endian dtype, shape) of an IDX stream of at most ``max_size`` bytes."""
     magic = stream.read(4)
     if len(magic) < 4 or magic[:2] != b"\0\0":
         raise VaekitError(
@@ -97,27 +160,27 @@ def _parse(stream, path: str, max_size: int) -> np.ndarray:
             f"{path}: header {shape} claims {expected} bytes of data, more than the file can "
             "hold; the file is truncated or corrupt, download it again"
         )
-    # Reading one byte more than the header promises tells "exact" from "trailing bytes",
-    # and reading in chunks keeps memory bounded by the data actually present, so a lying
-    # header or a gzip bomb cannot make us allocate more than the file really holds.
-    payload = bytearray()
-    while len(payload) <= expected:
-        chunk = stream.read(min(expected + 1 - len(payload), _CHUNK))
-        if not chunk:
-            break
-        payload += chunk
-    if len(payload) < expected:
+    return dtype, shape
+
+
+def _read_payload(stream, path: str, shape: tuple[int, ...], out: np.ndarray) -> None:
+    """Fill ``out`` (C-contiguous) with the data of ``shape``; the stream must end right after it."""
+    buffer = memoryview(out).cast("B")
+    # Bounded reads: a gzip bomb is stopped at the first byte past the promised data.
+    filled = 0
+    while filled < len(buffer):
+        count = stream.readinto(buffer[filled : filled + _CHUNK])
+        if not count:
+            raise VaekitError(
+                f"{path}: truncated: header {shape} needs {len(buffer)} bytes of data, the file has "
+                f"{filled}; download the file again"
+            )
+        filled += count
+    if stream.read(1):
         raise VaekitError(
-            f"{path}: truncated: header {shape} needs {expected} bytes of data, the file has "
-            f"{len(payload)}; download the file again"
-        )
-    if len(payload) > expected:
-        raise VaekitError(
-            f"{path}: trailing bytes after the {expected} bytes of data of header {shape}; "
+            f"{path}: trailing bytes after the {len(buffer)} bytes of data of header {shape}; "
             "the file is corrupt, download it again"
         )
-    array = np.frombuffer(payload, dtype=dtype).reshape(shape)
-    return array.astype(dtype.newbyteorder("="), copy=False)
 
 
 def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
