@@ -142,6 +142,16 @@ def test_download_destination_and_addresses(places, monkeypatch, vaekit_data):
     assert calls == []
 
 
+def test_load_joined(places):
+    put(places["source"], places["cache"])
+    joined = catalog.load_joined("mnist", offline=True)
+    expected = {key: array for key, (_, array) in FILES.items()}
+    np.testing.assert_array_equal(joined["x"], np.concatenate([expected["x_train"], expected["x_test"]]))
+    np.testing.assert_array_equal(joined["y"], np.concatenate([expected["y_train"], expected["y_test"]]))
+    assert joined["x"].dtype == np.uint8 and joined["y"].dtype == np.int64
+    assert joined["n_test"] == 2 and joined["classes"] == catalog.class_names("mnist")
+
+
 def test_unknown_name():
     for call in [catalog.load, catalog.class_names]:
         with pytest.raises(VaekitError, match="unknown data set 'cifar'; choose one of fashion-mnist, mnist, kmnist"):

@@ -82,10 +82,9 @@ def _read(cfg: DataConfig, offline: bool):
     from . import catalog
 
     if cfg.name in catalog.NAMES:
-        sets = catalog.load(cfg.name, offline=offline)
-        x = np.concatenate([sets["x_train"], sets["x_test"]])[:, None]  # (N, 1, 28, 28) uint8
-        y = np.concatenate([sets["y_train"], sets["y_test"]]).astype(np.int64)
-        return x, y, list(sets["classes"]), len(sets["x_test"])
+        joined = catalog.load_joined(cfg.name, offline=offline)
+        x = joined["x"][:, None]  # (N, 1, 28, 28) uint8, a view: the images are held once
+        return x, joined["y"], joined["classes"], joined["n_test"]
     if not Path(cfg.name).exists():
         known = ", ".join([*EMBEDDED, *catalog.NAMES])
         raise VaekitError(f"--data {cfg.name}: no such data set or file; use one of {known}, or a path to a .npy, .npz, .csv file or an image folder")
