@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import ctypes
+import functools
 import math
 import random
 import sys
@@ -45,6 +47,26 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+
+
+@functools.cache
+def reuse_freed_memory() -> None:
+    """Make glibc keep freed memory for reuse instead of giving it back to the kernel (once per process).
+
+    A training step frees and allocates the same few megabytes again every step. By default glibc
+    returns large blocks to the kernel and the next step page-faults them back in: 100-500 faults a
+    step for the MLP VAE on Fashion-MNIST, up to a third of the step's time on a 2-core VM. With the
+    mmap threshold at its 32 MiB ceiling and no trimming, steps reuse the heap (0-15 faults a step).
+    Peak resident memory is the same; memory freed after the peak stays with the process. No-op
+    where the C library has no ``mallopt`` (macOS, Windows).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError, TypeError):
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
+    mallopt(m_mmap_threshold, 32 << 20)
+    mallopt(m_trim_threshold, 1 << 30)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -127,6 +149,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     (``final`` after the last one); ``resume=state`` continues after that state's epoch exactly as the
     uninterrupted run would have. Under torchrun, ``world`` says which share of each batch is ours.
     """
+    reuse_freed_memory()
     batches = Batches(data, device, binarize)
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
