@@ -27,10 +27,11 @@ def _data(x: np.ndarray, scale: str) -> Data:
     return Data("t", x, np.arange(n) % 3, ["a", "b", "c"], splits, Scaler.fit(x, scale, splits["train"]))
 
 
-def _fit_digits(device: str, epochs: int = 2, **train_options):
+def _fit_digits(device: str, epochs: int = 2, arch: str = "mlp", **train_options):
     set_seed(0)
     data = load_data(DataConfig(), seed=0)
-    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,))).to(device)
+    hidden = (32,) if arch == "mlp" else (8, 16)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=hidden, arch=arch)).to(device)
     cfg = TrainConfig(epochs=epochs, patience=0, device=device, **train_options)
     return model, fit(model, data, cfg, device=torch.device(device), verbose=False)
 
@@ -50,9 +51,10 @@ def test_batches_equal_the_scaler_and_leave_the_data_alone(device, dtype, scale)
 
 
 @pytest.mark.parametrize("device", DEVICES)
-def test_bf16_training_reaches_the_fp32_loss(device):
-    _, fp32 = _fit_digits(device, epochs=3)
-    model, bf16 = _fit_digits(device, epochs=3, precision="bf16")
+@pytest.mark.parametrize("arch", ["mlp", "conv"])  # conv: the decoder's one-channel fold layer under autocast too
+def test_bf16_training_reaches_the_fp32_loss(device, arch):
+    _, fp32 = _fit_digits(device, epochs=3, arch=arch)
+    model, bf16 = _fit_digits(device, epochs=3, arch=arch, precision="bf16")
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: the weights stay fp32
     a, b = fp32.records[-1]["val_neg_elbo"], bf16.records[-1]["val_neg_elbo"]
     assert np.isfinite(b) and abs(a - b) < 0.05 * a
