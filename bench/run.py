@@ -50,6 +50,7 @@ QUICK = {"n_train": 1024, "n_test": 256, "epochs": 1, "peak_n": 512, "repeats": 
 FULL = {"n_train": None, "n_test": None, "epochs": 3, "peak_n": 4096, "repeats": 5, "train_repeats": 3}
 TARGETS = {  # name -> (comparison, bound), from the speed issue
     "mlp_ratio": (">=", 2.0), "conv_ratio": (">=", 2.0), "mlp_fraction_of_peak": (">=", 0.60),
+    "mlp_fraction_of_peak_same_process": (">=", 0.60),
     "mlp_elbo_gap_nats": ("<=", 1.0), "conv_elbo_gap_nats": ("<=", 1.0),
     "conv_ratio_bf16": (">=", 2.0), "conv_elbo_gap_nats_bf16": ("<=", 1.0),
     "rss_over_budget_mb": ("<=", 0.0), "help_over_import_torch": ("<=", 0.25),
@@ -175,7 +176,10 @@ def compare(arch: str, args, peak: float, bf16_too: bool = False) -> dict:
             flops = result["train_flops_per_example"] = mine["train_flops_per_example"]
             result["vaekit_gflops"] = mine["samples_per_s"] * flops / 1e9
             result["fraction_of_peak"] = result["vaekit_gflops"] / peak
-            line += f", {result['vaekit_gflops']:.1f} GFLOP/s = {result['fraction_of_peak']:.0%} of peak"
+            result["fraction_of_peak_same_process"] = result["vaekit_gflops"] / mine["peak_gflops_after"]
+            line += (f", {result['vaekit_gflops']:.1f} GFLOP/s = {result['fraction_of_peak']:.0%} of the peak measured "
+                     f"first, {result['fraction_of_peak_same_process']:.0%} of the peak measured right after it "
+                     f"({mine['peak_gflops_after']:.0f} GFLOP/s)")
         _print(line)
     return result
 
@@ -191,6 +195,8 @@ def train_one(args) -> None:
         data = vaekit_data(x_train, x_test)
         model, result = train_vaekit(args.arch, data, args.epochs, args.seed, device, args.precision)
         result["train_flops_per_example"] = train_flops_per_example(model, Batches(data, device).get(torch.arange(1))[0])
+        # The machine's speed drifts (other VMs share its cores): the peak of the same minute, same process
+        result["peak_gflops_after"] = matmul_peak(args.sizes["peak_n"], 3, device)
         if args.save:
             checkpoint.save_run(args.save, model, vaekit_config(args.arch), TrainConfig(device=device.type),
                                 DataConfig(name="fashion-mnist"), data.scaler, {})
@@ -291,6 +297,7 @@ def check_targets(results: dict) -> dict:
     values = {
         "mlp_ratio": results["mlp"]["ratio"], "conv_ratio": results["conv"]["ratio"],
         "mlp_fraction_of_peak": results["mlp"]["fraction_of_peak"],
+        "mlp_fraction_of_peak_same_process": results["mlp"]["fraction_of_peak_same_process"],
         "mlp_elbo_gap_nats": results["mlp"]["elbo_gap_nats"], "conv_elbo_gap_nats": results["conv"]["elbo_gap_nats"],
         "rss_over_budget_mb": results["memory"]["over_budget_mb"],
         "help_over_import_torch": results["cli"]["help_over_import_torch"],
