@@ -188,20 +188,21 @@ def train_one(args) -> None:
     """Runs in a child: train one loop on Fashion-MNIST, print its numbers as one JSON line."""
     x_train, x_test = load_fashion(args.quick)
     device = torch.device(args.device)
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    data = vaekit_data(x_train, x_test) if args.loop == "vaekit" else None
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # of training and test evaluation alone
     if args.loop == "reference":
         result = reference.train(args.arch, x_train, x_test, epochs=args.epochs, seed=args.seed, device=device.type)
     else:
-        data = vaekit_data(x_train, x_test)
         model, result = train_vaekit(args.arch, data, args.epochs, args.seed, device, args.precision)
+    steps = args.epochs * -(-len(x_train) // 128)
+    result["page_faults_per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
+    if args.loop == "vaekit":
         result["train_flops_per_example"] = train_flops_per_example(model, Batches(data, device).get(torch.arange(1))[0])
         # The machine's speed drifts (other VMs share its cores): the peak of the same minute, same process
         result["peak_gflops_after"] = matmul_peak(args.sizes["peak_n"], 3, device)
         if args.save:
             checkpoint.save_run(args.save, model, vaekit_config(args.arch), TrainConfig(device=device.type),
                                 DataConfig(name="fashion-mnist"), data.scaler, {})
-    steps = args.epochs * -(-len(x_train) // 128)
-    result["page_faults_per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     print(json.dumps(result))
 
 
