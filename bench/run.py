@@ -150,9 +150,9 @@ def compare(arch: str, args, peak: float, bf16_too: bool = False) -> dict:
     """The reference loop and vaekit, each in a fresh process, alternating ``repeats`` times -> their numbers.
 
     Separate processes keep either loop from inheriting the other's state (allocator settings, warm
-    caches, imported modules). This shared 2-core VM slows whole processes down by up to 1.6x at
-    random for seconds at a time, so each loop's number is its best of the repeats (as ``timeit``
-    advises); every run's samples/s is kept in the JSON. ``bf16_too`` adds vaekit with
+    caches, imported modules). On this 2-core VM the same process runs up to 1.6x slower at random
+    times, so each loop's number is its best of the repeats (as ``timeit`` advises); every run's
+    samples/s is kept in the JSON. ``bf16_too`` adds vaekit with
     ``--precision bf16`` (bfloat16 autocast) beside vaekit at ``args.precision``.
     """
     loops = {"reference": [], "vaekit": [], **({"vaekit_bf16": []} if bf16_too else {})}
@@ -198,8 +198,9 @@ def train_one(args) -> None:
     result["page_faults_per_step"] = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
     if args.loop == "vaekit":
         result["train_flops_per_example"] = train_flops_per_example(model, Batches(data, device).get(torch.arange(1))[0])
-        # The machine's speed drifts (other VMs share its cores): the peak of the same minute, same process
-        result["peak_gflops_after"] = matmul_peak(args.sizes["peak_n"], 3, device)
+        # The machine's speed drifts: the peak of the same minute, in the same process
+        dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+        result["peak_gflops_after"] = matmul_peak(args.sizes["peak_n"], 3, device, dtype)
         if args.save:
             checkpoint.save_run(args.save, model, vaekit_config(args.arch), TrainConfig(device=device.type),
                                 DataConfig(name="fashion-mnist"), data.scaler, {})
