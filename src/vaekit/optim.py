@@ -43,9 +43,9 @@ class Adam:
         if not live:
             return
         self.steps.add_(1)
-        pick = (lambda xs: xs) if len(live) == len(self.params) else (lambda xs: [xs[i] for i in live])
+        params = [self.params[i] for i in live]
         torch._fused_adam_(
-            pick(self.params), [p.grad for p in pick(self.params)], pick(self.exp_avgs), pick(self.exp_avg_sqs),
+            params, [p.grad for p in params], [self.exp_avgs[i] for i in live], [self.exp_avg_sqs[i] for i in live],
             [], [self.steps] * len(live), lr=self.lr, beta1=self.betas[0], beta2=self.betas[1],
             weight_decay=0.0, eps=self.eps, amsgrad=False, maximize=False)
 
