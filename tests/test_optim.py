@@ -86,3 +86,14 @@ def test_training_never_imports_dynamo(tmp_path):
             "print('torch._dynamo' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "run")], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_a_parameter_without_a_gradient_is_left_alone():
+    net = _net()
+    opt = Adam(net.parameters(), lr=1e-2)
+    frozen = net[2].weight.detach().clone()
+    opt.zero_grad()
+    net[0](torch.randn(4, 6)).sum().backward()  # only the first layer gets gradients
+    opt.step()
+    assert torch.equal(net[2].weight, frozen) and net[2].weight.grad is None
+    assert not torch.equal(net[0].weight, _net()[0].weight)
