@@ -344,17 +344,18 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
 
 
 def _train_classifier(net: FeatureNet, data, device, steps: int, seed: int) -> float:
+    from .optim import Adam
     from .trainer import Batches
 
     batches = Batches(data, device)
     train_idx = torch.as_tensor(data.splits["train"])
     generator = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+    optimizer = Adam(net.parameters(), lr=1e-3)
     net.train()
     for _ in range(steps):
         xb, yb = batches.get(train_idx[torch.randint(len(train_idx), (128,), generator=generator)])
         loss = nn.functional.cross_entropy(net(xb), yb)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     net.eval()
