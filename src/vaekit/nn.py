@@ -68,6 +68,26 @@ class ConvEncoder(nn.Module):
         return self.head(self.conv(x).flatten(1))  # (B, out_dim)
 
 
+class _Fold(torch.autograd.Function):
+    """``F.fold`` (col2im) whose backward, im2col, is one strided copy instead of ``F.unfold``'s loop
+    over the batch (128 x 16 x 196 patches, 2 cores: 0.3 ms, ``F.unfold`` 0.7 ms)."""
+
+    @staticmethod
+    def forward(ctx, patches, size, kernel_size, stride, padding):
+        ctx.args = (kernel_size, stride, padding)
+        return F.fold(patches, size, kernel_size, stride=stride, padding=padding)  # (B, C, H', W')
+
+    @staticmethod
+    def backward(ctx, grad):
+        (kh, kw), (sh, sw), (ph, pw) = ctx.args
+        g = F.pad(grad, (pw, pw, ph, ph))  # (B, C, H' + 2 ph, W' + 2 pw)
+        b, c, height, width = g.shape
+        h, w = (height - kh) // sh + 1, (width - kw) // sw + 1  # the patches' grid
+        sb, sc, sy, sx = g.stride()
+        cols = g.as_strided((b, c, kh, kw, h, w), (sb, sc, sy, sx, sy * sh, sx * sw))  # a view: cols[..., i, j, y, x] = g[..., y * sh + i, x * sw + j]
+        return cols.reshape(b, c * kh * kw, h * w), None, None, None, None
+
+
 class FoldConvTranspose2d(nn.ConvTranspose2d):
     """``nn.ConvTranspose2d`` (same function, same parameters), computed as a matmul and a fold on the
     CPU when it has one output channel: the last layer of a decoder for grey images.
@@ -91,7 +111,7 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
         # every layer below it
         weight = self.weight.flatten(1).t().expand(batch, -1, -1)  # (B, out_channels * kh * kw, C)
         patches = torch.bmm(weight, x.flatten(2))  # (B, out_channels * kh * kw, H * W)
-        out = F.fold(patches, size, self.kernel_size, stride=self.stride, padding=self.padding)  # (B, out_channels, H', W')
+        out = _Fold.apply(patches, size, self.kernel_size, self.stride, self.padding)  # (B, out_channels, H', W')
         return out if self.bias is None else out + self.bias.view(1, -1, 1, 1)
 
 
