@@ -50,7 +50,6 @@ QUICK = {"n_train": 1024, "n_test": 256, "epochs": 1, "peak_n": 512, "repeats": 
 FULL = {"n_train": None, "n_test": None, "epochs": 3, "peak_n": 4096, "repeats": 5, "train_repeats": 3}
 TARGETS = {  # name -> (comparison, bound), from the speed issue
     "mlp_ratio": (">=", 2.0), "conv_ratio": (">=", 2.0), "mlp_fraction_of_peak": (">=", 0.60),
-    "mlp_fraction_of_peak_same_process": (">=", 0.60),
     "mlp_elbo_gap_nats": ("<=", 1.0), "conv_elbo_gap_nats": ("<=", 1.0),
     "conv_ratio_bf16": (">=", 2.0), "conv_elbo_gap_nats_bf16": ("<=", 1.0),
     "rss_over_budget_mb": ("<=", 0.0), "help_over_import_torch": ("<=", 0.25),
@@ -175,12 +174,15 @@ def compare(arch: str, args, peak: float, bf16_too: bool = False) -> dict:
         if not suffix:  # the fraction of the fp32 peak means something for vaekit at args.precision only
             flops = result["train_flops_per_example"] = mine["train_flops_per_example"]
             result["vaekit_gflops"] = mine["samples_per_s"] * flops / 1e9
-            result["fraction_of_peak"] = result["vaekit_gflops"] / peak
+            # the machine's peak: the highest of every measurement in this bench so far (its quiet minutes)
+            result["peak_gflops"] = max([peak] + [r[k] for r in loops[loop] for k in ("peak_gflops_before", "peak_gflops_after")])
+            result["fraction_of_peak"] = result["vaekit_gflops"] / result["peak_gflops"]
             around = (mine["peak_gflops_before"] + mine["peak_gflops_after"]) / 2
             result["fraction_of_peak_same_process"] = result["vaekit_gflops"] / around
-            line += (f", {result['vaekit_gflops']:.1f} GFLOP/s = {result['fraction_of_peak']:.0%} of the peak measured "
-                     f"first, {result['fraction_of_peak_same_process']:.0%} of the peaks measured right before and after "
-                     f"it in its process ({mine['peak_gflops_before']:.0f} and {mine['peak_gflops_after']:.0f} GFLOP/s)")
+            line += (f", {result['vaekit_gflops']:.1f} GFLOP/s = {result['fraction_of_peak']:.0%} of the highest peak "
+                     f"measured ({result['peak_gflops']:.0f} GFLOP/s), {result['fraction_of_peak_same_process']:.0%} of "
+                     f"the peaks right before and after it in its process ({mine['peak_gflops_before']:.0f} and "
+                     f"{mine['peak_gflops_after']:.0f})")
         _print(line)
     return result
 
@@ -190,8 +192,8 @@ def train_one(args) -> None:
     x_train, x_test = load_fashion(args.quick)
     device = torch.device(args.device)
     data = vaekit_data(x_train, x_test) if args.loop == "vaekit" else None
-    # This VM's matmul peak moves between ~90 and ~180 GFLOP/s from one minute to the next (other
-    # tenants of the host): vaekit's fraction of the peak is of the peaks just before and after it
+    # This VM's large-matmul speed moves between ~90 and ~180 GFLOP/s from one minute to the next
+    # (other tenants of the host): the peaks just before and after vaekit's training say how it was
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     peak_before = matmul_peak(args.sizes["peak_n"], 3, device, dtype) if args.loop == "vaekit" else None
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # of training and test evaluation alone
@@ -303,7 +305,6 @@ def check_targets(results: dict) -> dict:
     values = {
         "mlp_ratio": results["mlp"]["ratio"], "conv_ratio": results["conv"]["ratio"],
         "mlp_fraction_of_peak": results["mlp"]["fraction_of_peak"],
-        "mlp_fraction_of_peak_same_process": results["mlp"]["fraction_of_peak_same_process"],
         "mlp_elbo_gap_nats": results["mlp"]["elbo_gap_nats"], "conv_elbo_gap_nats": results["conv"]["elbo_gap_nats"],
         "rss_over_budget_mb": results["memory"]["over_budget_mb"],
         "help_over_import_torch": results["cli"]["help_over_import_torch"],

@@ -59,7 +59,7 @@ def test_the_idx_fallback_reads_what_the_catalog_reads():
 
 def test_targets_compare_each_value_with_its_bound():
     results = {
-        "mlp": {"ratio": 2.5, "fraction_of_peak": 0.4, "fraction_of_peak_same_process": 0.65, "elbo_gap_nats": 0.3},
+        "mlp": {"ratio": 2.5, "fraction_of_peak": 0.4, "elbo_gap_nats": 0.3},
         "conv": {"ratio": 1.2, "elbo_gap_nats": 1.5, "ratio_bf16": 2.1, "elbo_gap_nats_bf16": 1.2},
         "memory": {"over_budget_mb": -10.0},
         "cli": {"help_over_import_torch": 0.05},
@@ -70,7 +70,7 @@ def test_targets_compare_each_value_with_its_bound():
 
 
 
-def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_peaks_around_it(monkeypatch):
+def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_highest_peak(monkeypatch):
     runs = iter([
         {"samples_per_s": 10_000.0, "test_neg_elbo": 250.5, "page_faults_per_step": 900},  # reference
         {"samples_per_s": 20_000.0, "test_neg_elbo": 250.2, "page_faults_per_step": 5, "train_flops_per_example": 5e6,
@@ -82,9 +82,10 @@ def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_peaks_a
     monkeypatch.setattr(run, "_child", lambda options, args: next(runs))
     args = run.parse_args(["--quick"])
     args.sizes = {**args.sizes, "train_repeats": 2}
-    result = run.compare("mlp", args, peak=250.0)
+    result = run.compare("mlp", args, peak=200.0)
     assert result["ratio"] == pytest.approx(20_000 / 12_000)  # best of each loop, not of the same round
     assert result["vaekit_gflops"] == pytest.approx(100.0)
-    assert result["fraction_of_peak"] == pytest.approx(100 / 250)
+    # a slow minute's peak (90) may not flatter it: the highest peak measured is the machine's
+    assert result["peak_gflops"] == 220.0 and result["fraction_of_peak"] == pytest.approx(100 / 220)
     assert result["fraction_of_peak_same_process"] == pytest.approx(100 / 200)
     assert result["samples_per_s_of_every_run"]["reference"] == [10_000.0, 12_000.0]
