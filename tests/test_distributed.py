@@ -133,3 +133,16 @@ def test_batch_size_must_split_over_the_processes():
                 {"train": np.arange(8), "val": np.arange(8, 10), "test": np.arange(0)}, Scaler())
     with pytest.raises(VaekitError, match="--batch-size 5 .* 2 processes; try --batch-size 4"):
         fit(torch.nn.Linear(2, 2), data, TrainConfig(batch_size=5), device=torch.device("cpu"), world=World(0, 2))
+
+
+@pytest.mark.parametrize("environ, cores, threads", [
+    ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}, 16, 8),  # torchrun's default: share the cores
+    ({"LOCAL_WORLD_SIZE": "4"}, 16, 4),
+    ({"LOCAL_WORLD_SIZE": "3", "OMP_NUM_THREADS": "1"}, 2, 1),  # more processes than cores: one each
+    ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "6"}, 16, None),  # the user's choice stays
+    ({"OMP_NUM_THREADS": "1"}, 16, None),  # not torchrun (srun binds its tasks to their own cores)
+])
+def test_cpu_processes_under_torchrun_share_the_cores(environ, cores, threads):
+    from vaekit.distributed import cpu_threads
+
+    assert cpu_threads(environ, cores) == threads

@@ -53,9 +53,31 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
                               f"{torch.cuda.device_count()}; start at most that many processes per node")
         device = torch.device("cuda", world.local_rank)
         torch.cuda.set_device(device)
+    elif (threads := cpu_threads(os.environ, _usable_cores())) is not None:
+        torch.set_num_threads(threads)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, device
+
+
+def cpu_threads(environ, cores: int) -> int | None:
+    """Threads for each CPU process under torchrun: the machine's cores shared evenly between its processes.
+
+    torchrun sets OMP_NUM_THREADS=1 where it is unset, so N processes on a 16-core machine would use
+    N cores. vaekit replaces that default, and only that (None: leave the threads as they are):
+    OMP_NUM_THREADS set to anything else is the user's choice, and processes started without
+    torchrun (no LOCAL_WORLD_SIZE; srun binds each task to its own cores) keep torch's default.
+    """
+    if "LOCAL_WORLD_SIZE" not in environ or environ.get("OMP_NUM_THREADS", "1") != "1":
+        return None
+    return max(1, cores // int(environ["LOCAL_WORLD_SIZE"]))
+
+
+def _usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # what this process may run on (containers, taskset)
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def teardown(world: World) -> None:
