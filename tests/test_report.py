@@ -3,6 +3,7 @@ import io
 import json
 import shutil
 import subprocess
+import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -140,3 +141,19 @@ def test_metric_table_marks_what_does_not_apply():
     elbo = next(line for line in lines if line.startswith("-ELBO"))
     assert elbo.split()[-2:] == ["-", "20.00"]
     assert "(K=5)" in table
+
+
+def test_latent_plot_projects_on_the_principal_axes_as_scikit_learn_does(tmp_path):
+    from sklearn.decomposition import PCA
+
+    from vaekit.plots import principal_components
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) + 3.0
+    np.testing.assert_allclose(principal_components(z, 2), PCA(n_components=2).fit_transform(z), atol=1e-10)
+    # training draws this plot; scikit-learn's import alone would take ~1.5 s of it
+    script = ("import sys\nfrom pathlib import Path\nimport numpy as np\nfrom vaekit.plots import save_latent\n"
+              f"save_latent(Path({str(tmp_path / 'latent.png')!r}), np.random.rand(50, 5), np.arange(50) % 3)\n"
+              "print('sklearn' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False" and Image.open(tmp_path / "latent.png").size[0] > 100
