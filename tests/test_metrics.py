@@ -7,8 +7,8 @@ from torch import nn
 
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
-from vaekit.metrics import (elbo, frechet_distance, frechet_distance_features, iw_log_likelihood, likelihood_meaning,
-                            reconstruction)
+from vaekit.metrics import (elbo, frechet_distance, frechet_distance_features, iw_log_likelihood, latent_usage,
+                            likelihood_meaning, reconstruction)
 from vaekit.models import build_model
 
 D, L, SIGMA = 6, 2, 0.5
@@ -137,3 +137,13 @@ def test_likelihood_meaning_is_honest():
     assert likelihood_meaning(True, "gaussian", False).startswith("log-likelihood")
     assert likelihood_meaning(True, "gaussian-learned", False).startswith("log-likelihood")
     assert likelihood_meaning(True, "bernoulli", False).startswith("bound on a loss")
+
+
+def test_latent_usage_from_batches_is_elbos_without_the_decoder():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="vae", input_shape=(D,), latent_dim=3, hidden=(8,))).eval()
+    x = torch.rand(50, D)
+    whole = elbo(model, x)
+    usage = latent_usage(model, [(x[i : i + 16], None) for i in range(0, 50, 16)])
+    assert usage["active_units"] == whole["active_units"]
+    np.testing.assert_allclose(usage["kl_per_dim"], whole["kl_per_dim"], rtol=1e-6)

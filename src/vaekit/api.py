@@ -228,11 +228,10 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
         from .diagnostics import collapse_warning
-        from .metrics import elbo, split_tensor
+        from .metrics import latent_usage
 
         summary["objective"] = model.objective()
-        usage = elbo(model.eval(), *split_tensor(data, "test", device, binarize))
-        summary.update({k: usage[k] for k in ("kl_per_dim", "active_units")})
+        summary.update(latent_usage(model.eval(), batches.over(data.splits["test"])))
         warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
         if warning:
             summary["collapse_warning"] = warning

@@ -172,15 +172,28 @@ def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
         recon -= log_px.sum().item()
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
         mus.append(mu)
-    kl_per_dim = (kl / len(x)).tolist()
+    usage = _usage(kl, mus, len(x))
+    kl_total = sum(usage["kl_per_dim"])
+    return {"neg_elbo": recon / len(x) + kl_total, "recon": recon / len(x), "kl": kl_total, **usage}
+
+
+@torch.no_grad()
+def latent_usage(model, batches) -> dict:
+    """KL per latent dimension and active units, as in ``elbo``, from (x, y) batches (``Batches.over``):
+    the encoder alone, and no copy of the whole split in memory."""
+    kl, mus, n = 0.0, [], 0
+    for xb, yb in batches:
+        mu, logvar = model.encode(xb, yb)  # (B, L) each
+        kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
+        mus.append(mu)
+        n += len(xb)
+    return _usage(kl, mus, n)
+
+
+def _usage(kl_sum: torch.Tensor, mus: list[torch.Tensor], n: int) -> dict:
+    """Mean KL per dimension, and the dimensions whose posterior mean varies over the data (Burda et al. 2015)."""
     variances = torch.cat(mus).var(0)  # Cov_x(E_q[z_i | x]), (L,)
-    return {
-        "neg_elbo": recon / len(x) + sum(kl_per_dim),
-        "recon": recon / len(x),
-        "kl": sum(kl_per_dim),
-        "kl_per_dim": kl_per_dim,
-        "active_units": int((variances > ACTIVE_THRESHOLD).sum()),
-    }
+    return {"kl_per_dim": (kl_sum / n).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
 
 
 @torch.no_grad()
