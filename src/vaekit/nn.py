@@ -84,7 +84,8 @@ class _Fold(torch.autograd.Function):
         b, c, height, width = g.shape
         h, w = (height - kh) // sh + 1, (width - kw) // sw + 1  # the patches' grid
         sb, sc, sy, sx = g.stride()
-        cols = g.as_strided((b, c, kh, kw, h, w), (sb, sc, sy, sx, sy * sh, sx * sw))  # a view: cols[..., i, j, y, x] = g[..., y * sh + i, x * sw + j]
+        # a view, cols[:, :, i, j, y, x] = g[:, :, y * sh + i, x * sw + j]; reshape makes the one copy
+        cols = g.as_strided((b, c, kh, kw, h, w), (sb, sc, sy, sx, sy * sh, sx * sw))
         return cols.reshape(b, c * kh * kw, h * w), None, None, None, None
 
 
