@@ -192,8 +192,8 @@ def train_one(args) -> None:
     x_train, x_test = load_fashion(args.quick)
     device = torch.device(args.device)
     data = vaekit_data(x_train, x_test) if args.loop == "vaekit" else None
-    # This VM's large-matmul speed moves between ~90 and ~180 GFLOP/s from one minute to the next
-    # (other tenants of the host): the peaks just before and after vaekit's training say how it was
+    # This VM's speed drifts from one minute to the next (other tenants of the host): the peaks just
+    # before and after vaekit's training say whether the machine's matmul speed drifted with it
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
     peak_before = matmul_peak(args.sizes["peak_n"], 3, device, dtype) if args.loop == "vaekit" else None
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # of training and test evaluation alone
