@@ -161,7 +161,8 @@ def compare(arch: str, args, peak: float, bf16_too: bool = False) -> dict:
             runs.append(_child(["--loop", loop.split("_")[0], "--arch", arch, "--precision", precision], args))
     best = {loop: max(runs, key=lambda r: r["samples_per_s"]) for loop, runs in loops.items()}
     ref = best["reference"]
-    result = {**best, "samples_per_s_of_every_run": {loop: [r["samples_per_s"] for r in runs] for loop, runs in loops.items()}}
+    result = {**best, "samples_per_s_of_every_run": {loop: [r["samples_per_s"] for r in runs] for loop, runs in loops.items()},
+              "every_run": loops}  # with the peaks around each vaekit run: was a slow run's machine slow too?
     for loop, r in best.items():
         every = ", ".join(f"{v:,.0f}" for v in result["samples_per_s_of_every_run"][loop])
         _print(f"{arch}: {loop:11s} {r['samples_per_s']:,.0f} samples/s (runs: {every}), test -ELBO "

@@ -89,3 +89,4 @@ def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_highest
     assert result["peak_gflops"] == 220.0 and result["fraction_of_peak"] == pytest.approx(100 / 220)
     assert result["fraction_of_peak_same_process"] == pytest.approx(100 / 200)
     assert result["samples_per_s_of_every_run"]["reference"] == [10_000.0, 12_000.0]
+    assert [r["peak_gflops_before"] for r in result["every_run"]["vaekit"]] == [180.0, 90.0]
