@@ -96,8 +96,9 @@ class FoldConvTranspose2d(nn.ConvTranspose2d):
     A transposed convolution spreads every input pixel's channels, times the kernel, over a k x k
     patch of the output: a batched matmul makes the patches (B, k * k, H * W) and ``F.fold`` (col2im)
     adds them up. oneDNN's transposed convolution is slow there (32 -> 1 channels, 14x14 -> 28x28,
-    batch 128, 2 cores, forward + backward: 7.2 ms, this 2.3 ms). With 3 output channels the two
-    are even and with 32 oneDNN is 2.7x faster, so everywhere else, and on GPUs, it is the ordinary layer.
+    batch 128, 2 cores, forward + backward: 7.2 ms, this 2.3 ms). With more output channels it gains
+    nothing (3 channels, and 64 -> 32 on 7x7 -> 14x14: the two are even), so everywhere else, and on
+    GPUs, it is the ordinary layer.
     """
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
