@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import distributed
+from . import distributed, fused
 from .config import TrainConfig
 from .data.datasets import Data
 from .distributed import World
@@ -159,7 +159,9 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     if cfg.batch_size % world.size:
         raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
                           f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
-    objective = distributed.objective(model, world, device)
+    # The MLP VAE's hand-derived step where it applies (see fused.py); autograd for everything else
+    step = fused.step_for(model, cfg.precision, world.size) or functools.partial(
+        _autograd_step, distributed.objective(model, world, device), optimizer, cfg.precision)
     # Under torchrun a last batch too small to give every process an example is left out.
     n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -180,7 +182,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
         rng = _rng_state(generator)  # a replay of this epoch starts from here
-        args = (objective, model, optimizer, batches, order, epoch, n_batches, cfg, world, bar)
+        args = (step, model, optimizer, batches, order, epoch, n_batches, cfg, world, bar)
         train_logs, skipped, bad = _train_epoch(*args, checked=False)
         if train_logs is None:  # something went non-finite: replay the epoch, checking every step
             _restore(model, optimizer, good_state)
@@ -261,7 +263,7 @@ def _load_train_state(state: dict, model, optimizer, generator, history: History
     return best, best_state, epoch + 1
 
 
-def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Tensor, epoch: int, n_batches: int,
+def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, epoch: int, n_batches: int,
                  cfg: TrainConfig, world: World, bar, *, checked: bool) -> tuple[dict | None, list[int], int]:
     """One pass over ``order`` -> (mean train logs, None if anything went non-finite; skipped batches; bad batch).
 
@@ -276,10 +278,7 @@ def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Ten
         bar.set_description(f"epoch {epoch}/{cfg.epochs}")
     for i in range(n_batches):
         xb, yb = batches.get(world.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size]))
-        with _autocast(cfg.precision, xb.device.type):
-            loss, logs = objective(xb, y=yb, progress=epoch - 1 + i / n_batches)
-        optimizer.zero_grad()
-        loss.backward()
+        loss, logs = step(xb, yb, epoch - 1 + i / n_batches)  # sets every parameter's .grad
         norm = _grad_norm(params, cfg.grad_clip, checked)
         if checked and not _finite(loss, norm, world):
             if cfg.on_nan == "stop":
@@ -303,6 +302,16 @@ def _train_epoch(objective, model, optimizer, batches: Batches, order: torch.Ten
     if n_finite < world.size or not all(math.isfinite(v) for v in train_logs.values()):
         return None, skipped, 0
     return train_logs, skipped, 0
+
+
+def _autograd_step(objective, optimizer, precision: str, x: torch.Tensor, y: torch.Tensor | None,
+                   progress: float) -> tuple[torch.Tensor, dict]:
+    """The training step of every model: forward (under bf16 autocast with --precision bf16), then backward."""
+    with _autocast(precision, x.device.type):
+        loss, logs = objective(x, y=y, progress=progress)
+    optimizer.zero_grad()
+    loss.backward()
+    return loss, logs
 
 
 def _autocast(precision: str, device_type: str):

@@ -1,0 +1,117 @@
+"""The MLP VAE's training step with its gradients derived by hand: no autograd graph.
+
+For small models autograd's bookkeeping costs more than their arithmetic. The standard MLP VAE on
+Fashion-MNIST (784-400-20-400-784, batch 128, 2 CPU cores) spends ~4.0 ms a step through autograd
+and ~3.5 ms through this (one process, alternating every 20 steps); its matmuls alone take ~2.5 ms.
+The saving: no graph, gradients written in place into the same buffers every step, the Bernoulli
+cross-entropy as softplus - dot, and the KL's small tensors handled in a few ops instead of ~25.
+
+``step_for`` returns the step for the models it covers exactly (``VAE`` with MLP bodies, a Bernoulli
+or fixed-sigma Gaussian likelihood, no free bits, fp32, one process), and None for every other model,
+which trains through autograd. It computes what ``VAE.loss`` and its backward compute, in the same
+order of random draws; a test checks its loss, logs and gradients against autograd's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .losses import LOG_2PI
+from .models import VAE
+from .nn import MLPDecoder, MLPEncoder
+
+
+REPLACED = {"loss", "forward", "encode", "decode", "reparameterize", "recon_nll", "logs"}  # VAE methods this step does the work of
+
+
+def step_for(model: nn.Module, precision: str, world_size: int):
+    """``step(x, y=None, progress=None) -> (loss, logs)`` that also sets every parameter's ``.grad``; None if not covered."""
+    c = getattr(model, "cfg", None)
+    if (type(model) is not VAE or vars(model).keys() & REPLACED or c.likelihood not in ("bernoulli", "gaussian") or c.free_bits
+            or precision != "fp32" or world_size != 1 or not all(p.requires_grad for p in model.parameters())
+            or type(model.encoder) is not MLPEncoder or type(model.decoder) is not MLPDecoder):
+        return None
+    encoder, decoder = _linears(model.encoder.net), _linears(model.decoder.net)
+    if encoder is None or decoder is None:
+        return None
+    return _MLPVAEStep(model, encoder, decoder)
+
+
+def _linears(net: nn.Sequential) -> list[nn.Linear] | None:
+    """The Linear layers of Linear, ReLU, ..., Linear (each with a bias), or None for any other stack."""
+    layers = list(net)
+    ok = (len(layers) % 2 == 1 and all(type(m) is nn.Linear and m.bias is not None for m in layers[::2])
+          and all(type(m) is nn.ReLU for m in layers[1::2]))
+    return layers[::2] if ok else None
+
+
+class _MLPVAEStep:
+    def __init__(self, model: VAE, encoder: list[nn.Linear], decoder: list[nn.Linear]):
+        self.model, self.encoder, self.decoder = model, encoder, decoder
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None):
+        model, c = self.model, self.model.cfg
+        n, latent = len(x), c.latent_dim
+        target = x.flatten(1)
+        enc_inputs, enc = _forward(self.encoder, model.corrupted(x).flatten(1))
+        mu, logvar = enc[:, :latent], enc[:, latent:]
+        std = logvar.mul(0.5).exp_()
+        eps = torch.randn_like(mu)  # the draw VAE.reparameterize makes
+        z = torch.addcmul(mu, std, eps)
+        dec_inputs, out = _forward(self.decoder, z)  # (n, features): logits or means
+
+        # loss = mean over the batch of [recon_i + w * KL_i]; every gradient below is d loss
+        if c.likelihood == "bernoulli":
+            recon = F.softplus(out).sum() - torch.dot(out.view(-1), target.reshape(-1))
+            residual = torch.sigmoid(out).sub_(target)  # d recon / d logits, and the mean's error for the mse log
+            scale = 1.0 / n
+        else:
+            residual = out - target
+            recon = residual.pow(2).sum() * (0.5 / c.sigma**2) + residual.numel() * (math.log(c.sigma) + 0.5 * LOG_2PI)
+            scale = 1.0 / (n * c.sigma**2)
+        recon = recon / n
+        mse = torch.dot(residual.view(-1), residual.view(-1)) / residual.numel()
+        var = std * std
+        kl = (mu * mu + var - 1 - logvar).sum() * (0.5 / n)
+        w = model.kl_weight(progress)
+        loss = recon + w * kl
+
+        grad_z = _backward(self.decoder, dec_inputs, residual.mul_(scale), input_grad=True)
+        grad_enc = torch.empty_like(enc)
+        torch.add(grad_z, mu, alpha=w / n, out=grad_enc[:, :latent])  # d/d mu
+        # d/d logvar: through z = mu + exp(logvar / 2) eps, and the KL's (exp(logvar) - 1) / 2
+        torch.addcmul(var.sub_(1).mul_(0.5 * w / n), grad_z * eps, std, value=0.5, out=grad_enc[:, latent:])
+        _backward(self.encoder, enc_inputs, grad_enc, input_grad=False)
+        return loss, {"loss": loss, "neg_elbo": recon + kl, "recon": recon, "kl": kl, "mse": mse}
+
+
+def _forward(layers: list[nn.Linear], h: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """-> (every layer's input, the output): ReLU after every layer but the last, in place."""
+    inputs = []
+    for i, layer in enumerate(layers):
+        inputs.append(h)
+        h = torch.addmm(layer.bias, h, layer.weight.t())
+        if i < len(layers) - 1:
+            h.relu_()
+    return inputs, h
+
+
+def _backward(layers: list[nn.Linear], inputs: list[torch.Tensor], grad: torch.Tensor, input_grad: bool):
+    """Write each layer's weight and bias gradient (reusing last step's buffers) -> the gradient of the input, if asked."""
+    for i in reversed(range(len(layers))):
+        weight, bias = layers[i].weight, layers[i].bias
+        if weight.grad is None:
+            weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
+        torch.mm(grad.t(), inputs[i], out=weight.grad)
+        torch.sum(grad, 0, out=bias.grad)
+        if i == 0 and not input_grad:
+            return None
+        grad = grad.mm(weight)
+        if i > 0:  # through the ReLU: its output, the next layer's input, is 0 where it cut
+            grad = torch.ops.aten.threshold_backward(grad, inputs[i], 0)
+    return grad

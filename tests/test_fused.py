@@ -1,0 +1,101 @@
+"""The MLP VAE's hand-derived training step computes what autograd computes through VAE.loss."""
+
+import pytest
+import torch
+
+from vaekit import fused
+from vaekit.config import DataConfig, ModelConfig, TrainConfig
+from vaekit.data.datasets import load_data
+from vaekit.models import build_model
+from vaekit.trainer import fit, set_seed
+
+SHAPE = (1, 6, 5)
+
+
+def _model(**options):
+    cfg = {"model": "vae", "arch": "mlp", "input_shape": SHAPE, "latent_dim": 3, "hidden": (16,), **options}
+    model = build_model(ModelConfig(**cfg)).double()
+    model.train()
+    return model
+
+
+@pytest.mark.parametrize("options", [
+    {},  # the standard model: Bernoulli, one hidden layer
+    {"hidden": (12, 8), "likelihood": "gaussian", "sigma": 0.7, "noise": "mask:0.2"},
+    {"hidden": (), "noise": "gaussian:0.3", "beta": 2.0, "kl_warmup": 2},  # linear bodies, a KL schedule
+])
+def test_loss_logs_and_gradients_match_autograd(options):
+    model = _model(**options)
+    x = torch.rand(9, *SHAPE, dtype=torch.float64)
+    step = fused.step_for(model, "fp32", 1)
+    assert step is not None
+    torch.manual_seed(5)
+    loss, logs = model.loss(x, progress=0.3)
+    loss.backward()
+    expected = [p.grad.clone() for p in model.parameters()]
+    after_autograd = torch.rand(1)  # the RNG's next draw: both must draw the same noise, in the same order
+    torch.manual_seed(5)
+    fused_loss, fused_logs = step(x, None, 0.3)
+    assert torch.rand(1) == after_autograd
+    assert fused_loss.item() == pytest.approx(loss.item(), rel=1e-12)
+    assert list(fused_logs) == list(logs)
+    for key in logs:
+        assert fused_logs[key].item() == pytest.approx(logs[key].item(), rel=1e-12, abs=1e-12), key
+    for (name, p), g in zip(model.named_parameters(), expected):
+        torch.testing.assert_close(p.grad, g, rtol=1e-10, atol=1e-12, msg=name)
+
+
+def test_gradients_are_written_not_accumulated():
+    model = _model()
+    step = fused.step_for(model, "fp32", 1)
+    x = torch.rand(4, *SHAPE, dtype=torch.float64)
+    torch.manual_seed(0)
+    step(x, None, 0.0)
+    first = [p.grad.clone() for p in model.parameters()]
+    torch.manual_seed(0)
+    step(x, None, 0.0)  # a second step on the same batch and noise gives the same gradient, not twice it
+    for p, g in zip(model.parameters(), first):
+        torch.testing.assert_close(p.grad, g)
+
+
+@pytest.mark.parametrize("options, precision, world_size", [
+    ({"model": "iwae"}, "fp32", 1),
+    ({"model": "cvae", "n_classes": 3}, "fp32", 1),
+    ({"model": "ae"}, "fp32", 1),
+    ({"arch": "conv", "input_shape": (1, 8, 8), "hidden": (4,)}, "fp32", 1),
+    ({"free_bits": 0.5}, "fp32", 1),  # couples the batch: autograd's
+    ({"likelihood": "gaussian-learned"}, "fp32", 1),
+    ({"likelihood": "continuous-bernoulli"}, "fp32", 1),
+    ({}, "bf16", 1),
+    ({}, "fp32", 2),  # DDP needs autograd's hooks
+])
+def test_other_models_and_settings_train_through_autograd(options, precision, world_size):
+    assert fused.step_for(_model(**options), precision, world_size) is None
+
+
+def test_a_replaced_loss_or_frozen_layer_trains_through_autograd():
+    model = _model()
+    model.loss = lambda x, y=None, progress=None: (x.sum(), {})
+    assert fused.step_for(model, "fp32", 1) is None
+    model = _model()
+    model.decoder.net[0].weight.requires_grad_(False)
+    assert fused.step_for(model, "fp32", 1) is None
+
+
+def test_fit_matches_fit_through_autograd(monkeypatch):
+    def run():
+        set_seed(0)
+        data = load_data(DataConfig(), seed=0)
+        model = build_model(ModelConfig(model="vae", input_shape=data.shape, latent_dim=4, hidden=(32,)))
+        history = fit(model, data, TrainConfig(epochs=2, seed=0, patience=0), device=torch.device("cpu"), verbose=False)
+        return model, history
+
+    model, history = run()
+    assert fused.step_for(model, "fp32", 1) is not None  # the default digits VAE takes the fused step
+    monkeypatch.setattr(fused, "step_for", lambda *args: None)
+    reference, reference_history = run()
+    for record, expected in zip(history.records, reference_history.records):
+        for key in ("train_loss", "train_kl", "train_mse", "val_neg_elbo"):
+            assert record[key] == pytest.approx(expected[key], rel=1e-4), key
+    for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
+        torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=name)
