@@ -145,20 +145,24 @@ def train_vaekit(arch: str, data: Data, epochs: int, seed: int, device: torch.de
     return model, {"seconds": seconds, "samples_per_s": epochs * n_train / seconds, "test_neg_elbo": test["neg_elbo"]}
 
 
-def compare(arch: str, args, peak: float, bf16_too: bool = False) -> dict:
+def compare(arch: str, args, peak: float, bf16_too: bool = False, save: Path | None = None) -> dict:
     """The reference loop and vaekit, each in a fresh process, alternating ``repeats`` times -> their numbers.
 
     Separate processes keep either loop from inheriting the other's state (allocator settings, warm
     caches, imported modules). On this 2-core VM the same process runs up to 1.6x slower at random
     times, so each loop's number is its best of the repeats (as ``timeit`` advises); every run's
     samples/s is kept in the JSON. ``bf16_too`` adds vaekit with
-    ``--precision bf16`` (bfloat16 autocast) beside vaekit at ``args.precision``.
+    ``--precision bf16`` (bfloat16 autocast) beside vaekit at ``args.precision``. With ``save``, the
+    first vaekit child saves its model there as a run folder (after its timing), for ``encode``.
     """
     loops = {"reference": [], "vaekit": [], **({"vaekit_bf16": []} if bf16_too else {})}
     for _ in range(args.sizes["train_repeats"]):
         for loop, runs in loops.items():
             precision = "bf16" if loop == "vaekit_bf16" else args.precision
-            runs.append(_child(["--loop", loop.split("_")[0], "--arch", arch, "--precision", precision], args))
+            options = ["--loop", loop.split("_")[0], "--arch", arch, "--precision", precision]
+            if save is not None and loop == "vaekit" and not runs:
+                options += ["--save", str(save)]
+            runs.append(_child(options, args))
     best = {loop: max(runs, key=lambda r: r["samples_per_s"]) for loop, runs in loops.items()}
     ref = best["reference"]
     result = {**best, "samples_per_s_of_every_run": {loop: [r["samples_per_s"] for r in runs] for loop, runs in loops.items()},
@@ -222,16 +226,14 @@ def _child(options: list[str], args) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def encode_throughput(args) -> dict:
-    """``vaekit.load(run).encode(x)`` over every image, from a run folder a vaekit child trains and saves."""
-    with tempfile.TemporaryDirectory() as tmp:
-        _child(["--loop", "vaekit", "--arch", "mlp", "--save", tmp], args)
-        trained = Trained.load(tmp, device=args.device)
-        x = np.concatenate(load_fashion(args.quick))[:, None]  # (N, 1, 28, 28) uint8
-        trained.encode(x[:1024])  # warm-up
-        start = time.perf_counter()
-        codes = trained.encode(x)
-        seconds = time.perf_counter() - start
+def encode_throughput(args, run_dir: Path) -> dict:
+    """``vaekit.load(run).encode(x)`` over every image, with the MLP VAE a vaekit child saved in ``run_dir``."""
+    trained = Trained.load(run_dir, device=args.device)
+    x = np.concatenate(load_fashion(args.quick))[:, None]  # (N, 1, 28, 28) uint8
+    trained.encode(x[:1024])  # warm-up
+    start = time.perf_counter()
+    codes = trained.encode(x)
+    seconds = time.perf_counter() - start
     result = {"arch": "mlp", "n": len(x), "seconds": seconds, "images_per_s": len(x) / seconds,
               "codes_shape": list(codes.shape)}
     _print(f"encode (mlp): {result['images_per_s']:,.0f} images/s over {len(x):,} images")
@@ -390,11 +392,12 @@ def main(argv=None) -> dict | None:
     x_train, x_test = load_fashion(args.quick)
     results["data"] = {"n_train": len(x_train), "n_test": len(x_test), "uint8_bytes": x_train.nbytes + x_test.nbytes}
     del x_train, x_test
-    results["mlp"] = compare("mlp", args, peak)
-    # bf16 autocast as a second vaekit conv run where fp32 is the main one: on CPUs with AVX512-BF16
-    # or AMX it is vaekit's fastest correct setting for convolutions
-    results["conv"] = compare("conv", args, peak, bf16_too=args.precision == "fp32")
-    results["encode"] = encode_throughput(args)
+    with tempfile.TemporaryDirectory() as saved:
+        results["mlp"] = compare("mlp", args, peak, save=Path(saved))
+        # bf16 autocast as a second vaekit conv run where fp32 is the main one: on CPUs with AVX512-BF16
+        # or AMX it is vaekit's fastest correct setting for convolutions
+        results["conv"] = compare("conv", args, peak, bf16_too=args.precision == "fp32")
+        results["encode"] = encode_throughput(args, Path(saved))
     results["memory"] = peak_rss(args)
     results["cli"] = cli_times(args.sizes["repeats"])
     results["machine"]["load_average_end"] = os.getloadavg()  # other work on the machine disturbs every number

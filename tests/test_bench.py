@@ -90,3 +90,16 @@ def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_highest
     assert result["fraction_of_peak_same_process"] == pytest.approx(100 / 200)
     assert result["samples_per_s_of_every_run"]["reference"] == [10_000.0, 12_000.0]
     assert [r["peak_gflops_before"] for r in result["every_run"]["vaekit"]] == [180.0, 90.0]
+
+
+def test_compare_has_only_the_first_vaekit_child_save_its_model(monkeypatch, tmp_path):
+    calls = []
+    result = {"samples_per_s": 1.0, "test_neg_elbo": 250.0, "page_faults_per_step": 0, "train_flops_per_example": 1,
+              "peak_gflops_before": 1.0, "peak_gflops_after": 1.0}
+    monkeypatch.setattr(run, "_child", lambda options, args: calls.append(options) or result)
+    args = run.parse_args(["--quick"])
+    args.sizes = {**args.sizes, "train_repeats": 2}
+    run.compare("mlp", args, peak=1.0, save=tmp_path)
+    saving = [options for options in calls if "--save" in options]
+    assert saving == [["--loop", "vaekit", "--arch", "mlp", "--precision", "fp32", "--save", str(tmp_path)]]
+    assert calls.index(saving[0]) == 1  # the reference runs first, then vaekit
