@@ -1,4 +1,4 @@
-"""The MLP VAE's hand-derived training step computes what autograd computes through VAE.loss."""
+"""The MLP models' hand-derived training step computes what autograd computes through their loss."""
 
 import pytest
 import torch
@@ -23,6 +23,8 @@ def _model(**options):
     {},  # the standard model: Bernoulli, one hidden layer
     {"hidden": (12, 8), "likelihood": "gaussian", "sigma": 0.7, "noise": "mask:0.2"},
     {"hidden": (), "noise": "gaussian:0.3", "beta": 2.0, "kl_warmup": 2},  # linear bodies, a KL schedule
+    {"model": "ae"},
+    {"model": "dae", "noise": "salt-pepper:0.2", "likelihood": "gaussian", "hidden": (12, 8)},
 ])
 def test_loss_logs_and_gradients_match_autograd(options):
     model = _model(**options)
@@ -61,7 +63,6 @@ def test_gradients_are_written_not_accumulated():
 @pytest.mark.parametrize("options, precision, world_size", [
     ({"model": "iwae"}, "fp32", 1),
     ({"model": "cvae", "n_classes": 3}, "fp32", 1),
-    ({"model": "ae"}, "fp32", 1),
     ({"arch": "conv", "input_shape": (1, 8, 8), "hidden": (4,)}, "fp32", 1),
     ({"free_bits": 0.5}, "fp32", 1),  # couples the batch: autograd's
     ({"likelihood": "gaussian-learned"}, "fp32", 1),
