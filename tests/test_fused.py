@@ -10,11 +10,12 @@ from vaekit.models import build_model
 from vaekit.trainer import fit, set_seed
 
 SHAPE = (1, 6, 5)
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def _model(**options):
+def _model(device="cpu", **options):
     cfg = {"model": "vae", "arch": "mlp", "input_shape": SHAPE, "latent_dim": 3, "hidden": (16,), **options}
-    model = build_model(ModelConfig(**cfg)).double()
+    model = build_model(ModelConfig(**cfg)).double().to(device)
     model.train()
     return model
 
@@ -26,19 +27,20 @@ def _model(**options):
     {"model": "ae"},
     {"model": "dae", "noise": "salt-pepper:0.2", "likelihood": "gaussian", "hidden": (12, 8)},
 ])
-def test_loss_logs_and_gradients_match_autograd(options):
-    model = _model(**options)
-    x = torch.rand(9, *SHAPE, dtype=torch.float64)
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=CUDA)])
+def test_loss_logs_and_gradients_match_autograd(options, device):
+    model = _model(device, **options)
+    x = torch.rand(9, *SHAPE, dtype=torch.float64, device=device)
     step = fused.step_for(model, "fp32", 1)
     assert step is not None
     torch.manual_seed(5)
     loss, logs = model.loss(x, progress=0.3)
     loss.backward()
     expected = [p.grad.clone() for p in model.parameters()]
-    after_autograd = torch.rand(1)  # the RNG's next draw: both must draw the same noise, in the same order
+    after_autograd = torch.rand(1, device=device)  # the RNG's next draw: both must draw the same noise, in the same order
     torch.manual_seed(5)
     fused_loss, fused_logs = step(x, None, 0.3)
-    assert torch.rand(1) == after_autograd
+    assert torch.rand(1, device=device) == after_autograd
     assert fused_loss.item() == pytest.approx(loss.item(), rel=1e-12)
     assert list(fused_logs) == list(logs)
     for key in logs:
