@@ -33,9 +33,10 @@ REPLACED = {"loss", "forward", "encode", "decode", "reparameterize", "recon_nll"
 
 def step_for(model: nn.Module, precision: str, world_size: int):
     """``step(x, y=None, progress=None) -> (loss, logs)`` that also sets every parameter's ``.grad``; None if not covered."""
-    c = getattr(model, "cfg", None)
-    if (type(model) not in (VAE, Autoencoder) or vars(model).keys() & REPLACED
-            or c.likelihood not in ("bernoulli", "gaussian") or c.free_bits
+    if type(model) not in (VAE, Autoencoder):
+        return None
+    c = model.cfg
+    if (vars(model).keys() & REPLACED or c.likelihood not in ("bernoulli", "gaussian") or c.free_bits
             or precision != "fp32" or world_size != 1 or not all(p.requires_grad for p in model.parameters())
             or type(model.encoder) is not MLPEncoder or type(model.decoder) is not MLPDecoder):
         return None
@@ -135,13 +136,18 @@ def _backward(layers: list[nn.Linear], inputs: list[torch.Tensor], grad: torch.T
     """Write each layer's weight and bias gradient (reusing last step's buffers) -> the gradient of the input, if asked."""
     for i in reversed(range(len(layers))):
         weight, bias = layers[i].weight, layers[i].bias
-        if weight.grad is None:
-            weight.grad, bias.grad = torch.empty_like(weight), torch.empty_like(bias)
-        torch.mm(grad.t(), inputs[i], out=weight.grad)
-        torch.sum(grad, 0, out=bias.grad)
+        torch.mm(grad.t(), inputs[i], out=_grad_buffer(weight))
+        torch.sum(grad, 0, out=_grad_buffer(bias))
         if i == 0 and not input_grad:
             return None
         grad = grad.mm(weight)
         if i > 0:  # through the ReLU: its output, the next layer's input, is 0 where it cut
             grad = torch.ops.aten.threshold_backward(grad, inputs[i], 0)
     return grad
+
+
+def _grad_buffer(p: nn.Parameter) -> torch.Tensor:
+    """``p.grad`` to overwrite: last step's buffer (torch keeps its shape and dtype the parameter's), or a new one."""
+    if p.grad is None:
+        p.grad = torch.empty_like(p)
+    return p.grad

@@ -1,7 +1,9 @@
 """The training loop: seeded batches sliced from tensors in memory, Adam, validation, early
 stopping that restores the best weights, and a guard against non-finite losses.
 
-The loop knows nothing of the model's kind: every model has ``loss(x, y, progress) -> (loss, logs)``.
+The loop knows nothing of the model's kind: every model has ``loss(x, y, progress) -> (loss, logs)``,
+and a step is that loss and its backward. Only ``fused.step_for`` looks at the model: for the MLP
+AE, DAE and VAE it gives a step with hand-derived gradients that computes the same thing faster.
 
 Resume: ``train_state`` is everything the loop needs to go on after an epoch (weights, Adam,
 early-stopping state, records, every RNG), and ``fit(resume=state)`` continues bit for bit.
@@ -159,7 +161,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     if cfg.batch_size % world.size:
         raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
                           f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
-    # The MLP VAE's hand-derived step where it applies (see fused.py); autograd for everything else
+    # The MLP AE's, DAE's and VAE's hand-derived step where it applies (fused.py); autograd for the rest
     step = fused.step_for(model, cfg.precision, world.size) or functools.partial(
         _autograd_step, distributed.objective(model, world, device), optimizer, cfg.precision)
     # Under torchrun a last batch too small to give every process an example is left out.
@@ -306,7 +308,8 @@ def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, 
 
 def _autograd_step(objective, optimizer, precision: str, x: torch.Tensor, y: torch.Tensor | None,
                    progress: float) -> tuple[torch.Tensor, dict]:
-    """The training step of every model: forward (under bf16 autocast with --precision bf16), then backward."""
+    """The training step of every model fused.py does not cover: forward (under bf16 autocast with
+    --precision bf16), then backward."""
     with _autocast(precision, x.device.type):
         loss, logs = objective(x, y=y, progress=progress)
     optimizer.zero_grad()
