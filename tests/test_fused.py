@@ -1,5 +1,7 @@
 """The MLP models' hand-derived training step computes what autograd computes through their loss."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -24,6 +26,7 @@ def _model(device="cpu", **options):
     {},  # the standard model: Bernoulli, one hidden layer
     {"hidden": (12, 8), "likelihood": "gaussian", "sigma": 0.7, "noise": "mask:0.2"},
     {"hidden": (), "noise": "gaussian:0.3", "beta": 2.0, "kl_warmup": 2},  # linear bodies, a KL schedule
+    {"kl_warmup": 1, "kl_cycles": 2},  # cyclical: a KL weight of 0.3 at progress 0.3
     {"model": "ae"},
     {"model": "dae", "noise": "salt-pepper:0.2", "likelihood": "gaussian", "hidden": (12, 8)},
 ])
@@ -76,13 +79,34 @@ def test_other_models_and_settings_train_through_autograd(options, precision, wo
     assert fused.step_for(_model(**options), precision, world_size) is None
 
 
-def test_a_replaced_loss_or_frozen_layer_trains_through_autograd():
-    model = _model()
-    model.loss = lambda x, y=None, progress=None: (x.sum(), {})
-    assert fused.step_for(model, "fp32", 1) is None
-    model = _model()
-    model.decoder.net[0].weight.requires_grad_(False)
-    assert fused.step_for(model, "fp32", 1) is None
+def _changed(change: str):
+    """A model the fused step must leave to autograd, changed from outside in one way."""
+    if change == "learned sigma":  # VAE.sigma() reads log_sigma, whatever cfg.likelihood says
+        model = _model(likelihood="gaussian-learned")
+        model.cfg = dataclasses.replace(model.cfg, likelihood="gaussian")
+        return model
+    model = _model(hidden=(8, 8))
+    if change == "loss replaced":
+        model.loss = lambda x, y=None, progress=None: (x.sum(), {})
+    elif change == "frozen layer":
+        model.decoder.net[0].weight.requires_grad_(False)
+    elif change == "tied layers":  # the step writes each gradient once: a shared layer's would lose a term
+        model.decoder.net[2] = model.encoder.net[2]
+    elif change == "forward hook":
+        model.encoder.register_forward_hook(lambda module, inputs, output: output * 2)
+    elif change == "weight norm":
+        torch.nn.utils.parametrizations.weight_norm(model.decoder.net[0])
+    elif change == "forward replaced":
+        model.encoder.forward = lambda x: x
+    elif change == "gradient hook":
+        model.decoder.net[0].weight.register_hook(lambda grad: grad * 0)
+    return model
+
+
+@pytest.mark.parametrize("change", ["loss replaced", "frozen layer", "tied layers", "forward hook", "weight norm",
+                                    "forward replaced", "gradient hook", "learned sigma"])
+def test_models_changed_from_outside_train_through_autograd(change):
+    assert fused.step_for(_changed(change), "fp32", 1) is None
 
 
 def test_fit_matches_fit_through_autograd(monkeypatch):

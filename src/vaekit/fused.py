@@ -28,7 +28,8 @@ from .nn import MLPDecoder, MLPEncoder
 
 
 # the methods whose work the step does: a model that overrides one on itself trains through autograd
-REPLACED = {"loss", "forward", "encode", "decode", "reparameterize", "recon_nll", "reconstruction_loss", "logs"}
+REPLACED = {"loss", "forward", "encode", "decode", "reparameterize", "recon_nll", "reconstruction_loss", "logs",
+            "sigma", "mean"}
 
 
 def step_for(model: nn.Module, precision: str, world_size: int):
@@ -36,20 +37,40 @@ def step_for(model: nn.Module, precision: str, world_size: int):
     if type(model) not in (VAE, Autoencoder):
         return None
     c = model.cfg
-    if (vars(model).keys() & REPLACED or c.likelihood not in ("bernoulli", "gaussian") or c.free_bits
-            or precision != "fp32" or world_size != 1 or not all(p.requires_grad for p in model.parameters())
-            or type(model.encoder) is not MLPEncoder or type(model.decoder) is not MLPDecoder):
+    if (c.likelihood not in ("bernoulli", "gaussian") or c.free_bits or precision != "fp32" or world_size != 1
+            or type(model.encoder) is not MLPEncoder or type(model.decoder) is not MLPDecoder
+            or vars(model).keys() & REPLACED or _hooked(model)):
         return None
     encoder, decoder = _linears(model.encoder.net), _linears(model.decoder.net)
     if encoder is None or decoder is None:
         return None
+    # every parameter trained, once: no tied weights (the step writes gradients, it does not add them),
+    # nothing else (a learned sigma, weight norm's weight_g and weight_v), nothing frozen
+    mine = [p for layer in encoder + decoder for p in (layer.weight, layer.bias)]
+    theirs = list(model.parameters())
+    if len({id(p) for p in mine}) != len(mine) or {id(p) for p in mine} != {id(p) for p in theirs} or not all(
+            p.requires_grad for p in theirs):
+        return None
     return (_MLPVAEStep if type(model) is VAE else _MLPAutoencoderStep)(model, encoder, decoder)
+
+
+def _hooked(model: nn.Module) -> bool:
+    """Whether a hook or an instance's own ``forward`` would act in autograd's step and not in this one."""
+    from torch.nn.modules import module
+
+    hooks = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    if any(getattr(module, f"_global{name}", None) for name in hooks):
+        return True
+    for m in model.modules():
+        if any(getattr(m, name, None) for name in hooks) or (m is not model and "forward" in vars(m)):
+            return True
+    return any(p._backward_hooks or getattr(p, "_post_accumulate_grad_hooks", None) for p in model.parameters())
 
 
 def _linears(net: nn.Sequential) -> list[nn.Linear] | None:
     """The Linear layers of Linear, ReLU, ..., Linear (each with a bias), or None for any other stack."""
     layers = list(net)
-    ok = (len(layers) % 2 == 1 and all(type(m) is nn.Linear and m.bias is not None for m in layers[::2])
+    ok = (type(net) is nn.Sequential and len(layers) % 2 == 1 and all(type(m) is nn.Linear and m.bias is not None for m in layers[::2])
           and all(type(m) is nn.ReLU for m in layers[1::2]))
     return layers[::2] if ok else None
 
