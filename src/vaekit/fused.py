@@ -70,33 +70,32 @@ def _hooked(model: nn.Module) -> bool:
 def _linears(net: nn.Sequential) -> list[nn.Linear] | None:
     """The Linear layers of Linear, ReLU, ..., Linear (each with a bias), or None for any other stack."""
     layers = list(net)
-    ok = (type(net) is nn.Sequential and len(layers) % 2 == 1 and all(type(m) is nn.Linear and m.bias is not None for m in layers[::2])
+    ok = (type(net) is nn.Sequential and len(layers) % 2 == 1
+          and all(type(m) is nn.Linear and m.bias is not None for m in layers[::2])
           and all(type(m) is nn.ReLU for m in layers[1::2]))
     return layers[::2] if ok else None
 
 
-class _MLPAutoencoderStep:
-    """``Autoencoder.loss`` (AE and DAE): the mean over the batch of the cross-entropy or squared error."""
-
+class _MLPStep:
     def __init__(self, model: Autoencoder, encoder: list[nn.Linear], decoder: list[nn.Linear]):
         self.model, self.encoder, self.decoder = model, encoder, decoder
+
+
+class _MLPAutoencoderStep(_MLPStep):
+    """``Autoencoder.loss`` (AE and DAE): the mean over the batch of the cross-entropy or squared error."""
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None):
         enc_inputs, z = _forward(self.encoder, self.model.corrupted(x).flatten(1))
         dec_inputs, out = _forward(self.decoder, z)
-        loss, residual, scale = _reconstruction(self.model.cfg.likelihood, out, x.flatten(1), None)
-        mse = torch.dot(residual.view(-1), residual.view(-1)) / residual.numel()
+        loss, mse, residual, scale = _reconstruction(self.model.cfg.likelihood, out, x.flatten(1), None)
         grad_z = _backward(self.decoder, dec_inputs, residual.mul_(scale), input_grad=True)
         _backward(self.encoder, enc_inputs, grad_z, input_grad=False)
         return loss, {"loss": loss, "recon": loss, "mse": mse}
 
 
-class _MLPVAEStep:
+class _MLPVAEStep(_MLPStep):
     """``VAE.loss``: the mean over the batch of -log p(x|z) + w * KL, with z = mu + sigma * eps."""
-
-    def __init__(self, model: VAE, encoder: list[nn.Linear], decoder: list[nn.Linear]):
-        self.model, self.encoder, self.decoder = model, encoder, decoder
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, y: torch.Tensor | None = None, progress: float | None = None):
@@ -109,8 +108,7 @@ class _MLPVAEStep:
         z = torch.addcmul(mu, std, eps)
         dec_inputs, out = _forward(self.decoder, z)  # (n, features): logits or means
 
-        recon, residual, scale = _reconstruction(c.likelihood, out, x.flatten(1), c.sigma)
-        mse = torch.dot(residual.view(-1), residual.view(-1)) / residual.numel()
+        recon, mse, residual, scale = _reconstruction(c.likelihood, out, x.flatten(1), c.sigma)
         var = std * std
         kl = (mu * mu + var - 1 - logvar).sum() * (0.5 / n)
         w = model.kl_weight(progress)
@@ -126,20 +124,23 @@ class _MLPVAEStep:
 
 
 def _reconstruction(likelihood: str, out: torch.Tensor, target: torch.Tensor, sigma: float | None):
-    """-> (batch mean of the reconstruction loss, residual = E[x|z] - x, scale): d loss / d out = scale * residual.
+    """-> (batch mean of the reconstruction loss, the mse log, residual = E[x|z] - x, scale), where
+    d loss / d out = scale * residual.
 
     Bernoulli: the cross-entropy from logits, softplus(out) - out * x. Gaussian: the VAE's -log N(x | out,
     sigma^2) with its constant (``sigma`` given), or the autoencoder's squared error (``sigma`` None).
     """
     n = len(out)
+    residual = torch.sigmoid(out).sub_(target) if likelihood == "bernoulli" else out - target
+    squares = torch.dot(residual.view(-1), residual.view(-1))
     if likelihood == "bernoulli":
-        loss = F.softplus(out).sum() - torch.dot(out.view(-1), target.reshape(-1))
-        return loss / n, torch.sigmoid(out).sub_(target), 1.0 / n
-    residual = out - target
-    if sigma is None:
-        return residual.pow(2).sum() / n, residual, 2.0 / n
-    loss = residual.pow(2).sum() * (0.5 / sigma**2) + residual.numel() * (math.log(sigma) + 0.5 * LOG_2PI)
-    return loss / n, residual, 1.0 / (n * sigma**2)
+        loss, scale = F.softplus(out).sum() - torch.dot(out.view(-1), target.reshape(-1)), 1.0 / n
+    elif sigma is None:  # the autoencoder's squared error
+        loss, scale = squares, 2.0 / n
+    else:
+        loss = squares * (0.5 / sigma**2) + residual.numel() * (math.log(sigma) + 0.5 * LOG_2PI)
+        scale = 1.0 / (n * sigma**2)
+    return loss / n, squares / residual.numel(), residual, scale
 
 
 def _forward(layers: list[nn.Linear], h: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
