@@ -69,7 +69,6 @@ def test_targets_compare_each_value_with_its_bound():
     assert missed == {"conv_ratio", "mlp_fraction_of_peak", "conv_elbo_gap_nats", "conv_elbo_gap_nats_bf16"}
 
 
-
 def test_compare_keeps_each_loops_best_run_and_takes_the_fraction_of_the_highest_peak(monkeypatch):
     runs = iter([
         {"samples_per_s": 10_000.0, "test_neg_elbo": 250.5, "page_faults_per_step": 900},  # reference
