@@ -126,4 +126,3 @@ def test_fit_matches_fit_through_autograd(monkeypatch):
             assert record[key] == pytest.approx(expected[key], rel=1e-4), key
     for (name, p), q in zip(model.state_dict().items(), reference.state_dict().values()):
         torch.testing.assert_close(p, q, rtol=1e-3, atol=1e-4, msg=name)
-
