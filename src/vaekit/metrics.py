@@ -165,14 +165,13 @@ def _pca(x_train: torch.Tensor, n_components: int):
 def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
     """Negative ELBO = recon + KL (one posterior sample per example, closed-form KL), KL per
     dimension, and active units (Burda et al. 2015) from the variance of the posterior means."""
-    recon, kl, mus = 0.0, 0.0, []
+    recon, posteriors = 0.0, []
     for xb, yb in _batches(x, y):
         mu, logvar = model.encode(xb, yb)  # (B, L) each
         log_px, _, _ = model.importance_terms(mu, logvar, xb, yb, 1)  # (1, B)
         recon -= log_px.sum().item()
-        kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
-        mus.append(mu)
-    usage = _usage(kl, mus, len(x))
+        posteriors.append((mu, logvar))
+    usage = _usage(posteriors)
     kl_total = sum(usage["kl_per_dim"])
     return {"neg_elbo": recon / len(x) + kl_total, "recon": recon / len(x), "kl": kl_total, **usage}
 
@@ -181,19 +180,19 @@ def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
 def latent_usage(model, batches) -> dict:
     """KL per latent dimension and active units, as in ``elbo``, from (x, y) batches (``Batches.over``):
     the encoder alone, and no copy of the whole split in memory."""
-    kl, mus, n = 0.0, [], 0
-    for xb, yb in batches:
-        mu, logvar = model.encode(xb, yb)  # (B, L) each
+    return _usage(model.encode(xb, yb) for xb, yb in batches)
+
+
+def _usage(posteriors) -> dict:
+    """Mean KL per dimension, and the dimensions whose posterior mean varies over the data (Burda et al.
+    2015), from the posteriors' (mu, logvar) of every batch."""
+    kl, mus = 0.0, []
+    for mu, logvar in posteriors:  # (B, L) each
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
         mus.append(mu)
-        n += len(xb)
-    return _usage(kl, mus, n)
-
-
-def _usage(kl_sum: torch.Tensor, mus: list[torch.Tensor], n: int) -> dict:
-    """Mean KL per dimension, and the dimensions whose posterior mean varies over the data (Burda et al. 2015)."""
-    variances = torch.cat(mus).var(0)  # Cov_x(E_q[z_i | x]), (L,)
-    return {"kl_per_dim": (kl_sum / n).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
+    means = torch.cat(mus)  # (N, L)
+    variances = means.var(0)  # Cov_x(E_q[z_i | x]), (L,)
+    return {"kl_per_dim": (kl / len(means)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
 
 
 @torch.no_grad()
