@@ -68,6 +68,11 @@ def test_binarized_runs_report_log_likelihoods_in_nats(runs):
     assert saved["binarized"] is True
     assert saved["likelihood_meaning"].startswith("log-likelihood")
     assert saved["bits_per_dim"] == pytest.approx(-saved["iw_log_likelihood"] / (64 * np.log(2)))
+    # the run's summary scored the same fixed-seed binarization of the test split, in both of its passes
+    summary = json.loads((runs["binarized"] / "summary.json").read_text())
+    assert sum(summary["kl_per_dim"]) == pytest.approx(summary["test_kl"], rel=1e-5)
+    assert summary["test_kl"] == pytest.approx(saved["kl"], rel=1e-5)
+    assert summary["kl_per_dim"] == pytest.approx(saved["kl_per_dim"], rel=1e-5)
 
 
 def test_an_autoencoder_has_no_likelihood_but_gets_the_rest(runs):

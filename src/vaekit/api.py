@@ -215,8 +215,10 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     from .models import VAE
     from .trainer import Batches, evaluate
 
-    batches = Batches(data, device, binarize)
-    test = evaluate(model, batches, data.splits["test"])  # binarized: one fresh draw
+    def test_batches():  # binarized: the fixed-seed draw `vaekit evaluate` scores, alike in both passes below
+        return Batches(data, device, binarize, seed=0)
+
+    test = evaluate(model, test_batches(), data.splits["test"])
     summary = {
         **{f"test_{k}": v for k, v in test.items()},
         "epochs_trained": len(history.records),
@@ -231,7 +233,7 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         from .metrics import latent_usage
 
         summary["objective"] = model.objective()
-        summary.update(latent_usage(model.eval(), batches.over(data.splits["test"])))
+        summary.update(latent_usage(model.eval(), test_batches().over(data.splits["test"])))
         warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
         if warning:
             summary["collapse_warning"] = warning

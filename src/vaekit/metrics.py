@@ -94,11 +94,9 @@ def split_tensor(data, split: str, device, binarize: str | None = None,
     idx = data.splits[split]
     if not len(idx):
         raise VaekitError(f"--split {split}: the split is empty; try --split test")
-    parts = list(Batches(data, device).over(idx))
+    parts = list(Batches(data, device, binarize, seed).over(idx))
     x = torch.cat([xb for xb, _ in parts])
     y = None if data.y is None else torch.cat([yb for _, yb in parts])
-    if binarize:
-        x = torch.bernoulli(x, generator=torch.Generator(device=x.device).manual_seed(seed))
     return x, y
 
 

@@ -92,9 +92,11 @@ def as_tensor(x: np.ndarray) -> torch.Tensor:
 class Batches:
     """Gathers rows of the raw data tensor and scales them on the target device."""
 
-    def __init__(self, data: Data, device: torch.device, binarize: str | None = None):
+    def __init__(self, data: Data, device: torch.device, binarize: str | None = None, seed: int | None = None):
         self.device = device
         self.binarize = binarize  # "dynamic": every get() draws x ~ Bernoulli(scaled x) afresh
+        # the draws' own generator, when seeded: two Batches with one seed binarize a split alike
+        self.generator = None if seed is None else torch.Generator(device=device).manual_seed(seed)
         self.x = as_tensor(data.x)
         if device.type == "cuda" and self.x.nbytes <= 0.5 * torch.cuda.mem_get_info(device)[0]:
             self.x = self.x.to(device)  # data that fit live on the GPU: no copy per step
@@ -112,7 +114,7 @@ class Batches:
             xb = xb.pin_memory()
         yb = None if self.y is None else self.y.index_select(0, idx.to(self.device, non_blocking=True))
         xb = self.scaler.transform(xb.to(self.device, non_blocking=True), self.constants)
-        return (torch.bernoulli(xb) if self.binarize else xb), yb
+        return (torch.bernoulli(xb, generator=self.generator) if self.binarize else xb), yb
 
     def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):
         idx = torch.as_tensor(idx)
