@@ -320,8 +320,8 @@ def test_skip_counts_reach_metrics_jsonl(tmp_path, monkeypatch):
     bad = int(split_indices(1797, None, 0, 0.1, 0.2)["train"][7])  # one digits training example turned NaN
     real_get = vaekit.trainer.Batches.get
 
-    def get(self, idx):
-        x, y = real_get(self, idx)
+    def get(self, idx, generator=None):
+        x, y = real_get(self, idx, generator)
         hit = (idx == bad).to(x.device)
         if torch.is_grad_enabled() and hit.any():  # training batches only
             x = x.masked_fill(hit.view(-1, *[1] * (x.dim() - 1)), float("nan"))

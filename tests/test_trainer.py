@@ -38,6 +38,18 @@ def test_same_seed_same_weights_other_seed_differs():
     assert any(not torch.equal(p, r) for p, r in zip(a.state_dict().values(), c.state_dict().values()))
 
 
+def test_held_out_binarization_is_one_fixed_draw_per_seed_and_training_draws_afresh():
+    from vaekit.trainer import Batches
+
+    data = load_data(DataConfig(), seed=0)
+    batches, idx = Batches(data, torch.device("cpu"), binarize="dynamic"), data.splits["val"]
+    a, b, c = ([x for x, _ in batches.over(idx, seed=seed)] for seed in (5, 5, 6))
+    assert all(torch.equal(p, q) for p, q in zip(a, b))  # val_loss is comparable epoch to epoch
+    assert not torch.equal(a[0], c[0])
+    assert set(a[0].unique().tolist()) == {0.0, 1.0}
+    assert not torch.equal(batches.get(torch.as_tensor(idx))[0], batches.get(torch.as_tensor(idx))[0])
+
+
 def test_early_stopping_restores_best_weights():
     set_seed(0)
     data = load_data(DataConfig(), seed=0)

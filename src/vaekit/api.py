@@ -215,10 +215,8 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     from .models import VAE
     from .trainer import Batches, evaluate
 
-    def test_batches():  # binarized: the fixed-seed draw `vaekit evaluate` scores, alike in both passes below
-        return Batches(data, device, binarize, seed=0)
-
-    test = evaluate(model, test_batches(), data.splits["test"])
+    batches, test_idx = Batches(data, device, binarize), data.splits["test"]
+    test = evaluate(model, batches, test_idx, seed=0)  # binarized: the draw `vaekit evaluate` scores
     summary = {
         **{f"test_{k}": v for k, v in test.items()},
         "epochs_trained": len(history.records),
@@ -226,14 +224,14 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "stopped": history.stopped,
         "message": history.message,
         "train_seconds": round(seconds, 3),
-        "n_test": int(len(data.splits["test"])),
+        "n_test": int(len(test_idx)),
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
         from .diagnostics import collapse_warning
         from .metrics import latent_usage
 
         summary["objective"] = model.objective()
-        summary.update(latent_usage(model.eval(), test_batches().over(data.splits["test"])))
+        summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
         warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
         if warning:
             summary["collapse_warning"] = warning

@@ -94,7 +94,7 @@ def split_tensor(data, split: str, device, binarize: str | None = None,
     idx = data.splits[split]
     if not len(idx):
         raise VaekitError(f"--split {split}: the split is empty; try --split test")
-    parts = list(Batches(data, device, binarize, seed).over(idx))
+    parts = list(Batches(data, device, binarize).over(idx, seed=seed))
     x = torch.cat([xb for xb, _ in parts])
     y = None if data.y is None else torch.cat([yb for _, yb in parts])
     return x, y

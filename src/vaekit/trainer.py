@@ -92,11 +92,9 @@ def as_tensor(x: np.ndarray) -> torch.Tensor:
 class Batches:
     """Gathers rows of the raw data tensor and scales them on the target device."""
 
-    def __init__(self, data: Data, device: torch.device, binarize: str | None = None, seed: int | None = None):
+    def __init__(self, data: Data, device: torch.device, binarize: str | None = None):
         self.device = device
         self.binarize = binarize  # "dynamic": every get() draws x ~ Bernoulli(scaled x) afresh
-        # the draws' own generator, when seeded: two Batches with one seed binarize a split alike
-        self.generator = None if seed is None else torch.Generator(device=device).manual_seed(seed)
         self.x = as_tensor(data.x)
         if device.type == "cuda" and self.x.nbytes <= 0.5 * torch.cuda.mem_get_info(device)[0]:
             self.x = self.x.to(device)  # data that fit live on the GPU: no copy per step
@@ -106,29 +104,34 @@ class Batches:
         self.scaler = data.scaler
         self.constants = data.scaler.constants(torch.empty(0, device=device))  # made once, not per batch
 
-    def get(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``."""
+    def get(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``; binarized
+        with draws from ``generator`` (None: torch's global RNG)."""
         # non_blocking throughout: a blocking host-to-GPU copy would wait for the GPU at every step
         xb = self.x.index_select(0, idx.to(self.x.device, non_blocking=True))  # (B, ...) in the raw dtype
         if self.pin:
             xb = xb.pin_memory()
         yb = None if self.y is None else self.y.index_select(0, idx.to(self.device, non_blocking=True))
         xb = self.scaler.transform(xb.to(self.device, non_blocking=True), self.constants)
-        return (torch.bernoulli(xb, generator=self.generator) if self.binarize else xb), yb
+        return (torch.bernoulli(xb, generator=generator) if self.binarize else xb), yb
 
-    def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH):
+    def over(self, idx: np.ndarray, batch_size: int = EVAL_BATCH, seed: int | None = None):
+        """(x, y) batches of the rows ``idx`` in order. With a ``seed`` the binarization is that seed's
+        fixed draw, alike in every pass: the held-out splits are scored so (paired epoch to epoch)."""
         idx = torch.as_tensor(idx)
+        generator = None if seed is None else torch.Generator(device=self.device).manual_seed(seed)
         for start in range(0, len(idx), batch_size):
-            yield self.get(idx[start : start + batch_size])
+            yield self.get(idx[start : start + batch_size], generator)
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Batches, idx: np.ndarray) -> dict[str, float]:
-    """Mean of the model's logs over the examples ``idx``, in eval mode (no corruption, full KL weight)."""
+def evaluate(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: int | None = None) -> dict[str, float]:
+    """Mean of the model's logs over the examples ``idx``, in eval mode (no corruption, full KL weight);
+    ``seed``: see ``Batches.over``."""
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
-    for xb, yb in batches.over(idx):
+    for xb, yb in batches.over(idx, seed=seed):
         _, logs = model.loss(xb, y=yb)
         for k, v in logs.items():
             sums[k] = sums.get(k, 0) + v * len(xb)
@@ -200,7 +203,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
         if cfg.on_nan == "skip":
             record["skipped_batches"] = len(skipped)
         if len(val_idx):
-            record.update({f"val_{k}": v for k, v in _evaluate(model, batches, val_idx, world).items()})
+            record.update({f"val_{k}": v for k, v in _evaluate(model, batches, val_idx, cfg.seed, world).items()})
         record["seconds"] = time.perf_counter() - start
         history.records.append(record)
         good_state = _snapshot(model, optimizer)
@@ -348,9 +351,9 @@ def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig) -> str:
     return f"the loss or its gradient became non-finite in {where}; kept the weights of epoch {epoch - 1}; {advice}"
 
 
-def _evaluate(model, batches: Batches, idx: np.ndarray, world: World) -> dict[str, float]:
+def _evaluate(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
     """Validation logs: rank 0 computes them (forward only, a fraction of an epoch) and shares them."""
-    return distributed.from_main(evaluate(model, batches, idx) if world.main else None, world)
+    return distributed.from_main(evaluate(model, batches, idx, seed) if world.main else None, world)
 
 
 def _rng_state(generator: torch.Generator) -> dict:
