@@ -109,6 +109,20 @@ def test_models_changed_from_outside_train_through_autograd(change):
     assert fused.step_for(_changed(change), "fp32", 1) is None
 
 
+@pytest.mark.parametrize("cls, name", [("VAE", "loss"), ("Autoencoder", "reconstruction_loss"),
+                                       ("MLPDecoder", "forward"), ("Linear", "forward")])
+def test_models_whose_class_is_patched_train_through_autograd(monkeypatch, cls, name):
+    from vaekit import models, nn
+
+    owner = {"VAE": models.VAE, "Autoencoder": models.Autoencoder, "MLPDecoder": nn.MLPDecoder,
+             "Linear": torch.nn.Linear}[cls]
+    model = _model(model="vae" if cls == "VAE" else "ae")
+    assert fused.step_for(model, "fp32", 1) is not None
+    original = getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda self, *args, **kwargs: original(self, *args, **kwargs))
+    assert fused.step_for(model, "fp32", 1) is None
+
+
 def test_fit_matches_fit_through_autograd(monkeypatch):
     def run():
         set_seed(0)
