@@ -102,3 +102,19 @@ def test_scaler_round_trip(kind):
     else:
         assert np.allclose(y.mean(0), 0, atol=1e-4) and np.allclose(y.std(0), 1, atol=1e-3)
     assert np.allclose(s.inverse(y), x, atol=1e-4)
+
+
+def test_standard_scaling_keeps_features_far_from_zero():
+    """A float64 feature whose mean is 1e8 times its spread (a timestamp, say) scales to mean 0, std 1."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = np.stack([rng.normal(1e8, 1, 20_000), rng.normal(-3e6, 0.5, 20_000)], axis=1)  # (N, 2) float64
+    expected = (x - x.mean(0)) / x.std(0)
+    s = Scaler.fit(x, "standard")
+    np.testing.assert_allclose(s.scale, x.std(0), rtol=1e-6)  # over chunks of 8192 rows
+    y = s.transform(x)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, expected, atol=1e-4)
+    np.testing.assert_allclose(s.transform(torch.from_numpy(x), s.constants(torch.from_numpy(x[:0]))).numpy(),
+                               expected, atol=1e-4)

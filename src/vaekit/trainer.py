@@ -102,7 +102,7 @@ class Batches:
         self.pin = device.type == "cuda" and self.x.device.type == "cpu"
         self.y = None if data.y is None else torch.as_tensor(data.y).to(device)
         self.scaler = data.scaler
-        self.constants = data.scaler.constants(torch.empty(0, device=device))  # made once, not per batch
+        self.constants = data.scaler.constants(self.x[:0].to(device))  # made once, not per batch
 
     def get(self, idx: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """-> (x scaled to model units (B, ...), labels (B,) or None) for the rows ``idx``; binarized

@@ -42,18 +42,25 @@ class Scaler:
         return cls(_plain(shift), _plain(scale), kind == "minmax", kind)
 
     def constants(self, like) -> tuple:
-        """(shift, scale) as arrays or tensors on ``like``'s device: make them once for many batches."""
+        """(shift, scale) as arrays or tensors on ``like``'s device, float64 for float64 ``like`` and
+        float32 for the rest: make them once for many batches."""
         return self._like(like, self.shift), self._like(like, self.scale)
 
     def transform(self, x, constants: tuple | None = None):
-        """Works on numpy arrays and torch tensors alike (the batch's own dtype and device).
+        """Works on numpy arrays and torch tensors alike (the batch's own device) -> float32.
 
-        ``constants`` from ``self.constants(...)`` saves making them per call (on a GPU each one is a
-        host-to-device copy that waits for the GPU).
+        ``constants`` from ``self.constants(...)`` on data of ``x``'s dtype saves making them per call
+        (on a GPU each one is a host-to-device copy that waits for the GPU).
         """
-        x = x.float() if hasattr(x, "float") else np.asarray(x, dtype=np.float32)
+        # float64 data are shifted before they are rounded to float32: a feature whose mean is 1e6
+        # times its spread keeps its digits (shifted after rounding, every value would be the same)
+        wide = _is_float64(x)
+        if not wide:
+            x = x.float() if hasattr(x, "float") else np.asarray(x, dtype=np.float32)
         shift, scale = constants or self.constants(x)
         out = (x - shift) / scale
+        if wide:
+            out = out.float() if hasattr(out, "float") else out.astype(np.float32)
         if self.clip:
             out = out.clamp(0, 1) if hasattr(out, "clamp") else np.clip(out, 0, 1)
         return out
@@ -63,11 +70,16 @@ class Scaler:
         return x * scale + shift
 
     def _like(self, x, value):
+        dtype = np.float64 if _is_float64(x) else np.float32
         if isinstance(value, list):
-            value = np.asarray(value, dtype=np.float32)
+            value = np.asarray(value, dtype=dtype)
         if hasattr(x, "new_tensor"):
-            return x.new_tensor(value, dtype=torch_float32())
-        return np.float32(value) if np.isscalar(value) else value
+            return x.new_tensor(value, dtype=x.dtype if dtype is np.float64 else torch_float32())
+        return dtype(value) if np.isscalar(value) else value
+
+
+def _is_float64(x) -> bool:
+    return str(x.dtype) in ("float64", "torch.float64")
 
 
 def torch_float32():
@@ -77,19 +89,24 @@ def torch_float32():
 
 
 def _chunked_stats(x: np.ndarray, rows: np.ndarray, axis) -> dict:
-    """min, max, mean, std of x[rows] over the first axis (or everything), reading a memmap in chunks."""
+    """min, max, mean, std of x[rows] over the first axis (or everything), reading a memmap in chunks.
+
+    Each chunk's mean and squared deviations from it are merged into the running ones (Chan, Golub
+    and LeVeque, 1979): E[x^2] - mean^2 would cancel to noise for a feature far from 0.
+    """
     lo = hi = None
-    total, total_sq, count = 0.0, 0.0, 0
+    count, mean, m2 = 0, 0.0, 0.0  # m2: the sum of squared deviations from the mean so far
     for start in range(0, len(rows), 8192):
         chunk = np.asarray(x[rows[start : start + 8192]], dtype=np.float64)
         lo = chunk.min(axis=axis) if lo is None else np.minimum(lo, chunk.min(axis=axis))
         hi = chunk.max(axis=axis) if hi is None else np.maximum(hi, chunk.max(axis=axis))
-        total = total + chunk.sum(axis=axis)
-        total_sq = total_sq + (chunk**2).sum(axis=axis)
-        count += chunk.size if axis is None else len(chunk)
-    mean = total / count
-    std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
-    return {"min": lo, "max": hi, "mean": mean, "std": std}
+        n = chunk.size if axis is None else len(chunk)
+        chunk_mean = chunk.mean(axis=axis)
+        delta = chunk_mean - mean
+        m2 = m2 + ((chunk - chunk_mean) ** 2).sum(axis=axis) + delta**2 * count * n / (count + n)
+        mean = mean + delta * n / (count + n)
+        count += n
+    return {"min": lo, "max": hi, "mean": mean, "std": np.sqrt(m2 / count)}
 
 
 def _plain(value) -> float | list[float]:
