@@ -59,7 +59,8 @@ UNITS = {
     "iw_samples": "importance samples K per example",
     "iw_log_likelihood": "nats per example, importance-weighted estimate of log p(x) (higher is better)",
     "iw_log_likelihood_stderr": "nats, standard error of the mean over examples",
-    "bits_per_dim": "bits per feature, -iw_log_likelihood / (D ln 2)",
+    "bits_per_dim": "bits per feature, -iw_log_likelihood / (D ln 2); for a density (Gaussian, continuous "
+                    "Bernoulli) in model units, not the 8-bit dequantized bits/dim papers report",
     "probe_accuracy": "fraction, logistic regression on the codes",
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",

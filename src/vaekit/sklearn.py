@@ -77,8 +77,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return self._trained().decode(Z).reshape(len(Z), -1).astype(Z.dtype, copy=False)
 
     def score_samples(self, X):
-        """Per-example log-likelihood proxy, higher is better: log p(x | code(x)) for an AE,
-        the ELBO for a VAE (nats, in the scaled units)."""
+        """Per-example score, higher is better, in the scaled units: the ELBO for a VAE (nats); for an
+        AE minus its training loss, log p(x | code(x)) with a Bernoulli likelihood and minus the
+        summed squared error (no likelihood) with a Gaussian one."""
         X = self._validate(X)
         scores = self._trained().score(X)
         return -scores.get("neg_elbo", scores["recon"]).astype(np.float64)
