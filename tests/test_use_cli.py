@@ -92,6 +92,15 @@ def test_encode_errors(vae, dae, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+@pytest.mark.parametrize("command", ["encode", "generate", "score", "evaluate"])
+def test_device_and_seed_are_checked(vae, tmp_path, command):
+    args = {"encode": ["digits"], "score": ["digits"], "generate": [], "evaluate": []}[command]
+    out = [] if command == "evaluate" else ["-o", tmp_path / "out.npy" if command != "score" else tmp_path / "s.csv"]
+    fails(command, vae, *args, *out, "--device", "cuda:0", message="--device cuda:0 is not one of auto, cpu, cuda")
+    fails(command, vae, *args, *out, "--seed", 2**64, message="is not in the range 0<=x<=4294967295")
+    assert not any(tmp_path.iterdir())
+
+
 def test_encode_a_file_checks_its_shape(vae, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 64)) * 16)
     ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine

@@ -73,6 +73,10 @@ def reuse_freed_memory() -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    if name not in ("auto", "cpu", "cuda"):
+        from .errors import VaekitError
+
+        raise VaekitError(f"--device {name} is not one of auto, cpu, cuda; try --device auto")
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():

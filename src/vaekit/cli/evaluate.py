@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
+from .use import SEED
 
 IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs no torch
 
@@ -15,7 +16,7 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
 @click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
 @click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True,
               help="Importance samples K for the estimate of log p(x) (VAE family).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seeds binarization, posterior and prior samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds binarization, posterior and prior samples.")
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--no-report", is_flag=True, help="Do not rewrite RUN/report.html.")

@@ -12,6 +12,7 @@ import click
 from ..errors import VaekitError
 from . import cli
 
+SEED = click.IntRange(0, 2**32 - 1)  # what torch's generators take, as `vaekit train` checks it
 SHOWN = 16  # examples drawn side by side in a PNG (originals above reconstructions, ...)
 
 
@@ -61,7 +62,7 @@ def output_option(*suffixes: str, what: str):
 @output_option("npy", "csv", what="the codes, one row per example")
 @click.option("--sample", is_flag=True, help="VAE: draw z ~ q(z|x) instead of writing the posterior mean.")
 @click.option("--with-logvar", is_flag=True, help="VAE: add the log-variances as columns after z.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for --sample.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --sample.")
 @device_options
 def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     """Codes z of INPUT's examples (a VAE's posterior mean).
@@ -140,7 +141,7 @@ def reconstruct(run, out, device, batch_size, **source):
 @click.argument("run")
 @click.option("-n", "n", type=int, default=64, show_default=True, help="How many samples.")
 @output_option("npy", "csv", "png", what="the samples (.png: a grid)")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for z.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for z.")
 @click.option("--temperature", type=float, default=1.0, show_default=True,
               help="z ~ N(0, T^2 I); below 1 trades variety for quality.")
 @LABEL
@@ -209,7 +210,7 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
 @input_argument()
 @click.option("--noise", default=None, help="Corruption kind:amount (gaussian:STD, mask:P, salt-pepper:P), in model "
               "units as in training [default: a DAE's training noise].")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for the noise.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the noise.")
 @output_option("npy", "csv", "png", what=f"the denoised examples (.png: noisy, denoised and clean, first {SHOWN})")
 @device_options
 def denoise(run, noise, seed, out, device, batch_size, **source):
@@ -242,7 +243,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
 @output_option("csv", what="one row per example: index[, label], mse, recon[, kl, neg_elbo]")
 @click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
               help="VAE: posterior draws averaged in the reconstruction term of -ELBO.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Seed for the posterior draws.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the posterior draws.")
 @device_options
 def score(run, out, samples, seed, device, batch_size, **source):
     """Per-example anomaly scores (error, -ELBO).
