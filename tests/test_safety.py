@@ -19,6 +19,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+import vaekit
 import vaekit.cli
 from vaekit import checkpoint
 from vaekit.config import DataConfig, ModelConfig, TrainConfig
@@ -311,6 +312,31 @@ def test_nan_skip_skips_and_counts_the_bad_batches():
 def test_nan_in_every_batch_with_skip_stops_and_points_at_the_data():
     history = train_tiny(Flaky(lambda progress: True), on_nan="skip")
     assert history.stopped == "diverged" and "every batch of epoch 1" in history.message
+
+
+def test_skip_never_keeps_weights_whose_validation_loss_is_not_finite():
+    class Brittle(Flaky):  # trains on finite losses, but its weights score NaN on held-out data
+        def loss(self, x, y=None, progress=None):
+            loss, logs = super().loss(x, y, progress)
+            return (loss, logs) if self.training else (loss * float("nan"), {"loss": logs["loss"] * float("nan")})
+
+    torch.manual_seed(0)
+    model = Brittle()
+    start = weights(model)
+    history = train_tiny(model, on_nan="skip")
+    assert history.stopped == "diverged" and history.records == []
+    assert "validation loss became non-finite in epoch 1; kept the weights of epoch 0" in history.message
+    assert all(torch.equal(a, b) for a, b in zip(weights(model), start))
+
+
+def test_skip_with_a_diverging_lr_saves_the_last_good_weights_and_warns(tmp_path):
+    out = tmp_path / "run"
+    result = invoke(["train", "--hidden", "8", "--epochs", "1", "-q", "--lr", "1e10", "--on-nan", "skip", "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert "vaekit: warning: the validation loss became non-finite in epoch 1" in result.output
+    summary = json.loads((out / checkpoint.SUMMARY).read_text())
+    assert summary["stopped"] == "diverged" and np.isfinite(summary["test_loss"])
+    assert all(p.abs().max() < 10 for p in vaekit.load(out).module.parameters())  # not the ~1e10 of the diverged step
 
 
 def test_skip_counts_reach_metrics_jsonl(tmp_path, monkeypatch):

@@ -13,6 +13,8 @@ inside an epoch. The epoch's loss sums (read once anyway) and one finiteness fla
 tell whether anything went wrong; if so, the epoch is replayed from its start (weights, Adam and
 RNG states restored, so the replay is the same computation) with a check after every step, which
 finds the batch, and either stops on the last good epoch or skips the bad batches (--on-nan).
+Weights that train on finite losses but score a non-finite validation loss stop on the last good
+epoch under either setting: skipping cannot mend them.
 """
 
 from __future__ import annotations
@@ -207,7 +209,12 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
         if cfg.on_nan == "skip":
             record["skipped_batches"] = len(skipped)
         if len(val_idx):
-            record.update({f"val_{k}": v for k, v in _evaluate(model, batches, val_idx, cfg.seed, world).items()})
+            val_logs = _evaluate(model, batches, val_idx, cfg.seed, world)
+            if not all(math.isfinite(v) for v in val_logs.values()):  # finite but diverged weights (--on-nan skip)
+                _restore(model, optimizer, good_state)
+                history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, "the validation loss")
+                break
+            record.update({f"val_{k}": v for k, v in val_logs.items()})
         record["seconds"] = time.perf_counter() - start
         history.records.append(record)
         good_state = _snapshot(model, optimizer)
@@ -346,13 +353,14 @@ def _finite(loss: torch.Tensor, norm: torch.Tensor, world: World) -> bool:
     return distributed.all_sum(bad, world).item() == 0
 
 
-def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig) -> str:
-    advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + ("" if cfg.on_nan == "skip" else " or --on-nan skip")
+def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, what: str = "the loss or its gradient") -> str:
+    skippable = cfg.on_nan == "stop" and bad  # skipping helps only where one batch was found bad
+    advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + (" or --on-nan skip" if skippable else "")
     if all_skipped:
         return (f"every batch of epoch {epoch} had a non-finite loss or gradient; kept the weights of epoch "
                 f"{epoch - 1}; check the data for NaN or inf values, or {advice}")
     where = f"epoch {epoch}, batch {bad}" if bad else f"epoch {epoch}"
-    return f"the loss or its gradient became non-finite in {where}; kept the weights of epoch {epoch - 1}; {advice}"
+    return f"{what} became non-finite in {where}; kept the weights of epoch {epoch - 1}; {advice}"
 
 
 def _evaluate(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
