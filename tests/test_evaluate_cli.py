@@ -118,6 +118,38 @@ def test_data_of_another_shape_is_refused(runs, tmp_path):
     assert "shape (10,)" in result.output and "expects (1, 8, 8)" in result.output
 
 
+def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
+    from sklearn.datasets import load_digits
+
+    from vaekit.api import train
+
+    digits = load_digits()
+    flat = digits.images.reshape(len(digits.images), -1).astype(np.float32)  # (N, 64)
+    header = ",".join([f"p{i}" for i in range(64)] + ["label"])
+    np.savetxt(tmp_path / "train.csv", np.column_stack([flat, digits.target]), delimiter=",", header=header,
+               comments="", fmt="%g")
+    np.save(tmp_path / "other.npy", flat)
+    np.savez(tmp_path / "train.npz", a=flat)
+    np.savez(tmp_path / "other.npz", images=flat, junk=np.zeros(3))
+    tiny = dict(verbose=False, epochs=1, latent_dim=2, hidden=(8,))
+    csv_run = train(out=tmp_path / "csv", data=str(tmp_path / "train.csv"), label_column="label", **tiny).run
+    npz_run = train(out=tmp_path / "npz", data=str(tmp_path / "train.npz"), key="a", **tiny).run
+
+    # the run's --label-column names a column of its own .csv: it does not apply to a .npy
+    result = invoke("evaluate", csv_run, "--data", tmp_path / "other.npy", "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert json.loads((csv_run / "eval.json").read_text())["data"] == str(tmp_path / "other.npy")
+    # nor does its --key name an array of another .npz: evaluate takes its own
+    result = invoke("evaluate", npz_run, "--data", tmp_path / "other.npz", "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 2 and "'images', 'junk'" in result.output and "--key" in result.output
+    result = invoke("evaluate", npz_run, "--data", tmp_path / "other.npz", "--key", "images", "--iw-samples", 5,
+                    "--no-report")
+    assert result.exit_code == 0, result.output
+    # the run's own file is read as in training unless told otherwise
+    result = invoke("evaluate", csv_run, "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0 and "probe_accuracy" in json.loads((csv_run / "eval.json").read_text())
+
+
 def test_evaluate_a_folder_that_is_not_a_run(tmp_path):
     result = invoke("evaluate", tmp_path / "missing")
     assert result.exit_code == 2 and "no such run folder" in result.output

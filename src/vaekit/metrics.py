@@ -502,13 +502,20 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
     return result
 
 
-def load_run_data(trained, name: str | None = None, offline: bool = False):
-    """The run's data set (or ``name``, another with the same shape), split and scaled as in training."""
+def load_run_data(trained, name: str | None = None, offline: bool = False, *, key: str | None = None,
+                  label_column: str | None = None, image_size: int | None = None):
+    """The run's data set (or ``name``, another with the same shape), split and scaled as in training.
+
+    ``key``, ``label_column`` and ``image_size`` say how to read the file, as for ``vaekit train``;
+    those not given are the run's for its own data, and unset for another file.
+    """
     from .data.datasets import load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
-    if name is not None:
-        cfg_data = dataclasses.replace(cfg_data, name=name)
+    if name is not None and name != cfg_data.name:  # the run's key and label column name arrays of its own file
+        cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=None, image_size=None)
+    given = {"key": key, "label_column": label_column, "image_size": image_size}
+    cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler)
     expected = tuple(trained.model_cfg.input_shape)
@@ -519,15 +526,20 @@ def load_run_data(trained, name: str | None = None, offline: bool = False):
 
 
 def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_samples: int = DEFAULT_IW_SAMPLES,
-                 seed: int = 0, offline: bool = False, device: str = "auto") -> dict:
-    """Evaluate a run folder and write ``RUN/eval.json``; returns the dict written."""
+                 seed: int = 0, offline: bool = False, device: str = "auto", key: str | None = None,
+                 label_column: str | None = None, image_size: int | None = None) -> dict:
+    """Evaluate a run folder and write ``RUN/eval.json``; returns the dict written.
+
+    ``data`` (default: the run's) is read with ``key``, ``label_column`` and ``image_size`` as in
+    ``load_run_data``.
+    """
     from .fileio import write_json
     from .trainer import resolve_device
     from .trained import Trained
 
     check_iw_samples(iw_samples)
     trained = Trained.load(run, device=str(resolve_device(device)))
-    loaded = load_run_data(trained, data, offline)
+    loaded = load_run_data(trained, data, offline, key=key, label_column=label_column, image_size=image_size)
     result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
                       iw_samples=iw_samples, seed=seed)
     write_json(Path(run) / EVAL, result)

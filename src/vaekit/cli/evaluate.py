@@ -13,6 +13,10 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
 @cli.command()
 @click.argument("run")
 @click.option("--data", default=None, help="Evaluate on this data set instead of the run's (same example shape).")
+@click.option("--key", default=None, help=".npz: the array holding the data [default: the run's, for its own file].")
+@click.option("--label-column", default=None, help=".csv: the column holding labels [default: the run's, for its own file].")
+@click.option("--image-size", type=int, default=None,
+              help="Image folders: resize every image to this square size [default: the run's, for its own folder].")
 @click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
 @click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True,
               help="Importance samples K for the estimate of log p(x) (VAE family).")
@@ -20,7 +24,7 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 @click.option("--no-report", is_flag=True, help="Do not rewrite RUN/report.html.")
-def evaluate(run, data, split, iw_samples, seed, offline, device, no_report):
+def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, offline, device, no_report):
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
@@ -30,7 +34,8 @@ def evaluate(run, data, split, iw_samples, seed, offline, device, no_report):
     from ..metrics import evaluate_run
     from ..report import metric_table, write_report
 
-    result = evaluate_run(run, data=data, split=split, iw_samples=iw_samples, seed=seed, offline=offline, device=device)
+    result = evaluate_run(run, data=data, key=key, label_column=label_column, image_size=image_size, split=split,
+                          iw_samples=iw_samples, seed=seed, offline=offline, device=device)
     click.echo(f"{result['model']} on {result['data']}, {split} split ({result['n_examples']} examples)")
     click.echo(metric_table({result["model"]: result}))
     click.echo(f"likelihood: {result['likelihood_meaning']}")
