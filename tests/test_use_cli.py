@@ -101,6 +101,30 @@ def test_device_and_seed_are_checked(vae, tmp_path, command):
     assert not any(tmp_path.iterdir())
 
 
+def test_no_command_writes_over_its_input(vae, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((30, 64)) * 16)
+    before = x.read_bytes()
+    for command in ("encode", "reconstruct", "denoise --noise mask:0.3"):
+        fails(*command.split(), vae, x, "--split", "all", "-o", x, message="is the input file itself")
+    fails("interpolate", vae, x, "--pairs", "0:1", "-o", tmp_path / "." / "x.npy", message="is the input file itself")
+    ok("encode", vae, x, "--split", "all", "-o", tmp_path / "z.npy")
+    fails("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "z.npy", message="is the input file itself")
+    assert x.read_bytes() == before and np.load(tmp_path / "z.npy").shape == (30, 4)
+
+
+def test_flat_or_few_examples_in_every_output_format(vae, tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((2, 64)) * 16)  # two flat examples: no split possible, none needed
+    ok("encode", vae, x, "--split", "all", "-o", tmp_path / "z.npy")
+    ok("reconstruct", vae, x, "--split", "all", "-o", tmp_path / "r.png")
+    ok("denoise", vae, x, "--split", "all", "--noise", "mask:0.3", "-o", tmp_path / "d.png")
+    ok("interpolate", vae, x, "--pairs", "0:1", "-o", tmp_path / "i.png")
+    ok("score", vae, x, "--split", "all", "-o", tmp_path / "s.csv")
+    assert np.load(tmp_path / "z.npy").shape == (2, 4)
+    assert all((tmp_path / name).read_bytes().startswith(PNG) for name in ("r.png", "d.png", "i.png"))
+
+
 def test_encode_a_file_checks_its_shape(vae, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 64)) * 16)
     ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine
@@ -134,6 +158,10 @@ def test_decode_errors(vae, tmp_path):
     fails("decode", vae, tmp_path / "junk.npy", "-o", tmp_path / "x.npy", message="cannot read codes")
     ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.npy")
     fails("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.png", "--label", "1", message="needs a conditional model")
+    np.save(tmp_path / "znan.npy", np.array([[0, 0, 0, 0], [0, np.nan, 0, 0]], dtype=np.float32))
+    fails("decode", vae, tmp_path / "znan.npy", "-o", tmp_path / "x.npy", message="a NaN or infinite value in row 1")
+    (tmp_path / "empty.csv").write_text("")
+    fails("decode", vae, tmp_path / "empty.csv", "-o", tmp_path / "x.npy", message="empty.csv: holds no codes")
     assert not (tmp_path / "x.npy").exists() and not (tmp_path / "x.png").exists()
 
 
@@ -281,6 +309,12 @@ def test_a_cvae_uses_the_labels(tmp_path):
     ok("interpolate", run_dir, "digits", "--pairs", "0:1", "-o", tmp_path / "i.npy")
     fails("decode", run_dir, tmp_path / "z.npy", "-o", tmp_path / "x2.npy", message="pass --label")
     fails("generate", run_dir, "--label", "10", "-o", tmp_path / "g2.npy", message="--label 10 is not a class")
+    x = np.random.default_rng(0).random((5, 1, 8, 8)) * 16
+    np.savez(tmp_path / "labelled.npz", x=x, y=np.array([0, 1, 2, 30, 4]))
+    for command in ("encode", "reconstruct", "score"):
+        out = tmp_path / ("s.csv" if command == "score" else "e.npy")
+        fails(command, run_dir, tmp_path / "labelled.npz", "--split", "all", "-o", out,
+              message="label 30 is not a class of this cvae, which has 10 (0 to 9)")
 
 
 # -- Fashion-MNIST: 28x28 uint8, 70,000 images --------------------------------------------------

@@ -72,7 +72,7 @@ class Trained:
         """
         import torch
 
-        x = self._examples(x)
+        x = self.examples(x)
         if (sample or with_logvar) and not self.is_vae:
             raise VaekitError(f"sampling z and log-variances need a VAE, but this run is an {self.model_cfg.model}; "
                               "drop --sample/--with-logvar")
@@ -99,7 +99,7 @@ class Trained:
 
     def reconstruct(self, x, y=None) -> np.ndarray:
         """E[x | code(x)], in the original units. ``y``: labels, for conditional models only."""
-        x = self._examples(x)
+        x = self.examples(x)
         return self._collect(len(x), (self.scaler.inverse(self.module.reconstruct(xb, yb)) for xb, yb in self._batches(x, y)))
 
     def generate(self, n: int, seed: int | None = None, temperature: float = 1.0, labels=None) -> np.ndarray:
@@ -151,7 +151,7 @@ class Trained:
         from .models import corrupt
 
         parse_noise(noise)
-        x = self._examples(x)
+        x = self.examples(x)
 
         def step(xb, yb):
             noisy = corrupt(xb, noise)
@@ -183,7 +183,7 @@ class Trained:
 
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
             raise VaekitError(f"samples={samples} must be a positive integer; e.g. --samples 1")
-        x = self._examples(x)
+        x = self.examples(x)
         module = self.module
         eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
 
@@ -209,8 +209,11 @@ class Trained:
     def _device(self):
         return next(self.module.parameters()).device
 
-    def _examples(self, x):
-        """Check x against the model's input shape; -> x (never copied) shaped (N, *input_shape)."""
+    def examples(self, x):
+        """Check x against the model's input shape; -> x (never copied) shaped (N, *input_shape).
+
+        Flat examples (N, C * H * W) of an image model, and images of a model of vectors with as
+        many features, take the model's shape."""
         import torch
 
         if not isinstance(x, (np.ndarray, torch.Tensor)):
@@ -237,6 +240,10 @@ class Trained:
                               "pass codes written by `vaekit encode` (without --with-logvar)")
         if len(z) == 0:
             raise VaekitError("latents have no rows; pass at least one code")
+        finite = np.isfinite(z).all(axis=1)
+        if not finite.all():
+            raise VaekitError(f"latents have a NaN or infinite value in row {int(np.argmin(finite))}; "
+                              "codes must be finite numbers")
         return z
 
     def _batches(self, x, y=None):
@@ -246,6 +253,12 @@ class Trained:
         y = y if self.conditional else None  # other models ignore labels
         if y is not None and len(y) != len(x):
             raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
+        if y is not None:
+            k, y = self.model_cfg.n_classes, np.asarray(y)
+            bad = y[(y < 0) | (y >= k)]
+            if len(bad):
+                raise VaekitError(f"label {bad[0]} is not a class of this {self.model_cfg.model}, which has {k} "
+                                  f"(0 to {k - 1}); pass labels numbered as in its training data")
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size]
             xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb))  # a batch-sized copy

@@ -74,7 +74,7 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, **source)
+    x, y, _, what = _read(m, out, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
     names = [f"z{i}" for i in range(m.latent_dim)]
     if with_logvar:
@@ -99,7 +99,7 @@ def decode(run, latents, out, label, device, batch_size):
     m = _load(run, device, batch_size)
     if m.conditional and label is None:
         raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class; pass --label, e.g. --label 0")
-    z = _read_latents(latents)
+    z = _read_latents(latents, out)
     if kind == "png":
         z = z[:64]
     x = m.decode(z, label)
@@ -124,7 +124,7 @@ def reconstruct(run, out, device, batch_size, **source):
     """
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, **source)
+    x, y, _, what = _read(m, out, **source)
     if kind == "png":
         from .. import plots
 
@@ -185,7 +185,7 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, split="all", **source)
+    x, y, _, what = _read(m, out, split="all", **source)
     ends = _pairs(pairs, len(x))
     first, last = [i for i, _ in ends], [j for _, j in ends]
     a, b = x[first], x[last]
@@ -224,7 +224,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
     if noise is None:
         raise VaekitError(f"this {m.model_cfg.model} was trained without noise, so there is no default; "
                           "pass --noise, e.g. --noise gaussian:0.3")
-    x, y, _, what = _read(m, **source)
+    x, y, _, what = _read(m, out, **source)
     if kind == "png":
         x, y = x[:SHOWN], None if y is None else y[:SHOWN]
     noisy, denoised = m.denoise(x, noise, seed=seed, y=y)
@@ -256,7 +256,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, index, what = _read(m, **source)
+    x, y, index, what = _read(m, out, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
     columns = {"index": index, **({} if y is None else {"label": y}), **scores}
     table = np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
@@ -298,12 +298,14 @@ def _load(run: str, device: str, batch_size: int):
     return Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)
 
 
-def _read(m, input_name: str, split: str = "test", limit: int | None = None, key=None, label_column=None,
+def _read(m, out, input_name: str, split: str = "test", limit: int | None = None, key=None, label_column=None,
           image_size=None, offline: bool = False):
-    """INPUT's examples in raw units -> (x, labels or None, index of each example in INPUT, description).
+    """INPUT's examples in raw units, shaped as the model's -> (x, labels or None, index of each example
+    in INPUT, description). ``out``: the command's -o, which must not be INPUT itself.
 
     Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split.
     """
+    _not_the_input(out, input_name)
     import numpy as np
 
     from ..config import DataConfig
@@ -316,21 +318,23 @@ def _read(m, input_name: str, split: str = "test", limit: int | None = None, key
                      label_column=label_column if label_column is not None or not same else trained_on.label_column,
                      image_size=image_size if image_size is not None or not same else trained_on.image_size)
     data = load_data(cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
-                     test_fraction=train_cfg.test_fraction, offline=offline, scaler=m.scaler)
+                     test_fraction=train_cfg.test_fraction, offline=offline, scaler=m.scaler, split=split != "all")
     index = np.arange(len(data.x)) if split == "all" else data.splits[split]
     if len(index) == 0:
         raise VaekitError(f"--split {split} of {input_name} is empty (this run's fractions leave it no examples); "
                           "use --split test or --split all")
     if limit is not None:
         index = index[:limit]
-    x = data.x[: len(index)] if split == "all" else data.x[index]  # "all": a view, never a copy
+    x = m.examples(data.x[: len(index)] if split == "all" else data.x[index])  # "all": a view, never a copy
     y = None if data.y is None else data.y[index]
     what = f"{input_name} ({split}, {len(index)} examples)" if split != "all" else f"{input_name} ({len(index)} examples)"
     return x, y, index, what
 
 
-def _read_latents(path: str):
-    """Codes from a .npy or .csv file (a header row, as `vaekit encode` writes, is skipped)."""
+def _read_latents(path: str, out):
+    """Codes from a .npy or .csv file (a header row, as `vaekit encode` writes, is skipped); ``out``:
+    the command's -o, which must not be that file."""
+    import warnings
     from pathlib import Path
 
     import numpy as np
@@ -338,6 +342,7 @@ def _read_latents(path: str):
     p = Path(path)
     if not p.is_file():
         raise VaekitError(f"{path}: no such file; pass codes written by `vaekit encode -o z.npy`")
+    _not_the_input(out, path)
     try:
         if p.suffix.lower() == ".npy":
             return np.load(p, mmap_mode="r", allow_pickle=False)
@@ -345,11 +350,25 @@ def _read_latents(path: str):
             with open(p) as f:
                 first = f.readline()
             header = any(c.isalpha() and c not in "eE" for c in first) or "nan" in first.lower()
-            return np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), dtype=np.float32)
+            with warnings.catch_warnings():  # an empty file: numpy warns, and the line below says it
+                warnings.simplefilter("ignore", UserWarning)
+                z = np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), dtype=np.float32)
+            if z.size == 0:
+                raise VaekitError(f"{path}: holds no codes; pass codes written by `vaekit encode -o z.csv`")
+            return z
     except (ValueError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise VaekitError(f"{path}: cannot read codes ({first}); pass a .npy or .csv file from `vaekit encode`") from None
     raise VaekitError(f"{path}: unknown file type {p.suffix or '(no suffix)'}; pass a .npy or .csv file of codes")
+
+
+def _not_the_input(out, source: str) -> None:
+    """Refuse an -o that names the file being read: writing it would replace the user's data."""
+    import os
+
+    if out.exists() and os.path.exists(source) and os.path.samefile(out, source):
+        raise VaekitError(f"-o {out} is the input file itself, and writing it would replace your data; "
+                          "pick another output name")
 
 
 def _pairs(text: str, n: int) -> list[tuple[int, int]]:

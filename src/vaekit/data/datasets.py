@@ -39,9 +39,16 @@ class Data:
 
 
 def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2,
-              offline: bool = False, scaler: Scaler | None = None) -> Data:
-    """Load the data set ``cfg.name`` and split it; fit a Scaler on the train split unless given one."""
+              offline: bool = False, scaler: Scaler | None = None, split: bool = True) -> Data:
+    """Load the data set ``cfg.name`` and split it; fit a Scaler on the train split unless given one.
+
+    ``split=False`` (for a trained model's use of every example): no minimum size, all in "train".
+    """
     x, y, classes, n_test = _read(cfg, offline)
+    if not split:
+        none = np.arange(0)
+        return Data(cfg.name, x, y, classes, {"train": np.arange(len(x)), "val": none, "test": none},
+                    scaler or Scaler.fit(x, cfg.scale))
     if len(x) < 3:
         raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test)")
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
