@@ -127,3 +127,13 @@ def test_datasets_lists_every_named_set():
     assert result.exit_code == 0
     for name in ("digits", "fashion-mnist", "mnist", "kmnist"):
         assert name in result.output
+
+
+def test_diverged_run_says_so_without_python_warnings(tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "vaekit")
+    result = subprocess.run([exe, "train", "--out", str(tmp_path / "r"), "--epochs", "1", "--hidden", "8", "-q",
+                             "--lr", "1e10"], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "became non-finite in epoch 1" in result.stderr and "Warning" not in result.stderr, result.stderr
+    assert all(line.startswith("vaekit: warning: ") for line in result.stderr.splitlines()), result.stderr
+    assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "figures" / "loss.png").is_file()

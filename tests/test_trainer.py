@@ -136,3 +136,24 @@ def test_package_level_train_and_load(tmp_path):
     first = vaekit.train(out=tmp_path / "a", verbose=False, epochs=1, hidden=(8,))
     second = vaekit.train(out=tmp_path / "b", verbose=False, epochs=1, hidden=(8,))  # still the function
     assert first.run != second.run and vaekit.load(second.run).model_cfg == second.model_cfg
+
+
+def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path, monkeypatch):
+    import warnings
+
+    from vaekit import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig.axes[0]))
+    records = [{"epoch": 1, "train_loss": 3.0, "val_loss": float("nan")},
+               {"epoch": 2, "train_loss": float("inf"), "val_loss": float("nan")},
+               {"epoch": 3, "train_loss": 2.0, "val_loss": float("nan")}]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.save_curves(tmp_path / "a.png", records)
+        plots.save_curves(tmp_path / "b.png", [])  # diverged in epoch 1: no epoch to draw
+    curves, empty = drawn
+    assert [line.get_label() for line in curves.lines] == ["train"]  # val was never finite
+    assert np.isnan(curves.lines[0].get_ydata()[1]) and np.isfinite(curves.get_ylim()).all()
+    assert [t.get_text() for t in curves.get_legend().get_texts()] == ["train"]
+    assert not empty.lines and empty.get_legend() is None and "no epoch" in empty.texts[0].get_text()

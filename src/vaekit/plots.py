@@ -78,17 +78,22 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8) -> None
 
 
 def save_curves(path: Path, records: list[dict], key: str = "loss") -> None:
-    """Train and validation ``key`` per epoch, from metrics.jsonl records."""
+    """Train and validation ``key`` per epoch, from metrics.jsonl records; non-finite values are left
+    out (a gap in the line), and a split with none finite gets no line."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     epochs = [r["epoch"] for r in records]
     for split in ("train", "val"):
-        name = f"{split}_{key}"
-        if records and name in records[0]:
-            ax.plot(epochs, [r[name] for r in records], marker=".", label=split)
+        values = np.array([r.get(f"{split}_{key}", np.nan) for r in records], dtype=np.float64)
+        values[~np.isfinite(values)] = np.nan  # matplotlib draws nothing at NaN
+        if not np.isnan(values).all():
+            ax.plot(epochs, values, marker=".", label=split)
     ax.set_xlabel("epoch")
     ax.set_ylabel(key)
-    ax.legend()
+    if ax.lines:
+        ax.legend()
+    else:  # training stopped before any epoch ended with a finite loss
+        ax.text(0.5, 0.5, f"no epoch ended with a finite {key}", ha="center", va="center", transform=ax.transAxes)
     ax.grid(alpha=0.3)
     _save(fig, path)
 
