@@ -125,6 +125,25 @@ def test_flat_or_few_examples_in_every_output_format(vae, tmp_path):
     assert all((tmp_path / name).read_bytes().startswith(PNG) for name in ("r.png", "d.png", "i.png"))
 
 
+def test_an_output_that_cannot_be_replaced_is_one_line_and_left_as_it_was(vae, tmp_path, monkeypatch):
+    from vaekit import fileio
+
+    out = tmp_path / "z.npy"
+    out.write_bytes(b"the user's file")
+
+    def refuse(src, dst):  # as for a file marked immutable (chattr +i), which even root cannot replace
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(fileio.os, "replace", refuse)
+    fails("encode", vae, "digits", "-o", out, message=f"cannot write {out} (Operation not permitted)")
+    assert out.read_bytes() == b"the user's file" and [p.name for p in tmp_path.iterdir()] == ["z.npy"]
+
+
+def test_out_of_memory_is_one_line(vae, tmp_path):
+    fails("generate", vae, "-n", 10**12, "-o", tmp_path / "g.npy", message="out of memory; ask for less")  # 256 TB
+    assert not any(tmp_path.iterdir())
+
+
 def test_encode_a_file_checks_its_shape(vae, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 64)) * 16)
     ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine

@@ -8,6 +8,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import VaekitError
+
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it: put it straight back
 
@@ -16,17 +18,28 @@ os.umask(_UMASK)  # reading the umask means setting it: put it straight back
 def atomic_file(path: str | os.PathLike):
     """Yield a binary file beside ``path``; flush + fsync + rename it into place only if the block succeeds."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise _cannot_write(path, e) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder's files should read like any other
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError as e:
+            raise _cannot_write(path, e) from None
     except BaseException:  # KeyboardInterrupt too: never leave half a file behind
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _cannot_write(path: Path, error: OSError) -> VaekitError:
+    return VaekitError(f"cannot write {path} ({error.strerror or error}); check that it and its folder are "
+                       "writable, or pick another place")
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:

@@ -15,6 +15,10 @@ import click
 from ..errors import VaekitError
 
 
+# how torch says an allocation failed (CPU, CUDA), without importing torch here
+OUT_OF_MEMORY = ("not enough memory", "can't allocate memory", "out of memory")
+
+
 def fail(message: str, code: int = 2):
     click.echo(f"vaekit: error: {message}", err=True)
     sys.exit(code)
@@ -44,6 +48,11 @@ class Group(click.Group):
             fail(f"{e.format_message()} (see `{command} --help`)")
         except click.ClickException as e:
             fail(e.format_message())
+        except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations
+            if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
+                raise
+            fail("out of memory; ask for less (a smaller --batch-size, -n, --steps, --hidden, --latent-dim or "
+                 "--image-size) or use a machine with more memory")
         except (click.Abort, KeyboardInterrupt) as e:
             click.echo("vaekit: interrupted", err=True)
             terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
