@@ -178,6 +178,27 @@ def test_report_command(runs, tmp_path):
     assert missing.exit_code == 2 and "no such folder" in missing.output
 
 
+def test_corrupt_json_files_in_a_run_get_advice_that_fixes_them(runs, tmp_path, caplog):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["vae"], run)
+    (run / "eval.json").write_text('{"mse": 0.')
+    (run / "summary.json").write_text('{"epochs_trai')
+    # eval.json: `vaekit evaluate` rewrites it, as the error says
+    result = invoke("report", run)
+    assert result.exit_code == 2 and "eval.json: not valid JSON; run `vaekit evaluate" in result.output
+    # summary.json (only training writes it) feeds just the training table: neither command fails on it
+    result = invoke("evaluate", run, "--iw-samples", 5)
+    assert result.exit_code == 0, result.output
+    assert "mse" in json.loads((run / "eval.json").read_text())
+    assert "summary.json: not valid JSON; restore it from a backup" in caplog.text
+    assert "summary.json: not valid JSON" in (run / "report.html").read_text()
+    result = invoke("report", run)
+    assert result.exit_code == 0, result.output
+    assert (run / "summary.json").read_text() == '{"epochs_trai'  # the user's file is left as it was
+
+
 def test_help_texts():
     for command in ("evaluate", "compare", "report"):
         result = invoke(command, "--help")

@@ -13,6 +13,7 @@ import base64
 import dataclasses
 import html
 import json
+import logging
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from .errors import VaekitError
+
+log = logging.getLogger(__name__)
 
 REPORT = "report.html"
 COMPARE = "compare.json"
@@ -62,6 +65,7 @@ class RunView:
     metrics: dict  # eval.json, or {} when the run was not evaluated
     summary: dict  # summary.json
     figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
+    problems: list[str] = field(default_factory=list)  # files the page had to do without, and how to fix them
 
 
 # ----------------------------------------------------------------------------- text
@@ -232,7 +236,12 @@ def collect(run: Path, name: str, trained=None, data=None, offline: bool = False
             records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
             write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
         write_extra_figures(run, trained, data)
-    view = RunView(name, config, _json_or_empty(run / EVAL), _json_or_empty(run / SUMMARY))
+    view = RunView(name, config, _json_or_empty(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
+    try:  # only the training table needs it: the page goes on without it
+        view.summary = _json_or_empty(run / SUMMARY, "restore it from a backup (only `vaekit train` writes it)")
+    except VaekitError as e:
+        view.problems.append(f"{e}; until then the report's training table is empty")
+        log.warning("%s", view.problems[-1])
     for file, _ in FIGURES:
         if (figures / file).is_file():
             view.figures[file] = (figures / file).read_bytes()
@@ -246,13 +255,16 @@ def _read(path: Path) -> str:
         raise VaekitError(f"{path}: cannot read ({e.strerror}); is this a complete run folder?") from None
 
 
-def _json_or_empty(path: Path) -> dict:
+def _json_or_empty(path: Path, fix: str) -> dict:
+    """The JSON object in ``path``, {} when there is none; a file that cannot be read is an error saying ``fix``."""
     if not path.is_file():
         return {}
     try:
         value = json.loads(path.read_text())
     except ValueError:
-        raise VaekitError(f"{path}: not valid JSON; run `vaekit evaluate` again or delete the file") from None
+        raise VaekitError(f"{path}: not valid JSON; {fix}") from None
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror}); {fix}") from None
     return value if isinstance(value, dict) else {}
 
 
@@ -271,7 +283,7 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
     if not path.is_dir():
         raise VaekitError(f"{path}: no such folder; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
     if (path / COMPARE).is_file():
-        names = list(_json_or_empty(path / COMPARE))
+        names = list(_json_or_empty(path / COMPARE, "run `vaekit compare` again into a new --out folder"))
         if not names:
             raise VaekitError(f"{path / COMPARE}: holds no models; run `vaekit compare` again")
         views = [collect(path / n, n, offline=offline) for n in names]
@@ -336,6 +348,7 @@ def _summary_html(views: list[RunView]) -> str:
     missing = [v.name for v in views if not v.metrics]
     note = (f"<p class=\"notes\">Not evaluated yet: {e(', '.join(missing))}. Run <code>vaekit evaluate RUN</code> for "
             "log-likelihoods, probes and sample quality, then <code>vaekit report RUN</code>.</p>" if missing else "")
+    note += "".join(f"<p class=\"notes\">{e(problem)}.</p>" for v in views for problem in v.problems)
     return f"<h2>Training</h2>\n{note}<table><tr><th></th>{head}</tr>{rows}</table>"
 
 
