@@ -70,6 +70,8 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--val-fraction", "1.5"], "--val-fraction"),
     (["--epochs", "many"], "many"),
     (["--no-such-option"], "no-such-option"),
+    (["--image-size", "0"], "--image-size 0"),  # on any data, before training
+    (["--image-size", "-3", "--data", "mnist", "--offline"], "--image-size -3"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
     out = tmp_path / "r"

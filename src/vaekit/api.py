@@ -97,6 +97,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
         model_cfg.likelihood = "gaussian"  # standardized data are not in [0, 1]
     model_cfg.validate()
     train_cfg.validate()
+    data_cfg.validate()
     world, device = distributed.setup(resolve_device(train_cfg.device))
     run = distributed.from_main(prepare_out(out, model_cfg.model, data_cfg.name) if world.main else None, world)
 

@@ -126,6 +126,11 @@ class DataConfig:
     scale: str = "minmax"  # float data: minmax to [0, 1] or standard (zero mean, unit variance)
     binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2015); None: grey levels
 
+    def validate(self) -> DataConfig:
+        if self.image_size is not None:
+            _positive_int("image-size", self.image_size, "64")
+        return self
+
 
 def default_hidden(arch: str) -> tuple[int, ...]:
     """Hidden widths (mlp) or channels (conv) when --hidden is not given."""
