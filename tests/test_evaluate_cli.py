@@ -115,7 +115,19 @@ def test_data_of_another_shape_is_refused(runs, tmp_path):
     np.save(path, np.random.default_rng(0).random((50, 10), dtype=np.float32))
     result = invoke("evaluate", runs["vae"], "--data", path)
     assert result.exit_code == 2
-    assert "shape (10,)" in result.output and "expects (1, 8, 8)" in result.output
+    assert "shape (50, 10)" in result.output and "expects (N, 1, 8, 8) or (N, 64)" in result.output
+
+
+def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path):
+    from sklearn.datasets import load_digits
+
+    path = tmp_path / "flat.npy"
+    np.save(path, load_digits().data.astype(np.float32))  # (N, 64) for a model of (1, 8, 8), as encode takes them
+    result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    flat = json.loads((runs["vae"] / "eval.json").read_text())
+    assert invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report").exit_code == 0
+    assert flat["data"] == str(path) and flat["mse"] == pytest.approx(json.loads((runs["vae"] / "eval.json").read_text())["mse"])  # the same images
 
 
 def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):

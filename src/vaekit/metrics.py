@@ -504,7 +504,8 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
 
 def load_run_data(trained, name: str | None = None, offline: bool = False, *, key: str | None = None,
                   label_column: str | None = None, image_size: int | None = None):
-    """The run's data set (or ``name``, another with the same shape), split and scaled as in training.
+    """The run's data set (or ``name``, another with the same example shape, flat or not), split and scaled
+    as in training, its examples shaped as the model's.
 
     ``key``, ``label_column`` and ``image_size`` say how to read the file, as for ``vaekit train``;
     those not given are the run's for its own data, and unset for another file.
@@ -518,11 +519,11 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler)
-    expected = tuple(trained.model_cfg.input_shape)
-    if tuple(data.shape) != expected:
-        raise VaekitError(f"--data {cfg_data.name}: examples have shape {tuple(data.shape)} but the run's model "
-                          f"expects {expected}; evaluate on data shaped like the training data")
-    return data
+    try:  # flat examples of an image model take its shape, as in `vaekit encode`
+        x = trained.examples(data.x)  # a view
+    except VaekitError as e:
+        raise VaekitError(f"--data {cfg_data.name}: {e}") from None
+    return dataclasses.replace(data, x=x)
 
 
 def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_samples: int = DEFAULT_IW_SAMPLES,

@@ -12,9 +12,11 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
 
 @cli.command()
 @click.argument("run")
-@click.option("--data", default=None, help="Evaluate on this data set instead of the run's (same example shape).")
+@click.option("--data", default=None,
+              help="Evaluate on this data set instead of the run's (same example shape, flat or not).")
 @click.option("--key", default=None, help=".npz: the array holding the data [default: the run's, for its own file].")
-@click.option("--label-column", default=None, help=".csv: the column holding labels [default: the run's, for its own file].")
+@click.option("--label-column", default=None,
+              help=".csv: the column holding labels [default: the run's, for its own file].")
 @click.option("--image-size", type=int, default=None,
               help="Image folders: resize every image to this square size [default: the run's, for its own folder].")
 @click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
