@@ -157,3 +157,28 @@ def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path
     assert np.isnan(curves.lines[0].get_ydata()[1]) and np.isfinite(curves.get_ylim()).all()
     assert [t.get_text() for t in curves.get_legend().get_texts()] == ["train"]
     assert not empty.lines and empty.get_legend() is None and "no epoch" in empty.texts[0].get_text()
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_principal_components_of_fewer_examples_than_components(n):
+    from vaekit.plots import principal_components
+
+    z = np.random.default_rng(0).normal(size=(n, 5))
+    pcs = principal_components(z, 2)
+    assert pcs.shape == (n, 2) and np.isfinite(pcs).all()
+    assert np.allclose(np.abs(pcs[:, 0]), np.linalg.norm(z - z.mean(0), axis=1))  # all the spread is on PC 1
+
+
+def test_smallest_data_set_gets_its_report_and_no_warnings(tmp_path):
+    import warnings
+
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "three.npz", x=rng.random((3, 64), dtype=np.float32), y=np.array([0, 1, 1]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # none may reach the user's terminal
+        trained = train(out=tmp_path / "r", verbose=False, data=str(tmp_path / "three.npz"), epochs=1, hidden=(8,))
+    assert trained.config["split"] == {"train": 2, "val": 0, "test": 1}
+    assert (trained.run / "report.html").is_file()
+    for name in ("reconstructions.png", "samples.png", "loss.png", "latent.png"):
+        assert (trained.run / "figures" / name).is_file(), name
+    assert trained.summary["n_test"] == 1 and "active_units" not in trained.summary  # no spread in one example
