@@ -6,6 +6,7 @@ Only click is imported here; each command imports torch and the library when it 
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 import threading
@@ -24,6 +25,13 @@ def fail(message: str, code: int = 2):
     sys.exit(code)
 
 
+class _Warnings(logging.Handler):
+    """The library's logged warnings as ``vaekit: warning: ...`` lines on stderr, like the CLI's own."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        click.echo(f"vaekit: warning: {record.getMessage()}", err=True)
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM (`kill`, a cluster scheduler's pre-emption): stop as cleanly as on Ctrl-C."""
 
@@ -37,6 +45,9 @@ class Group(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        log = logging.getLogger("vaekit")
+        if not any(isinstance(h, _Warnings) for h in log.handlers):
+            log.addHandler(_Warnings(logging.WARNING))  # Python's last-resort handler then stays quiet
         main_thread = threading.current_thread() is threading.main_thread()  # signals can only be caught there
         previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         try:
