@@ -150,7 +150,7 @@ def test_encode_a_file_checks_its_shape(vae, tmp_path):
     assert np.load(tmp_path / "z.npy").shape == (30, 4)
     np.save(tmp_path / "bad.npy", np.zeros((30, 10)))
     fails("encode", vae, tmp_path / "bad.npy", "-o", tmp_path / "z2.npy",
-          message="input has shape (6, 10) but the model expects (N, 1, 8, 8)")
+          message="bad.npy: input has shape (30, 10) but the model expects (N, 1, 8, 8)")
     assert not (tmp_path / "z2.npy").exists()
 
 

@@ -503,12 +503,13 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
 
 
 def load_run_data(trained, name: str | None = None, offline: bool = False, *, key: str | None = None,
-                  label_column: str | None = None, image_size: int | None = None):
+                  label_column: str | None = None, image_size: int | None = None, split: bool = True):
     """The run's data set (or ``name``, another with the same example shape, flat or not), split and scaled
     as in training, its examples shaped as the model's.
 
     ``key``, ``label_column`` and ``image_size`` say how to read the file, as for ``vaekit train``;
-    those not given are the run's for its own data, and unset for another file.
+    those not given are the run's for its own data, and unset for another file. ``split=False``: all
+    examples in "train", however few (see ``load_data``).
     """
     from .data.datasets import load_data
 
@@ -518,11 +519,11 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     given = {"key": key, "label_column": label_column, "image_size": image_size}
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
-                     test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler)
-    try:  # flat examples of an image model take its shape, as in `vaekit encode`
+                     test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
+    try:  # flat examples of an image model take its shape
         x = trained.examples(data.x)  # a view
     except VaekitError as e:
-        raise VaekitError(f"--data {cfg_data.name}: {e}") from None
+        raise VaekitError(f"{cfg_data.name}: {e}") from None
     return dataclasses.replace(data, x=x)
 
 

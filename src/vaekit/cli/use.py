@@ -305,27 +305,20 @@ def _read(m, out, input_name: str, split: str = "test", limit: int | None = None
 
     Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split.
     """
-    _not_the_input(out, input_name)
     import numpy as np
 
-    from ..config import DataConfig
-    from ..data.datasets import load_data
+    from ..metrics import load_run_data
 
-    trained_on, train_cfg = m.config["cfg_data"], m.config["cfg_train"]
-    same = input_name == trained_on.name  # reuse how the run read its own data unless told otherwise
-    cfg = DataConfig(name=input_name,
-                     key=key if key is not None or not same else trained_on.key,
-                     label_column=label_column if label_column is not None or not same else trained_on.label_column,
-                     image_size=image_size if image_size is not None or not same else trained_on.image_size)
-    data = load_data(cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
-                     test_fraction=train_cfg.test_fraction, offline=offline, scaler=m.scaler, split=split != "all")
+    _not_the_input(out, input_name)
+    data = load_run_data(m, input_name, offline, key=key, label_column=label_column, image_size=image_size,
+                         split=split != "all")
     index = np.arange(len(data.x)) if split == "all" else data.splits[split]
     if len(index) == 0:
         raise VaekitError(f"--split {split} of {input_name} is empty (this run's fractions leave it no examples); "
                           "use --split test or --split all")
     if limit is not None:
         index = index[:limit]
-    x = m.examples(data.x[: len(index)] if split == "all" else data.x[index])  # "all": a view, never a copy
+    x = data.x[: len(index)] if split == "all" else data.x[index]  # "all": a view, never a copy
     y = None if data.y is None else data.y[index]
     what = f"{input_name} ({split}, {len(index)} examples)" if split != "all" else f"{input_name} ({len(index)} examples)"
     return x, y, index, what
