@@ -147,3 +147,14 @@ def test_latent_usage_from_batches_is_elbos_without_the_decoder():
     usage = latent_usage(model, [(x[i : i + 16], None) for i in range(0, 50, 16)])
     assert usage["active_units"] == whole["active_units"]
     np.testing.assert_allclose(usage["kl_per_dim"], whole["kl_per_dim"], rtol=1e-6)
+
+
+def test_latent_usage_of_one_example_has_no_active_units_and_no_warning():
+    import warnings
+
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="vae", input_shape=(D,), latent_dim=3, hidden=(8,))).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # torch's var() of one row warns about its degrees of freedom
+        usage = latent_usage(model, [(torch.rand(1, D), None)])
+    assert usage["active_units"] == 0 and len(usage["kl_per_dim"]) == 3

@@ -190,7 +190,7 @@ def _usage(posteriors) -> dict:
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
         mus.append(mu)
     means = torch.cat(mus)  # (N, L)
-    variances = means.var(0)  # Cov_x(E_q[z_i | x]), (L,)
+    variances = means.var(0, correction=int(len(means) > 1))  # Cov_x(E_q[z_i | x]), (L,); one example: 0
     return {"kl_per_dim": (kl / len(means)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
 
 
