@@ -86,6 +86,28 @@ def test_nan_loss_stops_and_keeps_last_good_weights():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
+def test_a_divergence_after_the_best_epoch_names_the_epoch_it_keeps():
+    set_seed(0)
+    data = load_data(DataConfig(), seed=0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,)))
+    original, epoch = model.loss, {"now": 1}
+
+    def worse_then_nan(x, y=None, progress=None):
+        loss, logs = original(x, y=y, progress=progress)
+        if progress is not None:
+            epoch["now"] = int(progress) + 1
+            if progress >= 2.5:  # the middle of epoch 3
+                loss, logs = loss * float("nan"), {**logs, "loss": logs["loss"] * float("nan")}
+        elif epoch["now"] == 2:  # epoch 2 validates worse than epoch 1: the best stays epoch 1
+            loss, logs = loss + 1000, {**logs, "loss": logs["loss"] + 1000}
+        return loss, logs
+
+    model.loss = worse_then_nan
+    history = fit(model, data, TrainConfig(epochs=4, patience=0), device=torch.device("cpu"), verbose=False)
+    assert history.stopped == "diverged" and history.best_epoch == 1 and len(history.records) == 2
+    assert "non-finite in epoch 3, batch" in history.message and "kept the weights of epoch 1;" in history.message
+
+
 def test_run_folder_reloads_to_identical_outputs(digits_run):
     run = digits_run
     for name in ("config.json", "model.safetensors", "metrics.jsonl", "summary.json"):

@@ -203,7 +203,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
             train_logs, skipped, bad = _train_epoch(*args, checked=True)
         if train_logs is None:
             _restore(model, optimizer, good_state)
-            history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg)
+            history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg, history)
             break
         record = {"epoch": epoch, **{f"train_{k}": v for k, v in train_logs.items()}}
         if cfg.on_nan == "skip":
@@ -212,7 +212,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
             val_logs = _evaluate(model, batches, val_idx, cfg.seed, world)
             if not all(math.isfinite(v) for v in val_logs.values()):  # finite but diverged weights (--on-nan skip)
                 _restore(model, optimizer, good_state)
-                history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, "the validation loss")
+                history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, history, "the validation loss")
                 break
             record.update({f"val_{k}": v for k, v in val_logs.items()})
         record["seconds"] = time.perf_counter() - start
@@ -353,14 +353,16 @@ def _finite(loss: torch.Tensor, norm: torch.Tensor, world: World) -> bool:
     return distributed.all_sum(bad, world).item() == 0
 
 
-def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, what: str = "the loss or its gradient") -> str:
+def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history: History,
+              what: str = "the loss or its gradient") -> str:
+    kept = history.best_epoch or epoch - 1  # what fit ends on: the best epoch's weights, else the last good ones
     skippable = cfg.on_nan == "stop" and bad  # skipping helps only where one batch was found bad
     advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + (" or --on-nan skip" if skippable else "")
     if all_skipped:
         return (f"every batch of epoch {epoch} had a non-finite loss or gradient; kept the weights of epoch "
-                f"{epoch - 1}; check the data for NaN or inf values, or {advice}")
+                f"{kept}; check the data for NaN or inf values, or {advice}")
     where = f"epoch {epoch}, batch {bad}" if bad else f"epoch {epoch}"
-    return f"{what} became non-finite in {where}; kept the weights of epoch {epoch - 1}; {advice}"
+    return f"{what} became non-finite in {where}; kept the weights of epoch {kept}; {advice}"
 
 
 def _evaluate(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
