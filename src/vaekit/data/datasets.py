@@ -80,14 +80,20 @@ def split_indices(n: int, n_test: int | None, seed: int, val_fraction: float, te
 
 def _read(cfg: DataConfig, offline: bool):
     """-> (x, y, classes, n_test or None) with x in (N, D) or (N, C, H, W)."""
+    from . import catalog
+
+    if cfg.name in ("digits", *catalog.NAMES):  # a named set has one size and one layout
+        for option, value in (("key", cfg.key), ("label_column", cfg.label_column), ("image_size", cfg.image_size)):
+            if value is not None:
+                flag = "--" + option.replace("_", "-")
+                raise VaekitError(f"{flag} {value} is for reading files and image folders, not the named data set "
+                                  f"{cfg.name}; drop {flag}")
     if cfg.name == "digits":
         from sklearn.datasets import load_digits
 
         digits = load_digits()
         x = digits.images.astype(np.float32)[:, None]  # (1797, 1, 8, 8), grey levels 0..16
         return x, digits.target.astype(np.int64), [str(i) for i in range(10)], None
-    from . import catalog
-
     if cfg.name in catalog.NAMES:
         joined = catalog.load_joined(cfg.name, offline=offline)
         x = joined["x"][:, None]  # (N, 1, 28, 28) uint8, a view: the images are held once
