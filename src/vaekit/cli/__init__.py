@@ -59,15 +59,15 @@ class Group(click.Group):
             fail(f"{e.format_message()} (see `{command} --help`)")
         except click.ClickException as e:
             fail(e.format_message())
-        except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations
-            if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
-                raise
-            fail("out of memory; ask for less (a smaller --batch-size, -n, --steps, --hidden, --latent-dim or "
-                 "--image-size) or use a machine with more memory")
         except (click.Abort, KeyboardInterrupt) as e:
             click.echo("vaekit: interrupted", err=True)
             terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
             sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
+        except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations (after Abort, a RuntimeError too)
+            if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
+                raise
+            fail("out of memory; ask for less (a smaller --batch-size, -n, --steps, --hidden, --latent-dim or "
+                 "--image-size) or use a machine with more memory")
         finally:
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
