@@ -211,6 +211,26 @@ def test_corrupt_json_files_in_a_run_get_advice_that_fixes_them(runs, tmp_path):
     assert (run / "summary.json").read_text() == '{"epochs_trai'  # the user's file is left as it was
 
 
+def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):
+    import errno
+    import tempfile
+
+    from vaekit import fileio
+
+    cache, real_mkstemp = tmp_path / "cache", tempfile.mkstemp
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+
+    def mkstemp(dir=None, **kwargs):
+        if str(dir).startswith(str(cache)):
+            raise OSError(errno.EROFS, "Read-only file system")
+        return real_mkstemp(dir=dir, **kwargs)
+
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
+    result = invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "vaekit: warning: cannot cache the classifier" in result.stderr and "Read-only file system" in result.stderr
+
+
 def test_help_texts():
     for command in ("evaluate", "compare", "report"):
         result = invoke(command, "--help")

@@ -135,7 +135,7 @@ def test_an_output_that_cannot_be_replaced_is_one_line_and_left_as_it_was(vae, t
         raise PermissionError(1, "Operation not permitted")
 
     monkeypatch.setattr(fileio.os, "replace", refuse)
-    fails("encode", vae, "digits", "-o", out, message=f"cannot write {out} (Operation not permitted)")
+    fails("encode", vae, "digits", "-o", out, message=f"{out}: Operation not permitted; check the path")
     assert out.read_bytes() == b"the user's file" and [p.name for p in tmp_path.iterdir()] == ["z.npy"]
 
 

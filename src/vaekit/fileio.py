@@ -8,8 +8,6 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import VaekitError
-
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it: put it straight back
 
@@ -21,7 +19,7 @@ def atomic_file(path: str | os.PathLike):
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
-        raise _cannot_write(path, e) from None
+        raise _about(path, e) from None
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder's files should read like any other
         with os.fdopen(fd, "wb") as f:
@@ -31,15 +29,15 @@ def atomic_file(path: str | os.PathLike):
         try:
             os.replace(tmp, path)
         except OSError as e:
-            raise _cannot_write(path, e) from None
+            raise _about(path, e) from None
     except BaseException:  # KeyboardInterrupt too: never leave half a file behind
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def _cannot_write(path: Path, error: OSError) -> VaekitError:
-    return VaekitError(f"cannot write {path} ({error.strerror or error}); check that it and its folder are "
-                       "writable, or pick another place")
+def _about(path: Path, error: OSError) -> OSError:
+    """The same error, naming the file the caller asked for rather than the temporary one."""
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:

@@ -63,6 +63,9 @@ class Group(click.Group):
             click.echo("vaekit: interrupted", err=True)
             terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
             sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
+        except OSError as e:  # what the library did not turn into advice of its own: a file it could not write or read
+            where = f"{e.filename}: " if e.filename else ""
+            fail(f"{where}{e.strerror or e}; check the path and its permissions, or pick another place")
         except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations (after Abort, a RuntimeError too)
             if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
                 raise
