@@ -231,6 +231,24 @@ def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, 
     assert "vaekit: warning: cannot cache the classifier" in result.stderr and "Read-only file system" in result.stderr
 
 
+def test_a_run_trained_with_image_size_evaluates_another_folder_at_that_size(tmp_path):
+    from PIL import Image
+
+    from vaekit.api import train
+
+    rng = np.random.default_rng(0)
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        for i in range(12):
+            Image.fromarray(rng.integers(0, 256, (12, 12), dtype=np.uint8)).save(tmp_path / folder / f"{i}.png")
+    run = train(out=tmp_path / "run", data=str(tmp_path / "a"), image_size=8, verbose=False, epochs=1, latent_dim=2,
+                hidden=(8,)).run
+    result = invoke("evaluate", run, "--data", tmp_path / "b", "--iw-samples", 2, "--no-report")
+    assert result.exit_code == 0, result.output
+    result = invoke("evaluate", run, "--data", "digits", "--image-size", 8)
+    assert result.exit_code == 2 and "--image-size 8 is for reading files and image folders, not the named" in result.output
+
+
 def test_help_texts():
     for command in ("evaluate", "compare", "report"):
         result = invoke(command, "--help")

@@ -144,6 +144,20 @@ def test_out_of_memory_is_one_line(vae, tmp_path):
     assert not any(tmp_path.iterdir())
 
 
+def test_a_run_whose_config_names_reading_options_for_a_named_set_still_works(vae, tmp_path):
+    import json
+    import shutil
+
+    run = tmp_path / "old"
+    shutil.copytree(vae, run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["image_size"] = 16  # older vaekit let `train --image-size 16` through on digits, and saved it
+    (run / "config.json").write_text(json.dumps(config))
+    ok("encode", run, "digits", "-o", tmp_path / "z.npy")
+    fails("encode", run, "digits", "--image-size", 16, "-o", tmp_path / "z2.npy",
+          message="--image-size 16 is for reading files and image folders, not the named data set digits")
+
+
 def test_encode_a_file_checks_its_shape(vae, tmp_path):
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 64)) * 16)
     ok("encode", vae, tmp_path / "x.npy", "--split", "all", "-o", tmp_path / "z.npy")  # flat images are fine

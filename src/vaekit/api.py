@@ -76,7 +76,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
         ``latent_dim=2``, ``epochs=30``, ``name="digits"``, ...). ``data`` is an alias of ``name``.
     """
     from . import distributed
-    from .data.datasets import load_data
+    from .data.datasets import check_reading_options, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
     from .trainer import resolve_device, set_seed
 
@@ -98,6 +98,8 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     model_cfg.validate()
     train_cfg.validate()
     data_cfg.validate()
+    check_reading_options(data_cfg.name, key=data_cfg.key, label_column=data_cfg.label_column,
+                          image_size=data_cfg.image_size)
     world, device = distributed.setup(resolve_device(train_cfg.device))
     run = distributed.from_main(prepare_out(out, model_cfg.model, data_cfg.name) if world.main else None, world)
 

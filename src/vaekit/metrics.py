@@ -511,12 +511,18 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     those not given are the run's for its own data, and unset for another file. ``split=False``: all
     examples in "train", however few (see ``load_data``).
     """
-    from .data.datasets import load_data
+    from pathlib import Path
+
+    from .data.datasets import check_reading_options, load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
-    if name is not None and name != cfg_data.name:  # the run's key and label column name arrays of its own file
-        cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=None, image_size=None)
     given = {"key": key, "label_column": label_column, "image_size": image_size}
+    check_reading_options(name or cfg_data.name, **given)
+    if name is not None and name != cfg_data.name:
+        # the run's key and label column name arrays of its own file; its image size, the model's input,
+        # fits any other folder of images
+        size = cfg_data.image_size if Path(name).is_dir() else None
+        cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=None, image_size=size)
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)

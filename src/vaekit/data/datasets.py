@@ -57,6 +57,19 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
     return Data(cfg.name, x, y, classes, splits, scaler)
 
 
+def check_reading_options(name: str, **given) -> None:
+    """Refuse the options for reading a file (``key``, ``label_column``, ``image_size``) that the user
+    gave with a named data set: it has one size and one layout, and would ignore them."""
+    from . import catalog
+
+    if name in (*EMBEDDED, *catalog.NAMES):
+        for option, value in given.items():
+            if value is not None:
+                flag = "--" + option.replace("_", "-")
+                raise VaekitError(f"{flag} {value} is for reading files and image folders, not the named data set "
+                                  f"{name}; drop {flag}")
+
+
 def from_arrays(x: np.ndarray, y: np.ndarray | None = None, *, scale: str = "minmax", seed: int = 0,
                 val_fraction: float = 0.0, name: str = "array") -> Data:
     """In-memory data (no files): train and validation splits of ``x`` (no test split), a Scaler fitted on train."""
@@ -82,12 +95,6 @@ def _read(cfg: DataConfig, offline: bool):
     """-> (x, y, classes, n_test or None) with x in (N, D) or (N, C, H, W)."""
     from . import catalog
 
-    if cfg.name in ("digits", *catalog.NAMES):  # a named set has one size and one layout
-        for option, value in (("key", cfg.key), ("label_column", cfg.label_column), ("image_size", cfg.image_size)):
-            if value is not None:
-                flag = "--" + option.replace("_", "-")
-                raise VaekitError(f"{flag} {value} is for reading files and image folders, not the named data set "
-                                  f"{cfg.name}; drop {flag}")
     if cfg.name == "digits":
         from sklearn.datasets import load_digits
 
