@@ -118,3 +118,12 @@ def test_standard_scaling_keeps_features_far_from_zero():
     np.testing.assert_allclose(y, expected, atol=1e-4)
     np.testing.assert_allclose(s.transform(torch.from_numpy(x), s.constants(torch.from_numpy(x[:0]))).numpy(),
                                expected, atol=1e-4)
+
+
+def test_a_scaler_matches_itself_up_to_rounding_only():
+    x = np.random.default_rng(0).normal(5, 3, size=(200, 4))
+    s = Scaler.fit(x, "standard")
+    assert s.matches(Scaler([v * (1 + 1e-13) for v in s.shift], s.scale, s.clip, s.kind))  # another summation order
+    assert not s.matches(Scaler([v * (1 + 1e-6) for v in s.shift], s.scale, s.clip, s.kind))
+    assert not s.matches(Scaler(s.shift[:3], s.scale[:3], s.clip, s.kind))
+    assert not s.matches(Scaler.fit(x, "minmax"))

@@ -128,7 +128,6 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
 def resume_run(run, verbose: bool = True, offline: bool = False):
     """Continue the interrupted run ``run`` after the last epoch in its train_state.pt; like ``train`` from there."""
     from . import checkpoint, distributed
-    from .config import to_dict
     from .data.datasets import load_data
     from .models import build_model
     from .trainer import resolve_device
@@ -142,7 +141,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
     world, device = distributed.setup(resolve_device(train_cfg.device))
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
-    if to_dict(data.scaler) != config["scaler"]:
+    if not data.scaler.matches(config["cfg_scaler"]):
         raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started (its scaling "
                           "differs); resuming needs the same data")
     model = build_model(model_cfg).to(device)

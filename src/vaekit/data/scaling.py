@@ -41,6 +41,13 @@ class Scaler:
         scale = np.where(scale > 0, scale, 1.0)  # a constant feature: leave it at 0 instead of dividing by 0
         return cls(_plain(shift), _plain(scale), kind == "minmax", kind)
 
+    def matches(self, other: Scaler) -> bool:
+        """Whether ``other`` is the same scaling, up to float rounding: how the statistics are summed
+        changes their last digits between vaekit versions (a run resumed across one still fits)."""
+        return (self.kind, self.clip) == (other.kind, other.clip) and all(
+            np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=1e-9, atol=0)
+            for a, b in ((self.shift, other.shift), (self.scale, other.scale)))
+
     def constants(self, like) -> tuple:
         """(shift, scale) as arrays or tensors on ``like``'s device, float64 for float64 ``like`` and
         float32 for the rest: make them once for many batches."""
