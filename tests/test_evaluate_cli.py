@@ -204,11 +204,15 @@ def test_corrupt_json_files_in_a_run_get_advice_that_fixes_them(runs, tmp_path):
     result = invoke("evaluate", run, "--iw-samples", 5)
     assert result.exit_code == 0, result.output
     assert "mse" in json.loads((run / "eval.json").read_text())
-    assert "vaekit: warning: " in result.stderr and "summary.json: not valid JSON; restore it from a backup" in result.stderr
+    advice = f"summary.json: not valid JSON; delete it and run `vaekit train --resume {run}` to write it again"
+    assert "vaekit: warning: " in result.stderr and advice in result.stderr
     assert "summary.json: not valid JSON" in (run / "report.html").read_text()
     result = invoke("report", run)
     assert result.exit_code == 0, result.output
     assert (run / "summary.json").read_text() == '{"epochs_trai'  # the user's file is left as it was
+    (run / "summary.json").unlink()  # the advice works
+    assert invoke("train", "--resume", run, "--quiet").exit_code == 0
+    assert json.loads((run / "summary.json").read_text())["epochs_trained"] == 2
 
 
 def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):

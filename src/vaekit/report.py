@@ -214,7 +214,7 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
 def collect(run: Path, name: str, trained=None, data=None, offline: bool = False) -> RunView:
     """Read a run folder into a RunView, first drawing the figures it lacks (a run's figures never
     change: a finished run is not trained again)."""
-    from .checkpoint import CONFIG, METRICS, SUMMARY
+    from .checkpoint import CONFIG, METRICS, STATE, SUMMARY
     from .metrics import EVAL, load_run_data
 
     run = Path(run)
@@ -237,8 +237,12 @@ def collect(run: Path, name: str, trained=None, data=None, offline: bool = False
             write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
         write_extra_figures(run, trained, data)
     view = RunView(name, config, _json_or_empty(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
-    try:  # only the training table needs it: the page goes on without it
-        view.summary = _json_or_empty(run / SUMMARY, "restore it from a backup (only `vaekit train` writes it)")
+    # only the training table needs summary.json, so the page goes on without it; training writes it
+    # again when the run's state is there to resume from (the same run, to the bit)
+    fix = (f"delete it and run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file()
+           else "restore it from a backup (only `vaekit train` writes it)")
+    try:
+        view.summary = _json_or_empty(run / SUMMARY, fix)
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
         log.warning("%s", view.problems[-1])
