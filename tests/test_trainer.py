@@ -204,3 +204,9 @@ def test_smallest_data_set_gets_its_report_and_no_warnings(tmp_path):
     for name in ("reconstructions.png", "samples.png", "loss.png", "latent.png"):
         assert (trained.run / "figures" / name).is_file(), name
     assert trained.summary["n_test"] == 1 and "active_units" not in trained.summary  # no spread in one example
+    from vaekit.metrics import evaluate_run
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = evaluate_run(trained.run, iw_samples=4)
+    assert "active_units" not in scores and len(scores["kl_per_dim"]) == trained.module.cfg.latent_dim

@@ -229,12 +229,12 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "n_test": int(len(test_idx)),
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
-        summary["objective"] = model.objective()
-        if len(test_idx) > 1:  # active units are the codes' spread over examples: one example has none
-            from .diagnostics import collapse_warning
-            from .metrics import latent_usage
+        from .diagnostics import collapse_warning
+        from .metrics import latent_usage
 
-            summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
+        summary["objective"] = model.objective()
+        summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
+        if "active_units" in summary:  # not for a single test example
             warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
             if warning:
                 summary["collapse_warning"] = warning

@@ -184,14 +184,17 @@ def latent_usage(model, batches) -> dict:
 
 def _usage(posteriors) -> dict:
     """Mean KL per dimension, and the dimensions whose posterior mean varies over the data (Burda et al.
-    2015), from the posteriors' (mu, logvar) of every batch."""
+    2015; left out for a single example), from the posteriors' (mu, logvar) of every batch."""
     kl, mus = 0.0, []
     for mu, logvar in posteriors:  # (B, L) each
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)
         mus.append(mu)
     means = torch.cat(mus)  # (N, L)
-    variances = means.var(0, correction=int(len(means) > 1))  # Cov_x(E_q[z_i | x]), (L,); one example: 0
-    return {"kl_per_dim": (kl / len(means)).tolist(), "active_units": int((variances > ACTIVE_THRESHOLD).sum())}
+    usage = {"kl_per_dim": (kl / len(means)).tolist()}
+    if len(means) > 1:  # active units are the codes' spread over examples: one example has none to measure
+        variances = means.var(0)  # Cov_x(E_q[z_i | x]), (L,)
+        usage["active_units"] = int((variances > ACTIVE_THRESHOLD).sum())
+    return usage
 
 
 @torch.no_grad()
@@ -408,16 +411,18 @@ def _features(net: FeatureNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
 @torch.no_grad()
 def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference: torch.Tensor,
                generator: torch.Generator | None = None) -> dict:
-    """Frechet distance of decoded prior samples (as many as test examples) to the test images,
-    the train-vs-test floor, and the classifier's confidence and class histogram on the samples."""
+    """Frechet distance of decoded prior samples (as many as test examples, at least 2) to the test
+    images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples."""
     samples = torch.cat([model.sample(len(xb), generator=generator) for xb, _ in _batches(x_test, None)])
     f_test, _ = _features(classifier.net, x_test)
     f_ref, _ = _features(classifier.net, x_reference)
     f_samples, probs = _features(classifier.net, samples)
     hist = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
+    # a Gaussian fitted to one example has no covariance: no distance for a single test example
+    distances = {} if len(f_test) < 2 else {"frechet_distance": frechet_distance_features(f_test, f_samples),
+                                            "frechet_distance_reference": frechet_distance_features(f_test, f_ref)}
     return {
-        "frechet_distance": frechet_distance_features(f_test, f_samples),
-        "frechet_distance_reference": frechet_distance_features(f_test, f_ref),
+        **distances,
         "sample_confidence": float(probs.max(1).mean()),
         "sample_class_histogram": [round(float(v), 4) for v in hist],
         "classifier_test_accuracy": classifier.test_accuracy,

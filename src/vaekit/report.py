@@ -141,8 +141,8 @@ def reading(results: dict[str, dict]) -> str:
         said.append(f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
                     f"the importance-weighted estimate of log p(x) with K={r.get('iw_samples')} samples is "
                     f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
-                    f"What these nats are: {meaning}. {r['active_units']} of {r['latent_dim']} latent dimensions "
-                    "are active (their posterior mean varies across examples).")
+                    f"What these nats are: {meaning}." + (f" {r['active_units']} of {r['latent_dim']} latent "
+                    "dimensions are active (their posterior mean varies across examples)." if "active_units" in r else ""))
     if not said:
         return "This run has not been evaluated yet: run `vaekit evaluate RUN` for log-likelihoods, probes and sample quality."
     return " ".join(said)
