@@ -18,6 +18,8 @@ NOISE_KINDS = ("gaussian", "mask", "salt-pepper")
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous-bernoulli", "gaussian-learned", "gaussian-learned-global")
 ARCHS = ("mlp", "conv")
 ON_NAN = ("stop", "skip")
+DEVICES = ("auto", "cpu", "cuda")
+SEEDS = 2**32  # seeds are in [0, SEEDS): what every RNG vaekit seeds (numpy's too) takes
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -41,9 +43,9 @@ class ModelConfig:
     def validate(self) -> ModelConfig:
         from .models import MODELS  # the registry is the single list of model names
 
-        _choice("model", self.model, tuple(MODELS))
-        _choice("arch", self.arch, ARCHS)
-        _choice("likelihood", self.likelihood, LIKELIHOODS)
+        check_choice("model", self.model, tuple(MODELS))
+        check_choice("arch", self.arch, ARCHS)
+        check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _positive_int("latent-dim", self.latent_dim, "16")
         if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
             raise VaekitError(f"--hidden {_csv(self.hidden)} must be positive integers; try --hidden 256,128")
@@ -102,18 +104,18 @@ class TrainConfig:
         _positive_int("epochs", self.epochs, "30", zero_ok=False)
         _positive_int("batch-size", self.batch_size, "128")
         _positive("lr", self.lr, "1e-3")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < SEEDS:
             raise VaekitError(f"--seed {self.seed} must be an integer in [0, 2^32); try --seed 0")
         _positive_int("patience", self.patience, "10", zero_ok=True)
         for name, value in (("val-fraction", self.val_fraction), ("test-fraction", self.test_fraction)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise VaekitError(f"--{name} {value} must be in [0, 1); try --{name} 0.1")
-        _choice("device", self.device, ("auto", "cpu", "cuda"))
+        check_choice("device", self.device, DEVICES)
         _positive_int("checkpoint-every", self.checkpoint_every, "1", zero_ok=True)
-        _choice("on-nan", self.on_nan, ON_NAN)
+        check_choice("on-nan", self.on_nan, ON_NAN)
         if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not 0 <= self.grad_clip < float("inf"):
             raise VaekitError(f"--grad-clip {self.grad_clip} must be a number >= 0 (0 = no clipping); try --grad-clip 1.0")
-        _choice("precision", self.precision, PRECISIONS)
+        check_choice("precision", self.precision, PRECISIONS)
         return self
 
 
@@ -193,7 +195,7 @@ def _check_types(obj) -> None:
             raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__}; retrain or fix the file")
 
 
-def _choice(name: str, value, allowed: tuple) -> None:
+def check_choice(name: str, value, allowed: tuple) -> None:
     if value not in allowed:
         raise VaekitError(f"--{name} {value} is not one of {', '.join(allowed)}; try --{name} {allowed[0]}")
 

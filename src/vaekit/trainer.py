@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from . import distributed, fused
-from .config import TrainConfig
+from .config import DEVICES, TrainConfig, check_choice
 from .data.datasets import Data
 from .distributed import World
 from .errors import VaekitError
@@ -75,10 +75,7 @@ def reuse_freed_memory() -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name not in ("auto", "cpu", "cuda"):
-        from .errors import VaekitError
-
-        raise VaekitError(f"--device {name} is not one of auto, cpu, cuda; try --device auto")
+    check_choice("device", name, DEVICES)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import click
 
+from ..config import SEEDS
 from ..errors import VaekitError
 from . import cli
 
-SEED = click.IntRange(0, 2**32 - 1)  # what torch's generators take, as `vaekit train` checks it
+SEED = click.IntRange(0, SEEDS - 1)  # as `vaekit train` checks it
 SHOWN = 16  # examples drawn side by side in a PNG (originals above reconstructions, ...)
 
 
