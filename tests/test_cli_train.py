@@ -74,6 +74,7 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--image-size", "-3", "--data", "mnist", "--offline"], "--image-size -3"),
     (["--image-size", "16"], "--image-size 16 is for reading files and image folders, not the named data set digits"),
     (["--label-column", "3", "--data", "fashion-mnist", "--offline"], "--label-column 3 is for reading files"),
+    (["--latent-dim", "100000000"], "parameters, and training them needs 575 GiB"),  # the kernel killed it midway
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
     out = tmp_path / "r"

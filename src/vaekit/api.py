@@ -120,9 +120,30 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
                                           or data.scaler.kind not in ("uint8", "minmax")):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
+    _check_memory(model_cfg, device)
     model = build_model(model_cfg).to(device)
     extra = {"classes": data.classes, "split": {k: len(v) for k, v in data.splits.items()}}
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
+
+
+def _check_memory(model_cfg, device) -> None:
+    """Refuse a model whose training state cannot fit in the device's memory, before anything is allocated:
+    the kernel would kill the process partway (the weights' pages are only touched when written)."""
+    import torch
+
+    from .models import build_model
+
+    with torch.device("meta"):  # shapes only, no memory
+        n = sum(p.numel() for p in build_model(model_cfg).parameters())
+    need = 16 * n  # float32 weights, their gradients and Adam's two moments
+    if device.type == "cuda":
+        have = torch.cuda.get_device_properties(device).total_memory
+    else:
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > have:
+        raise VaekitError(f"the model has {n:,} parameters, and training them needs {need / 2**30:,.0f} GiB "
+                          f"(weights, gradients, Adam's moments) where this {device.type} has {have / 2**30:,.0f} GiB; "
+                          "use a smaller --latent-dim, --hidden or --image-size")
 
 
 def resume_run(run, verbose: bool = True, offline: bool = False):
