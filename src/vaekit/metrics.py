@@ -516,8 +516,6 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     those not given are the run's for its own data, and unset for another file. ``split=False``: all
     examples in "train", however few (see ``load_data``).
     """
-    from pathlib import Path
-
     from .data.datasets import check_reading_options, load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import cli
-from .use import SEED
+from .use import SEED, reading_options
 
 IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs no torch
 
@@ -14,11 +14,7 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
 @click.argument("run")
 @click.option("--data", default=None,
               help="Evaluate on this data set instead of the run's (same example shape, flat or not).")
-@click.option("--key", default=None, help=".npz: the array holding the data [default: the run's, for its own file].")
-@click.option("--label-column", default=None,
-              help=".csv: the column holding labels [default: the run's, for its own file].")
-@click.option("--image-size", type=int, default=None,
-              help="Image folders: resize every image to this square size [default: the run's, for its own folder].")
+@reading_options
 @click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
 @click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True,
               help="Importance samples K for the estimate of log p(x) (VAE family).")

@@ -26,9 +26,7 @@ def input_argument(splits: bool = True):
             *([click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
                             help="Which examples of INPUT, split as when RUN was trained.")] if splits else []),
             click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N examples."),
-            click.option("--key", default=None, help=".npz: the array holding the data."),
-            click.option("--label-column", default=None, help=".csv: the column holding labels."),
-            click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size."),
+            reading_options,
             click.option("--offline", is_flag=True, help="Never download data."),
         ]
         for option in reversed(options):
@@ -36,6 +34,19 @@ def input_argument(splits: bool = True):
         return f
 
     return decorate
+
+
+def reading_options(f):
+    """--key, --label-column and --image-size: how to read a file, as for `vaekit train --data`."""
+    options = [
+        click.option("--key", default=None, help=".npz: the array holding the data [default: the run's, for its own file]."),
+        click.option("--label-column", default=None,
+                     help=".csv: the column holding labels [default: the run's, for its own file]."),
+        click.option("--image-size", type=int, default=None,
+                     help="Image folders: resize every image to this square size [default: the run's].")]
+    for option in reversed(options):
+        f = option(f)
+    return f
 
 
 def device_options(f):
