@@ -94,6 +94,20 @@ def test_nan_found_past_first_chunk(tmp_path, monkeypatch):
     expect_error(tmp_path / "a.npy", "sample 98")
 
 
+def test_npy_written_by_python_2_loads_without_numpy_warning(tmp_path):
+    import warnings
+
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.arange(12, dtype=np.float32).reshape(3, 4), version=(1, 0))
+    raw = buf.getvalue()
+    n = int.from_bytes(raw[8:10], "little")
+    header = raw[10 : 10 + n].decode("latin1").replace("(3, 4)", "(3L, 4L)").rstrip().ljust(n - 1) + "\n"  # Python 2 longs
+    (tmp_path / "old.npy").write_bytes(raw[:8] + n.to_bytes(2, "little") + header.encode("latin1") + raw[10 + n :])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's advice is for the file's writer, not the user's terminal
+        assert load_file(tmp_path / "old.npy").x.shape == (3, 4)
+
+
 def test_npy_refuses_pickles(tmp_path):
     np.save(tmp_path / "a.npy", np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
     expect_error(tmp_path / "a.npy", "np.save")

@@ -7,6 +7,7 @@ Every loader ends in the same canonical layout, so the rest of vaekit sees one o
 
 import csv
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,7 +168,10 @@ def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str
 def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> Loaded:
     """An array from a .npy file (memory-mapped) or from a .npz archive, with its labels."""
     try:
-        with np.errstate(over="ignore"):  # a corrupt header's shape may overflow before np.load refuses it
+        # a corrupt header's shape may overflow before np.load refuses it; a header numpy reads as
+        # Python 2's makes it warn (advice for the file's writer, not the user)
+        with np.errstate(over="ignore"), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Reading `.npy` or `.npz` file required additional header")
             data = np.load(path, mmap_mode="r", allow_pickle=False)  # mmap_mode checks the size in the header
         if isinstance(data, np.ndarray):
             return Loaded(data, None, None)
