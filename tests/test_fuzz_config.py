@@ -141,6 +141,7 @@ def test_edge_cases(run, payload):
     ("model", "beta", -1), ("model", "sigma", 0), ("train", "seed", 2**40), ("train", "lr", 0),
     ("train", "on_nan", "ignore"), ("train", "grad_clip", -1.0), ("train", "checkpoint_every", -2),
     ("data", "scale", "log"), ("data", "image_size", 0), ("data", "name", ""),
+    ("model", "noise", False), ("model", "noise", 3), ("data", "image_size", "8"), ("data", "key", True),
     ("scaler", "scale", 0), ("scaler", "scale", [1.0, 2.0]), ("scaler", "clip", "yes"), ("scaler", "kind", 3),
     ("classes", None, "0123456789"), ("classes", None, [0, 1]),
 ])

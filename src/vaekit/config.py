@@ -181,9 +181,11 @@ def _check_types(obj) -> None:
     defaults = obj.__class__()
     for f in dataclasses.fields(obj):
         value, default = getattr(obj, f.name), getattr(defaults, f.name)
-        if default is None or value is None:
-            if value is not None and not isinstance(value, (str, int)):
-                raise VaekitError(f"config.json field {f.name}={value!r} has the wrong type; retrain or fix the file")
+        if default is None or value is None:  # an optional field: its annotation ("str | None") says its type
+            expected = str if str(f.type).startswith("str") else int
+            if value is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+                raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__} or null; "
+                                  "retrain or fix the file")
             continue
         expected = float if isinstance(default, float) else type(default)
         ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
