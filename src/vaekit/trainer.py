@@ -172,8 +172,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     # The MLP AE's, DAE's and VAE's hand-derived step where it applies (fused.py); autograd for the rest
     step = fused.step_for(model, cfg.precision, world.size) or functools.partial(
         _autograd_step, distributed.objective(model, world, device), optimizer, cfg.precision)
-    # Under torchrun a last batch too small to give every process an example is left out.
-    n_batches = len(train_idx) // cfg.batch_size + int(len(train_idx) % cfg.batch_size >= world.size)
+    n_batches = -(-len(train_idx) // cfg.batch_size)
     generator = torch.Generator().manual_seed(cfg.seed)
     history, best = History(), math.inf
     best_state = good_state = _snapshot(model, optimizer)
@@ -292,8 +291,16 @@ def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, 
         bar.reset()
         bar.set_description(f"epoch {epoch}/{cfg.epochs}")
     for i in range(n_batches):
-        xb, yb = batches.get(world.shard(order[i * cfg.batch_size : (i + 1) * cfg.batch_size]))
-        loss, logs = step(xb, yb, epoch - 1 + i / n_batches)  # sets every parameter's .grad
+        batch = order[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+        mine = world.shard(batch)
+        # DDP averages the processes' mean gradients. Weighting each by its share of the batch keeps that
+        # the batch's mean gradient where a last, smaller batch splits unevenly; a process left without an
+        # example takes part with one at weight 0.
+        weight = len(mine) * world.size / len(batch)
+        xb, yb = batches.get(mine if len(mine) else batch[:1])
+        progress = epoch - 1 + i / n_batches
+        # sets every parameter's .grad; only the autograd step runs under torchrun, where weights are not 1
+        loss, logs = step(xb, yb, progress) if weight == 1 else step(xb, yb, progress, weight=weight)
         norm = _grad_norm(params, cfg.grad_clip, checked)
         if checked and not _finite(loss, norm, world):
             if cfg.on_nan == "stop":
@@ -303,8 +310,8 @@ def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, 
             optimizer.step()
             # Summed on the device (no host sync per step), all logs in one op instead of two per log.
             step_logs = torch.stack(list(logs.values())).float()
-            sums = step_logs * len(xb) if sums is None else sums.add_(step_logs, alpha=len(xb))
-            seen += len(xb)
+            sums = step_logs * len(mine) if sums is None else sums.add_(step_logs, alpha=len(mine))
+            seen += len(mine)
         if bar is not None:
             bar.update()
     if sums is None:
@@ -320,13 +327,13 @@ def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, 
 
 
 def _autograd_step(objective, optimizer, precision: str, x: torch.Tensor, y: torch.Tensor | None,
-                   progress: float) -> tuple[torch.Tensor, dict]:
+                   progress: float, weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """The training step of every model fused.py does not cover: forward (under bf16 autocast with
-    --precision bf16), then backward."""
+    --precision bf16), then backward of the loss times ``weight``."""
     with _autocast(precision, x.device.type):
         loss, logs = objective(x, y=y, progress=progress)
     optimizer.zero_grad()
-    loss.backward()
+    (loss * weight if weight != 1 else loss).backward()
     return loss, logs
 
 
