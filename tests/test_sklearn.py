@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -98,3 +99,22 @@ def test_bad_parameters_are_value_errors_naming_them(estimator, message):
 def test_conv_needs_square_images():
     with pytest.raises(ValueError, match="no square image"):
         VAETransformer(arch="conv", device="cpu").fit(np.zeros((10, 10)))
+
+
+def test_numpy_numbers_from_a_grid_are_parameters_like_any_other():
+    a = VAETransformer(**{**TINY, "lr": np.float32(1e-3), "beta": np.float64(0.5), "latent_dim": np.int64(2)}, random_state=0)
+    b = VAETransformer(**{**TINY, "lr": 1e-3, "beta": 0.5}, random_state=0)
+    np.testing.assert_allclose(a.fit_transform(X[:50]), b.fit_transform(X[:50]), rtol=1e-5)
+
+
+def test_sample_checks_n_samples():
+    vae = VAETransformer(**TINY).fit(X[:20])
+    with pytest.raises(ValueError, match="n_samples=0 must be a positive integer"):
+        vae.sample(0)
+
+
+def test_divergence_warns_with_the_estimators_own_advice():
+    with pytest.warns(ConvergenceWarning) as record:
+        VAETransformer(**{**TINY, "epochs": 2, "lr": 1e8}, random_state=0).fit(X[:200])
+    message = str(record[0].message)
+    assert "became non-finite" in message and message.endswith("try a lower lr (now 1e+08)") and "--" not in message

@@ -4,6 +4,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from sklearn.datasets import load_digits
 
@@ -176,6 +177,14 @@ def test_denoise_is_seeded_and_leaves_the_global_rng_alone():
     (lambda m: m.denoise(DIGITS[:2], "blur:1"), "unknown corruption"),
     (lambda m: m.score(DIGITS[:2], samples=0), "samples=0"),
     (lambda m: m.decode(np.zeros((2, 3)), 1), "needs a conditional model"),
+    (lambda m: m.decode(np.zeros((2, 3), bool)), "latents have dtype bool, not real numbers"),
+    (lambda m: m.generate("3"), "n='3' must be a positive integer"),
+    (lambda m: m.generate(2, seed=2**64), "seed=18446744073709551616 must be None or an integer from 0 to 4294967295"),
+    (lambda m: m.generate(2, seed=1.5), "seed=1.5 must be None or an integer"),
+    (lambda m: m.denoise(DIGITS[:2], "gaussian:0.1", seed=-1), "seed=-1"),
+    (lambda m: m.encode(np.r_[DIGITS[:2], np.full((1, 1, 8, 8), np.nan)]), "input row 2 has a NaN or infinite value"),
+    (lambda m: m.score(np.r_[np.full((1, 64), np.inf), np.zeros((1, 64))]), "input row 0 has a NaN or infinite value"),
+    (lambda m: m.encode(scipy.sparse.csr_matrix(np.zeros((2, 64)))), "input is a sparse csr_matrix; pass a dense array"),
 ])
 def test_bad_input_is_one_clear_error(call, message):
     with pytest.raises(VaekitError) as e:
@@ -188,3 +197,23 @@ def test_bad_input_is_one_clear_error(call, message):
 def test_vae_only_options_refuse_an_ae(call):
     with pytest.raises(VaekitError, match="this run is an ae"):
         call(untrained("ae"))
+
+
+def test_numpy_numbers_and_tensors_with_gradients_are_taken_as_they_are():
+    m = untrained()
+    z = torch.zeros(2, 3, requires_grad=True)
+    np.testing.assert_array_equal(m.decode(z), m.decode(np.zeros((2, 3))))
+    x = torch.from_numpy(DIGITS[:2]).requires_grad_()
+    np.testing.assert_array_equal(m.encode(x), m.encode(DIGITS[:2]))
+    np.testing.assert_array_equal(m.generate(np.int64(2), seed=np.int64(1), temperature=np.float32(0.5)),
+                                  m.generate(2, seed=1, temperature=0.5))
+
+
+def test_load_checks_the_device(digits_run):
+    assert vaekit.trained.Trained.load(digits_run, device="auto").module is not None
+    for device, message in [("gpu", "--device gpu is not one of auto, cpu, cuda"), ("cuda:x", "after 'cuda:' comes the GPU's number")]:
+        with pytest.raises(VaekitError, match=message):
+            Trained.load(digits_run, device=device)
+    if not torch.cuda.is_available():
+        with pytest.raises(VaekitError, match="no CUDA GPU is visible"):
+            Trained.load(digits_run, device="cuda")

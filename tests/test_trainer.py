@@ -9,6 +9,7 @@ import vaekit
 from vaekit.api import train
 from vaekit.config import DataConfig, ModelConfig, TrainConfig
 from vaekit.data.datasets import load_data
+from vaekit.errors import VaekitError
 from vaekit.models import build_model
 from vaekit.trainer import fit, set_seed
 
@@ -155,9 +156,31 @@ def test_user_array_with_vectors_and_images(tmp_path, arch):
 
 
 def test_package_level_train_and_load(tmp_path):
-    first = vaekit.train(out=tmp_path / "a", verbose=False, epochs=1, hidden=(8,))
+    first = vaekit.train(tmp_path / "a", verbose=False, epochs=1, hidden=(8,))
     second = vaekit.train(out=tmp_path / "b", verbose=False, epochs=1, hidden=(8,))  # still the function
     assert first.run != second.run and vaekit.load(second.run).model_cfg == second.model_cfg
+
+
+def test_train_takes_numpy_numbers_and_gives_the_callers_rng_back(tmp_path):
+    import random
+
+    def draws():
+        return random.random(), np.random.rand(), torch.rand(1).item()
+
+    for seed in (1, 2):
+        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        expected = draws()
+        random.seed(seed), np.random.seed(seed), torch.manual_seed(seed)
+        vaekit.train(out=tmp_path / str(seed), verbose=False, epochs=np.int64(1), latent_dim=np.int64(2), lr=np.float32(1e-3),
+                     hidden=[np.int64(8)])
+        assert draws() == expected  # training seeded every global RNG with its own seed, 0
+    config = json.loads((tmp_path / "1" / "config.json").read_text())
+    assert config["model"]["latent_dim"] == 2 and config["train"]["lr"] == pytest.approx(1e-3)
+
+
+def test_train_refuses_arrays_as_data(tmp_path):
+    with pytest.raises(VaekitError, match="data is a ndarray; give a data set's name"):
+        vaekit.train(data=np.zeros((10, 4)), out=tmp_path / "x")
 
 
 def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path, monkeypatch):

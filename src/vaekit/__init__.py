@@ -13,11 +13,12 @@ def load(run):
     return Trained.load(run)
 
 
-def train(**kwargs):
-    """Train a model and write its run folder; see ``vaekit.api.train`` for the arguments."""
+def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **options):
+    """Train a model and write its run folder, ``vaekit.train(data="digits", model="vae", epochs=20,
+    out="runs/vae")``; returns the loaded model. See ``vaekit.api.train`` for the arguments."""
     from .api import train as _train
 
-    return _train(**kwargs)
+    return _train(out, verbose=verbose, offline=offline, resume=resume, **options)
 
 
 __all__ = ["load", "train", "__version__"]

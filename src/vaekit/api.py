@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, ModelConfig, TrainConfig, default_hidden
+from .config import DataConfig, ModelConfig, TrainConfig, default_hidden, plain
 from .errors import VaekitError
 
 FIGURES = "figures"
@@ -25,7 +25,7 @@ def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
     configs = []
     for cls in (ModelConfig, TrainConfig, DataConfig):
         names = {f.name for f in dataclasses.fields(cls)}
-        mine = {k: v for k, v in options.items() if k in names and v is not None}
+        mine = {k: plain(v) for k, v in options.items() if k in names and v is not None}
         configs.append(cls(**mine))
     known = {f.name for cls in (ModelConfig, TrainConfig, DataConfig) for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
@@ -58,7 +58,8 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     """Train a model and write its run folder; returns the loaded ``Trained`` model.
 
     Under torchrun every process trains its share and rank 0 writes the folder: the other ranks
-    return None.
+    return None. Training seeds the global random number generators (Python's, numpy's, torch's);
+    the caller's states are restored when it returns.
 
     Parameters
     ----------
@@ -75,6 +76,13 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
         Any field of ``ModelConfig``, ``TrainConfig`` or ``DataConfig`` (``model="vae"``,
         ``latent_dim=2``, ``epochs=30``, ``name="digits"``, ...). ``data`` is an alias of ``name``.
     """
+    from .trainer import callers_rng_kept
+
+    with callers_rng_kept():
+        return _train(out, verbose, offline, resume, options)
+
+
+def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
     from .data.datasets import check_reading_options, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
@@ -87,6 +95,11 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
         return resume_run(resume, verbose=verbose, offline=offline)
     if "data" in options:
         options["name"] = options.pop("data")
+    if isinstance(options.get("name"), os.PathLike):
+        options["name"] = os.fspath(options["name"])
+    if not isinstance(options.get("name", ""), str):
+        raise VaekitError(f"data is a {type(options['name']).__name__}; give a data set's name (\"digits\") or a file "
+                          "or folder's path, or train on arrays with vaekit.sklearn's estimators")
     likelihood_given = options.get("likelihood") is not None
     model_cfg, train_cfg, data_cfg = split_options(options)
     if options.get("hidden") is None:

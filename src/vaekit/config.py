@@ -197,6 +197,16 @@ def _check_types(obj) -> None:
             raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__}; retrain or fix the file")
 
 
+def plain(value):
+    """numpy numbers (from a parameter grid, an array's max, ...) as the Python numbers a config holds
+    (and config.json can store), in lists and tuples too; everything else as it is."""
+    if isinstance(value, (list, tuple)):
+        return type(value)(plain(v) for v in value)
+    if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
+        return value.item()
+    return value
+
+
 def check_choice(name: str, value, allowed: tuple) -> None:
     if value not in allowed:
         raise VaekitError(f"--{name} {value} is not one of {', '.join(allowed)}; try --{name} {allowed[0]}")

@@ -14,6 +14,7 @@ by default, which is what makes the Bernoulli likelihood (the default where it a
 from __future__ import annotations
 
 import math
+import numbers
 import re
 import warnings
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .config import ARCHS, LIKELIHOODS, ModelConfig, TrainConfig, default_hidden
+from .config import ARCHS, LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
 from .errors import VaekitError
 
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
@@ -45,7 +46,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         shape = self._input_shape(X.shape[1])
         with _as_value_error():
-            train_cfg = TrainConfig(epochs=_plain(self.epochs), batch_size=_plain(self.batch_size), lr=self.lr, seed=seed,
+            train_cfg = TrainConfig(epochs=plain(self.epochs), batch_size=plain(self.batch_size), lr=plain(self.lr), seed=seed,
                                     patience=0, val_fraction=0.0, device=self.device).validate()
             device = resolve_device(self.device)
             data = from_arrays(X.reshape(len(X), *shape), scale=self.scale, seed=seed)
@@ -55,8 +56,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             torch.manual_seed(seed)
             module = build_model(model_cfg).to(device)
             history = fit(module, data, train_cfg, device=device, verbose=bool(self.verbose))
-        if history.stopped == "diverged":
-            warnings.warn(f"{type(self).__name__}: {history.message}", ConvergenceWarning, stacklevel=2)
+        if history.stopped == "diverged":  # the trainer's advice names command-line options: give the estimator's
+            what = history.message.rsplit("; try ", 1)[0]
+            warnings.warn(f"{type(self).__name__}: {what}; try a lower lr (now {self.lr:g})", ConvergenceWarning, stacklevel=2)
         self.module_ = module.eval()
         self.scaler_ = data.scaler
         self.history_ = history.records
@@ -85,7 +87,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return -scores.get("neg_elbo", scores["recon"]).astype(np.float64)
 
     def score(self, X, y=None):
-        """Mean of ``score_samples`` over X; ``y`` is ignored."""
+        """Mean of ``score_samples`` over X; ``y`` is ignored.
+
+        Scores are in the scaled units and depend on the likelihood, so they compare models of one
+        ``scale`` and ``likelihood`` only: a grid search over ``scale`` by this score is meaningless
+        (a Gaussian's log-density rises as the data shrink); search it by a downstream task."""
         return float(np.mean(self.score_samples(X)))
 
     @property
@@ -139,9 +145,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _model_config(self, shape: tuple[int, ...], likelihood: str) -> ModelConfig:
         hidden = self.hidden if self.hidden is not None else default_hidden(self.arch)
-        hidden = _plain((hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden))
-        return ModelConfig(model=self._model_name(), arch=self.arch, input_shape=shape, latent_dim=_plain(self.latent_dim),
-                           hidden=hidden, likelihood=likelihood, **self._model_options())
+        hidden = plain((hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden))
+        return ModelConfig(model=self._model_name(), arch=self.arch, input_shape=shape, latent_dim=plain(self.latent_dim),
+                           hidden=hidden, likelihood=likelihood, **{k: plain(v) for k, v in self._model_options().items()})
 
 
 class AutoencoderTransformer(_Autoencoder):
@@ -274,6 +280,8 @@ class VAETransformer(_Autoencoder):
     def sample(self, n_samples=1, random_state=None):
         """Draw n_samples new examples (n_samples, D) in the user's units: decodes of z ~ N(0, I)."""
         check_is_fitted(self)
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
+            raise ValueError(f"n_samples={n_samples!r} must be a positive integer")
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         with _as_value_error():
             x = self._trained().generate(n_samples, seed=seed)
@@ -295,13 +303,6 @@ def _as_value_error():
     except VaekitError as e:
         message = re.sub(r"--([a-z-]+) (\S+)", lambda m: f"{m[1].replace('-', '_')}={m[2]}", str(e))
         raise ValueError(message) from None
-
-
-def _plain(value):
-    """numpy integers (from a parameter grid, say) as Python ints, which the configs insist on."""
-    if isinstance(value, (list, tuple)):
-        return tuple(_plain(v) for v in value)
-    return int(value) if isinstance(value, np.integer) else value
 
 
 __all__ = ["AutoencoderTransformer", "VAETransformer"]

@@ -9,12 +9,13 @@ held as floats, so a 70,000-image uint8 set never needs a float copy of itself.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from .config import ModelConfig, parse_noise
+from .config import SEEDS, ModelConfig, parse_noise
 from .errors import VaekitError
 
 
@@ -48,10 +49,15 @@ class Trained:
 
     @classmethod
     def load(cls, run, device: str = "cpu", **options) -> Trained:
-        """Load a run folder written by ``vaekit train``; ``options`` are ``batch_size`` and ``progress``."""
+        """Load a run folder written by ``vaekit train`` onto ``device`` ("cpu", "cuda", "cuda:1", "auto");
+        ``options`` are ``batch_size`` and ``progress``."""
         from .checkpoint import load_run
+        from .trainer import resolve_device
 
-        module, config = load_run(run, device)
+        kind, _, index = str(device).partition(":")  # "cuda:1" names a GPU
+        if index and not index.isdigit():
+            raise VaekitError(f"device={device!r}: after 'cuda:' comes the GPU's number, e.g. cuda:0")
+        module, config = load_run(run, str(resolve_device(kind)) + (f":{index}" if index else ""))
         return cls(module, config, run, **options)
 
     @property
@@ -109,10 +115,10 @@ class Trained:
         show what an AE does off its training codes rather than new data. ``labels``
         (conditional models): one class for all samples or one per sample; default uniform.
         """
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise VaekitError(f"n={n} must be a positive integer; e.g. -n 64")
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 < temperature < math.inf:
-            raise VaekitError(f"temperature={temperature} must be a positive number; e.g. --temperature 1")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise VaekitError(f"n={n!r} must be a positive integer, e.g. 64")
+        if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
+            raise VaekitError(f"temperature={temperature!r} must be a positive number, e.g. 1")
         generator = self._generator(seed)
         if labels is not None:
             labels = self.module.sample_labels(n, labels, generator)  # checked, one per sample
@@ -128,8 +134,8 @@ class Trained:
         a Gaussian prior puts its mass (norms near sqrt(latent)). ``ya``, ``yb``: labels of a and b
         (conditional models; the path is decoded with a's labels).
         """
-        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 2:
-            raise VaekitError(f"steps={steps} must be an integer >= 2; e.g. --steps 8")
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
+            raise VaekitError(f"steps={steps!r} must be an integer >= 2, e.g. 8")
         if slerp and not self.is_vae:
             raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; "
                               "drop --slerp")
@@ -160,7 +166,7 @@ class Trained:
         device = self._device()
         devices = [device.index or 0] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # seeded noise without touching the caller's RNG
-            if seed is None:
+            if _checked_seed(seed) is None:
                 torch.seed()
             else:
                 torch.manual_seed(seed)
@@ -181,8 +187,8 @@ class Trained:
 
         from . import losses
 
-        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) or samples < 1:
-            raise VaekitError(f"samples={samples} must be a positive integer; e.g. --samples 1")
+        if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
+            raise VaekitError(f"samples={samples!r} must be a positive integer, e.g. 1")
         x = self.examples(x)
         module = self.module
         eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
@@ -216,8 +222,10 @@ class Trained:
         many features, take the model's shape."""
         import torch
 
-        if not isinstance(x, (np.ndarray, torch.Tensor)):
-            x = np.asarray(x)
+        if isinstance(x, torch.Tensor):
+            x = x.detach()
+        elif not isinstance(x, np.ndarray):
+            x = _numpy(x)
         if isinstance(x, torch.Tensor):
             numeric = not x.is_complex()
         else:
@@ -234,8 +242,10 @@ class Trained:
         return x.reshape(len(x), *shape)  # a view
 
     def _latents(self, z):
-        z = np.asarray(z)
-        if z.ndim != 2 or z.shape[1] != self.latent_dim or not np.issubdtype(z.dtype, np.number):
+        z = _numpy(z)
+        if not np.issubdtype(z.dtype, np.number) or np.issubdtype(z.dtype, np.complexfloating):
+            raise VaekitError(f"latents have dtype {z.dtype}, not real numbers; pass codes written by `vaekit encode`")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
             raise VaekitError(f"latents have shape {z.shape} but the model expects (N, {self.latent_dim}); "
                               "pass codes written by `vaekit encode` (without --with-logvar)")
         if len(z) == 0:
@@ -262,6 +272,9 @@ class Trained:
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size]
             xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb))  # a batch-sized copy
+            if xb.is_floating_point() and not torch.isfinite(xb).all():
+                row = start + int(torch.isfinite(xb.flatten(1)).all(1).logical_not().nonzero()[0, 0])
+                raise VaekitError(f"input row {row} has a NaN or infinite value; remove or fill such values first")
             yield self.scaler.transform(xb.to(self._device())), self._labels(y, start)
 
     def _latent_batches(self, z, y=None):
@@ -285,7 +298,7 @@ class Trained:
         import torch
 
         generator = torch.Generator(device=self._device())
-        if seed is None:
+        if _checked_seed(seed) is None:
             generator.seed()
         else:
             generator.manual_seed(int(seed))
@@ -328,6 +341,22 @@ class Trained:
         from tqdm.auto import tqdm
 
         return tqdm(total=total, unit="ex", leave=False, dynamic_ncols=True)
+
+
+def _numpy(x) -> np.ndarray:
+    """x as a numpy array: tensors (on any device, with or without grad) copied to the CPU, sparse refused."""
+    if hasattr(x, "toarray") or type(x).__module__.startswith("scipy.sparse"):
+        raise VaekitError(f"input is a sparse {type(x).__name__}; pass a dense array (x.toarray())")
+    if hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def _checked_seed(seed):
+    """``seed`` if it is None or an integer that every RNG takes, else a VaekitError."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < SEEDS):
+        raise VaekitError(f"seed={seed!r} must be None or an integer from 0 to {SEEDS - 1}, e.g. 0")
+    return seed
 
 
 def _slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

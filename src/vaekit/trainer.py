@@ -53,6 +53,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+@contextlib.contextmanager
+def callers_rng_kept():
+    """Give the caller back Python's, numpy's and torch's global RNG states (CUDA's too, where in use)
+    after a block that seeds them, as training does."""
+    python, numpy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        random.setstate(python)
+        np.random.set_state(numpy)
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 @functools.cache
 def reuse_freed_memory() -> None:
     """Make glibc keep freed memory for reuse instead of giving it back to the kernel (once per process).
