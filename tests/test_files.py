@@ -70,6 +70,15 @@ def test_dtypes(tmp_path, dtype, expected):
     assert load_file(tmp_path / "a.npy").x.dtype == expected
 
 
+@pytest.mark.parametrize("dtype", [">f4", ">f8", ">u2"])
+def test_big_endian_arrays_come_in_native_byte_order(tmp_path, dtype):
+    values = np.arange(12, dtype=dtype).reshape(3, 4)
+    np.save(tmp_path / "a.npy", values)
+    x = load_file(tmp_path / "a.npy").x
+    assert x.dtype.isnative
+    np.testing.assert_array_equal(x, values)
+
+
 @pytest.mark.parametrize("array, words", [
     (np.zeros(5), ["1-D", "(5,)", "(N, D)"]),
     (np.zeros((2, 2, 2, 2, 2)), ["5-D"]),
@@ -228,6 +237,8 @@ def test_csv_string_labels(tmp_path):
     ("1,nan\n3,4\n", {}, ["NaN", "sample 0"]),
     ("1,2\n3,4\n", {"key": "x"}, ["key='x'", "--key"]),
     ("1,2\n3,4\n", {"image_size": 8}, ["--image-size"]),
+    ("a;b\n1;2\n", {}, ["line 1", "separated by ';', not commas", "save the file with commas"]),
+    ("1\t2\n3\t4\n", {}, ["separated by '\\t'"]),
 ])
 def test_csv_bad_input(tmp_path, text, options, words):
     (tmp_path / "a.csv").write_text(text)
@@ -249,6 +260,15 @@ def test_folder_unlabeled_gray(tmp_path):
     data = load_file(tmp_path)
     assert data.x.shape == (3, 1, 6, 8) and data.x.dtype == np.uint8
     assert data.x[2].max() == 20 and data.y is None and data.classes is None
+
+
+def test_folder_of_16_bit_grey_pngs_is_scaled_to_8_bits(tmp_path):
+    pixels = (np.arange(48).reshape(6, 8) * 1365).astype(np.uint16)  # 0 .. 64155
+    Image.fromarray(pixels).save(tmp_path / "a.png")
+    assert Image.open(tmp_path / "a.png").mode == "I;16"
+    data = load_file(tmp_path)
+    assert data.x.shape == (1, 1, 6, 8)
+    np.testing.assert_array_equal(data.x[0, 0], np.round(pixels / 257).astype(np.uint8))
 
 
 def test_folder_image_folder_labels_and_modes(tmp_path):

@@ -19,7 +19,7 @@ from PIL import Image
 from ..errors import VaekitError
 
 IMAGE_SUFFIXES = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-_GRAY_MODES = ("1", "L", "LA")  # Pillow modes kept as one channel; every other mode becomes RGB
+_GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L")  # Pillow modes kept as one channel; others become RGB
 # What Pillow raises on a broken image (its PNG decoder uses SyntaxError for bad chunks).
 _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 # Which keyword arguments each kind of input understands; the others are refused, not ignored.
@@ -128,6 +128,8 @@ def _canonical(path: Path, raw: Loaded) -> Loaded:
         raise _error(path, f"has values of type {x.dtype}", "save numbers, as float32 or uint8 for images")
     if x.dtype.kind in "biu" and x.dtype != np.uint8:
         x = x.astype(np.float32)
+    if not x.dtype.isnative:  # big-endian floats (torch reads native byte order only)
+        x = x.astype(x.dtype.newbyteorder("="))
     _check_finite(path, x)
     if y is not None and len(y) != len(x):
         raise _error(path, f"has {len(y)} labels for {len(x)} samples", "give exactly one label per sample")
@@ -270,6 +272,10 @@ def _parse_row(path: Path, line: int, row: list[str], columns: list[str], label:
         return np.array(cells, dtype=np.float32)
     except ValueError:
         column = next(i for i, cell in enumerate(row) if i != label and not _is_number(cell))
+        separator = next((c for c in ";\t|" if c in row[column]), None)
+        if separator is not None:
+            raise _error(path, f"line {line}: {row[column][:40]!r} has values separated by {separator!r}, not commas",
+                         "save the file with commas between values") from None
         raise _error(path, f"line {line}, column {columns[column]!r}: {row[column][:40]!r} is not a number",
                      "fix or remove that cell, or name a label column with --label-column") from None
 
@@ -317,9 +323,17 @@ def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int
             raise _error(path, f"image_size={image_size!r} must be positive", "try --image-size 64")
     x = np.empty((len(files), len(mode), height, width), dtype=np.uint8)
     for i, f in enumerate(files):
-        pixels = _open_image(f, lambda image: image.convert(mode).resize((width, height), Image.Resampling.BILINEAR))
+        pixels = _open_image(f, lambda image: _eight_bit(image).convert(mode).resize((width, height), Image.Resampling.BILINEAR))
         x[i] = np.asarray(pixels).reshape(height, width, len(mode)).transpose(2, 0, 1)
     return x
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16-bit grey images (PNG's "I;16", Pillow's "I") scaled to 0..255; convert() would clip them at 255."""
+    if not image.mode.startswith("I"):
+        return image
+    pixels = np.asarray(image, dtype=np.float64) / 257  # 65535 -> 255
+    return Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")
 
 
 def _open_image(file: Path, read: Callable[[Image.Image], Any]) -> Any:
