@@ -217,3 +217,14 @@ def test_load_checks_the_device(digits_run):
     if not torch.cuda.is_available():
         with pytest.raises(VaekitError, match="no CUDA GPU is visible"):
             Trained.load(digits_run, device="cuda")
+
+
+def test_values_past_the_training_range_are_clipped_with_a_warning(caplog):
+    m = untrained()  # min-max scaling of grey levels 0..16
+    x = np.r_[DIGITS[:2].reshape(2, 64), np.full((1, 64), 1000.0)]
+    with caplog.at_level("WARNING", logger="vaekit"):
+        m.encode(DIGITS[:3])
+        assert not caplog.records
+        clipped = m.score(x)
+    assert "64 input values lie outside the range of the data the model was trained on" in caplog.text
+    np.testing.assert_array_equal(clipped["mse"][2], m.score(np.full((1, 64), 16.0))["mse"][0])  # what clipping does

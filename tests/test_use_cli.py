@@ -368,3 +368,43 @@ def test_fashion_mnist_all_70000_in_batches(fashion, tmp_path):
     ok("score", fashion, "fashion-mnist", "--split", "all", "--batch-size", "4096", "-o", tmp_path / "s.csv")
     index = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1, usecols=0)
     assert len(index) == 70_000 and index[-1] == 69_999
+
+
+# -- which examples of INPUT, and their labels ----------------------------------------------------
+
+
+def test_split_defaults_to_test_of_the_runs_own_data_and_all_of_other_input(tmp_path):
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((30, 64)) * 16)
+    scaler = Scaler(0.0, 16.0, True, "minmax")
+    own = untrained_run(tmp_path / "own", "vae", DataConfig(name=str(x)), (1, 8, 8), scaler)
+    other = untrained_run(tmp_path / "other", "vae", DataConfig(), (1, 8, 8), scaler)
+    (tmp_path / "sub").mkdir()
+    ok("encode", other, x, "-o", tmp_path / "all.npy")
+    ok("encode", own, tmp_path / "sub" / ".." / "x.npy", "-o", tmp_path / "test.npy")  # the same file by another path
+    ok("encode", own, x, "--split", "all", "-o", tmp_path / "own_all.npy")
+    assert len(np.load(tmp_path / "all.npy")) == len(np.load(tmp_path / "own_all.npy")) == 30
+    assert 0 < len(np.load(tmp_path / "test.npy")) < 30
+    np.save(tmp_path / "one.npy", np.ones((1, 64)))
+    ok("encode", other, tmp_path / "one.npy", "-o", tmp_path / "one_z.npy")
+    fails("encode", other, tmp_path / "one.npy", "--split", "test", "-o", tmp_path / "one_t.npy",
+          message="only 1 examples; vaekit needs at least 3 (train, validation, test); a trained model's commands take "
+                  "every example with --split all")
+
+
+def test_class_names_are_numbered_as_the_runs(tmp_path):
+    from vaekit.metrics import load_run_data
+    from vaekit.trained import Trained
+
+    model_cfg = ModelConfig(model="cvae", input_shape=(4,), latent_dim=2, hidden=(8,), n_classes=3).validate()
+    (tmp_path / "run").mkdir()
+    checkpoint.save_run(tmp_path / "run", build_model(model_cfg), model_cfg, TrainConfig(), DataConfig(),
+                        Scaler(0.0, 1.0, True, "minmax"), {"classes": ["cat", "dog", "zebra"]})
+    trained = Trained.load(tmp_path / "run")
+    x = np.random.default_rng(0).random((4, 4))
+    np.savez(tmp_path / "some.npz", x=x, y=np.array(["zebra", "dog", "zebra", "dog"]))  # its own numbers: dog 0, zebra 1
+    data = load_run_data(trained, str(tmp_path / "some.npz"), split=False)
+    assert data.classes == ["cat", "dog", "zebra"] and data.y.tolist() == [2, 1, 2, 1]
+    np.savez(tmp_path / "new.npz", x=x, y=np.array(["emu", "dog", "dog", "dog"]))
+    fails("encode", tmp_path / "run", tmp_path / "new.npz", "-o", tmp_path / "z.npy",
+          message="classes 'emu' are not among the model's ('cat', 'dog', 'zebra')")

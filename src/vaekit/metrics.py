@@ -521,7 +521,7 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
     given = {"key": key, "label_column": label_column, "image_size": image_size}
     check_reading_options(name or cfg_data.name, **given)
-    if name is not None and name != cfg_data.name:
+    if name is not None and not same_data(name, cfg_data.name):
         # the run's key and label column name arrays of its own file; its image size, the model's input,
         # fits any other folder of images
         size = cfg_data.image_size if Path(name).is_dir() else None
@@ -533,7 +533,33 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
         x = trained.examples(data.x)  # a view
     except VaekitError as e:
         raise VaekitError(f"{cfg_data.name}: {e}") from None
-    return dataclasses.replace(data, x=x)
+    return dataclasses.replace(data, x=x, **_run_labels(trained, data))
+
+
+def same_data(name: str, run_name: str) -> bool:
+    """Whether ``name`` is the run's data set: the same name, or the same file or folder by another path."""
+    if name == run_name:
+        return True
+    try:
+        return os.path.samefile(name, run_name)
+    except OSError:  # either path is not there (a named set, or a run trained elsewhere)
+        return False
+
+
+def _run_labels(trained, data) -> dict:
+    """The data's class names numbered as the run's: a file with some of the classes, or its own order,
+    numbers them from 0 by itself. A conditional model refuses classes it was not trained on."""
+    run_classes = trained.config.get("classes")
+    if data.y is None or not data.classes or not run_classes or data.classes == run_classes:
+        return {}
+    unknown = [c for c in data.classes if c not in run_classes]
+    if not unknown:
+        number = np.array([run_classes.index(c) for c in data.classes])
+        return {"y": number[data.y], "classes": list(run_classes)}
+    if trained.conditional:
+        raise VaekitError(f"{data.name}: classes {', '.join(map(repr, unknown[:5]))} are not among the model's "
+                          f"({', '.join(map(repr, run_classes[:10]))}); pass data of the classes it was trained on")
+    return {}  # another labelling altogether: its own numbers serve probes and plots
 
 
 def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_samples: int = DEFAULT_IW_SAMPLES,

@@ -8,6 +8,7 @@ held as floats, so a 70,000-image uint8 set never needs a float copy of itself.
 
 from __future__ import annotations
 
+import logging
 import math
 import numbers
 import sys
@@ -269,13 +270,20 @@ class Trained:
             if len(bad):
                 raise VaekitError(f"label {bad[0]} is not a class of this {self.model_cfg.model}, which has {k} "
                                   f"(0 to {k - 1}); pass labels numbered as in its training data")
+        clipped = 0
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size]
             xb = xb if isinstance(xb, torch.Tensor) else torch.from_numpy(np.array(xb))  # a batch-sized copy
             if xb.is_floating_point() and not torch.isfinite(xb).all():
                 row = start + int(torch.isfinite(xb.flatten(1)).all(1).logical_not().nonzero()[0, 0])
                 raise VaekitError(f"input row {row} has a NaN or infinite value; remove or fill such values first")
-            yield self.scaler.transform(xb.to(self._device())), self._labels(y, start)
+            xb = xb.to(self._device())
+            clipped += self.scaler.outside(xb)
+            yield self.scaler.transform(xb), self._labels(y, start)
+        if clipped:
+            logging.getLogger(__name__).warning(
+                f"{clipped:,} input values lie outside the range of the data the model was trained on and were clipped "
+                "to it (--scale minmax), so outliers there look less unusual than they are")
 
     def _latent_batches(self, z, y=None):
         import torch

@@ -23,8 +23,9 @@ def input_argument(splits: bool = True):
     def decorate(f):
         options = [
             click.argument("input_name", metavar="INPUT"),
-            *([click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default="test", show_default=True,
-                            help="Which examples of INPUT, split as when RUN was trained.")] if splits else []),
+            *([click.option("--split", type=click.Choice(["train", "val", "test", "all"]), default=None,
+                            help="Which examples of INPUT, split as when RUN was trained. [default: test of RUN's "
+                                 "own data, all of any other INPUT]")] if splits else []),
             click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N examples."),
             reading_options,
             click.option("--offline", is_flag=True, help="Never download data."),
@@ -310,18 +311,21 @@ def _load(run: str, device: str, batch_size: int):
     return Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)
 
 
-def _read(m, out, input_name: str, split: str = "test", limit: int | None = None, key=None, label_column=None,
+def _read(m, out, input_name: str, split: str | None = None, limit: int | None = None, key=None, label_column=None,
           image_size=None, offline: bool = False):
     """INPUT's examples in raw units, shaped as the model's -> (x, labels or None, index of each example
     in INPUT, description). ``out``: the command's -o, which must not be INPUT itself.
 
-    Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split.
+    Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split
+    (the default ``split`` there; every example of any other INPUT).
     """
     import numpy as np
 
-    from ..metrics import load_run_data
+    from ..metrics import load_run_data, same_data
 
     _not_the_input(out, input_name)
+    if split is None:
+        split = "test" if same_data(input_name, m.config["cfg_data"].name) else "all"
     data = load_run_data(m, input_name, offline, key=key, label_column=label_column, image_size=image_size,
                          split=split != "all")
     index = np.arange(len(data.x)) if split == "all" else data.splits[split]

@@ -50,7 +50,8 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
         return Data(cfg.name, x, y, classes, {"train": np.arange(len(x)), "val": none, "test": none},
                     scaler or Scaler.fit(x, cfg.scale))
     if len(x) < 3:
-        raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test)")
+        use = "" if scaler is None else "; a trained model's commands take every example with --split all"
+        raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test){use}")
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
     if scaler is None:
         scaler = Scaler.fit(x, cfg.scale, splits["train"])

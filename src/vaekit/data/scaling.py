@@ -72,6 +72,13 @@ class Scaler:
             out = out.clamp(0, 1) if hasattr(out, "clamp") else np.clip(out, 0, 1)
         return out
 
+    def outside(self, x) -> int:
+        """How many values of x (a tensor) lie past the range ``transform`` clips to, beyond rounding."""
+        if not self.clip:
+            return 0
+        out = Scaler(self.shift, self.scale, False, self.kind).transform(x)
+        return int(((out < -1e-5) | (out > 1 + 1e-5)).sum())
+
     def inverse(self, x):
         shift, scale = self.constants(x)
         return x * scale + shift
