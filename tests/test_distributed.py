@@ -148,3 +148,19 @@ def test_cpu_processes_under_torchrun_share_the_cores(environ, cores, threads):
     from vaekit.distributed import cpu_threads
 
     assert cpu_threads(environ, cores) == threads
+
+
+def test_an_error_on_rank_zero_stops_every_process_with_its_line(tmp_path):
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "mine.txt").write_text("the user's")
+    code, out, err = finish(torchrun(worker, [*ARGS, "--out", str(taken)]))
+    workers = [line for line in err.splitlines() if not line.startswith(("W", "E", "I")) or line.startswith("vaekit")]
+    workers = workers[: next((i for i, line in enumerate(workers) if line.startswith("Traceback")), len(workers))]
+    assert code != 0 and workers == [workers[0]] * 2, err  # each process: one line, no traceback of the other rank
+    assert workers[0].startswith("vaekit: error: --out") and "folder is not empty" in workers[0]
+    code, out, err = finish(torchrun(worker, [*ARGS[:-1], "--batch-size", "63", "--out", str(tmp_path / "odd")]))
+    assert code != 0 and err.count("vaekit: error: --batch-size 63") == 2
+    assert not (tmp_path / "odd").exists()  # refused before the run folder was made

@@ -86,7 +86,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
     from .data.datasets import check_reading_options, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
-    from .trainer import resolve_device, set_seed
+    from .trainer import check_batch_split, resolve_device, set_seed
 
     if resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in options] + (["--out"] if out is not None else [])
@@ -114,7 +114,8 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     check_reading_options(data_cfg.name, key=data_cfg.key, label_column=data_cfg.label_column,
                           image_size=data_cfg.image_size)
     world, device = distributed.setup(resolve_device(train_cfg.device))
-    run = distributed.from_main(prepare_out(out, model_cfg.model, data_cfg.name) if world.main else None, world)
+    check_batch_split(train_cfg.batch_size, world)  # before the run folder is made
+    run = distributed.on_main(lambda: prepare_out(out, model_cfg.model, data_cfg.name), world)
 
     set_seed(train_cfg.seed)
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,

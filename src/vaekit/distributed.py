@@ -134,6 +134,27 @@ def gather(obj, world: World) -> list:
     return out
 
 
+def on_main(fn, world: World):
+    """``fn()`` on rank 0 -> its result on every process. A VaekitError it raises is raised on every
+    process (after they leave the process group together), which all stop with the same one line
+    instead of a lost connection."""
+    if world.size == 1:
+        return fn()
+    from .errors import VaekitError
+
+    result = error = None
+    if world.main:
+        try:
+            result = fn()
+        except VaekitError as e:
+            error = str(e)
+    result, error = from_main((result, error), world)
+    if error is not None:
+        teardown(world)  # every process stops here: they leave the group together
+        raise VaekitError(error)
+    return result
+
+
 def from_main(obj, world: World):
     """Rank 0's ``obj`` on every process."""
     if world.size == 1:

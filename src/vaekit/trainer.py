@@ -182,9 +182,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     val_idx = data.splits["val"]
     monitor = "val_loss" if len(val_idx) else "train_loss"
     optimizer = Adam(model.parameters(), lr=cfg.lr)  # one fused kernel a step (see optim.py)
-    if cfg.batch_size % world.size:
-        raise VaekitError(f"--batch-size {cfg.batch_size} (the global batch) must split evenly over {world.size} "
-                          f"processes; try --batch-size {max(1, cfg.batch_size // world.size) * world.size}")
+    check_batch_split(cfg.batch_size, world)
     # The MLP AE's, DAE's and VAE's hand-derived step where it applies (fused.py); autograd for the rest
     step = fused.step_for(model, cfg.precision, world.size) or functools.partial(
         _autograd_step, distributed.objective(model, world, device), optimizer, cfg.precision)
@@ -291,6 +289,12 @@ def _load_train_state(state: dict, model, optimizer, generator, history: History
     if len(rngs) != world.size and world.rank:  # resumed with another process count: fresh noise streams
         torch.manual_seed(cfg.seed + world.rank * 2**32 + epoch)
     return best, best_state, epoch + 1
+
+
+def check_batch_split(batch_size: int, world: World) -> None:
+    if batch_size % world.size:
+        raise VaekitError(f"--batch-size {batch_size} (the global batch) must split evenly over {world.size} "
+                          f"processes; try --batch-size {max(1, batch_size // world.size) * world.size}")
 
 
 def _train_epoch(step, model, optimizer, batches: Batches, order: torch.Tensor, epoch: int, n_batches: int,
