@@ -107,6 +107,7 @@ def runs(tmp_path_factory):
     lock_before = (killed / checkpoint.LOCK).exists()
     to_kill.send_signal(signal.SIGKILL)
     kill_code = to_kill.wait()
+    (killed / f".{checkpoint.STATE}.k1ll3d.tmp").write_bytes(b"an atomic write cut short by the kill")
     wait_for(int_marker, to_interrupt)
     to_interrupt.send_signal(signal.SIGINT)
     interrupt = finish(to_interrupt)
@@ -134,8 +135,10 @@ def test_sigkill_mid_epoch_then_resume_is_bit_identical(runs):
     assert metrics(killed) == metrics(ref)  # epoch 3 logged once, not twice
     summary = json.loads((killed / checkpoint.SUMMARY).read_text())
     assert summary["best_epoch"] == json.loads((ref / checkpoint.SUMMARY).read_text())["best_epoch"]
+    epochs = [json.loads(line)["seconds"] for line in (killed / checkpoint.METRICS).read_text().splitlines()]
+    assert summary["train_seconds"] >= sum(epochs)  # the epochs before the kill count too
     assert not (killed / checkpoint.LOCK).exists()  # the stale lock was taken over, then released
-    assert not list(killed.glob(".*.tmp"))
+    assert not list(killed.glob(".*.tmp"))  # nor is the kill's half-written temporary file left
 
 
 def test_ctrl_c_saves_state_and_says_how_to_resume(runs):

@@ -233,3 +233,14 @@ def test_smallest_data_set_gets_its_report_and_no_warnings(tmp_path):
         warnings.simplefilter("error")
         scores = evaluate_run(trained.run, iw_samples=4)
     assert "active_units" not in scores and len(scores["kl_per_dim"]) == trained.module.cfg.latent_dim
+
+
+def test_a_data_files_path_is_saved_whole_so_the_run_finds_it_from_anywhere(tmp_path, monkeypatch):
+    from vaekit.metrics import load_run_data
+
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 4)).astype(np.float32))
+    monkeypatch.chdir(tmp_path)
+    trained = train(out="run", verbose=False, data="x.npy", epochs=1, hidden=(8,), latent_dim=2)
+    assert trained.config["cfg_data"].name == str(tmp_path.resolve() / "x.npy")
+    monkeypatch.chdir(tmp_path / "run" / "figures")
+    assert len(load_run_data(vaekit.load(tmp_path / "run")).splits["test"]) == 6

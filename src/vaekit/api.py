@@ -84,7 +84,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
 
 def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
-    from .data.datasets import check_reading_options, load_data
+    from .data.datasets import check_reading_options, is_named, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
     from .trainer import check_batch_split, resolve_device, set_seed
 
@@ -100,6 +100,8 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     if not isinstance(options.get("name", ""), str):
         raise VaekitError(f"data is a {type(options['name']).__name__}; give a data set's name (\"digits\") or a file "
                           "or folder's path, or train on arrays with vaekit.sklearn's estimators")
+    if options.get("name") and not is_named(options["name"]) and Path(options["name"]).exists():
+        options["name"] = str(Path(options["name"]).resolve())  # the run finds its data from any working directory
     likelihood_given = options.get("likelihood") is not None
     model_cfg, train_cfg, data_cfg = split_options(options)
     if options.get("hidden") is None:
@@ -203,6 +205,8 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
         with checkpoint.disk_errors(run):
             run.mkdir(parents=True, exist_ok=True)
         with checkpoint.RunLock(run):
+            for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
+                stale.unlink(missing_ok=True)
             if state is None:
                 if any(p.name != checkpoint.LOCK for p in run.iterdir()):
                     raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
@@ -231,8 +235,10 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                               f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
                     raise
             checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+            before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume
             with checkpoint.disk_errors(run):
-                summary = write_summary(run, model, data, history, device, time.perf_counter() - start, data_cfg.binarize)
+                summary = write_summary(run, model, data, history, device, before + time.perf_counter() - start,
+                                        data_cfg.binarize)
                 write_figures(run, model, data, history.records, device)
     finally:
         distributed.teardown(world)

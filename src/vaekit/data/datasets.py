@@ -58,12 +58,17 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
     return Data(cfg.name, x, y, classes, splits, scaler)
 
 
+def is_named(name: str) -> bool:
+    """Whether ``name`` is a named data set (which wins over a file of that name)."""
+    from . import catalog
+
+    return name in (*EMBEDDED, *catalog.NAMES)
+
+
 def check_reading_options(name: str, **given) -> None:
     """Refuse the options for reading a file (``key``, ``label_column``, ``image_size``) that the user
     gave with a named data set: it has one size and one layout, and would ignore them."""
-    from . import catalog
-
-    if name in (*EMBEDDED, *catalog.NAMES):
+    if is_named(name):
         for option, value in given.items():
             if value is not None:
                 flag = "--" + option.replace("_", "-")
