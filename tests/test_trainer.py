@@ -109,6 +109,24 @@ def test_a_divergence_after_the_best_epoch_names_the_epoch_it_keeps():
     assert "non-finite in epoch 3, batch" in history.message and "kept the weights of epoch 1;" in history.message
 
 
+def test_without_validation_a_kl_warm_up_run_keeps_its_best_training_elbo_epoch():
+    set_seed(0)
+    data = load_data(DataConfig(), seed=0, val_fraction=0.0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,), kl_warmup=1))
+    original = model.loss
+
+    def low_objective_in_epoch_2(x, y=None, progress=None):  # as the annealed objective is, early in a ramp
+        loss, logs = original(x, y=y, progress=progress)
+        if progress is not None and 1 <= progress < 2:
+            loss, logs = loss - 1000, {**logs, "loss": logs["loss"] - 1000}
+        return loss, logs
+
+    model.loss = low_objective_in_epoch_2
+    history = fit(model, data, TrainConfig(epochs=3, patience=0, val_fraction=0.0), device=torch.device("cpu"), verbose=False)
+    elbos = [r["train_neg_elbo"] for r in history.records]
+    assert history.records[1]["train_loss"] < 0 and history.best_epoch == 1 + elbos.index(min(elbos)) != 2
+
+
 def test_run_folder_reloads_to_identical_outputs(digits_run):
     run = digits_run
     for name in ("config.json", "model.safetensors", "metrics.jsonl", "summary.json"):

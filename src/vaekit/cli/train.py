@@ -43,7 +43,9 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--k", type=int, default=None, help="iwae: importance samples per example [default: 5].")
 @click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
 @click.option("--seed", type=int, default=None, help="Seed for split, weights, batches and noise [default: 0].")
-@click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20].")
+@click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20]. Either way "
+                   "the run ends on its best epoch's weights (by validation loss; without --val-fraction, by training "
+                   "loss, or training -ELBO under --kl-warmup).")
 @click.option("--val-fraction", type=float, default=None, help="Share of training data held out for validation [default: 0.1].")
 @click.option("--test-fraction", type=float, default=None, help="Test share when the data set has no official test split [default: 0.2].")
 @click.option("--key", default=None, help=".npz: the array holding the data.")
