@@ -157,3 +157,25 @@ def test_latent_plot_projects_on_the_principal_axes_as_scikit_learn_does(tmp_pat
               "print('sklearn' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False" and Image.open(tmp_path / "latent.png").size[0] > 100
+
+
+def test_originals_and_reconstructions_share_one_grey_scale():
+    import torch
+
+    from vaekit.api import _display
+
+    original = torch.tensor([[-1.0, 2.0]])  # standardized data: not in [0, 1]
+    recon = torch.tensor([[0.0, 1.0]])
+    np.testing.assert_allclose(_display(original), [[0.0, 1.0]])
+    np.testing.assert_allclose(_display(recon, original), [[1 / 3, 2 / 3]], rtol=1e-6)  # not stretched to 0..1 itself
+    np.testing.assert_allclose(_display(torch.tensor([[0.2, 1.3]]), torch.tensor([[0.0, 1.0]])), [[0.2, 1.0]])  # clipped
+
+
+def test_training_table_shows_the_test_numbers_and_a_collapse_warning():
+    from vaekit.report import RunView, _summary_html
+
+    summary = {"epochs_trained": 3, "test_neg_elbo": 251.2, "test_mse": 0.02,
+               "collapse_warning": "only 4 of 16 latent dimensions are active; try --kl-warmup 10"}
+    page = _summary_html([RunView("vae", {}, {}, summary), RunView("ae", {}, {}, {"epochs_trained": 3})])
+    assert "<td>test_neg_elbo</td><td>251.2</td><td>-</td>" in page
+    assert '<p class="warning">vae: only 4 of 16 latent dimensions are active; try --kl-warmup 10</p>' in page

@@ -317,18 +317,23 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
                                generator=torch.Generator(device=device).manual_seed(0))
         codes = torch.cat([model.code(xb, yb) for xb, yb in batches.over(test)]).cpu().numpy()
     name = model.cfg.model.upper()
-    plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon)], ["original", "reconstruction"],
+    plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon, x)], ["original", "reconstruction"],
                     f"{name}: test images and their reconstructions")
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
     kind += f"; row i: class i, 0 to {classes - 1}" if classes else ""
-    plots.save_grid(figures / "samples.png", _display(samples), f"{name}: decoded z ~ N(0, I) ({kind})")
+    plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
     plots.save_curves(figures / "loss.png", records)
     labels = data.y[test] if data.y is not None else None
     plots.save_latent(figures / "latent.png", codes, labels, data.classes)
 
 
-def _display(t) -> np.ndarray:
-    """Model-unit tensor -> numpy for plotting, rescaled to [0, 1] when it is not there already."""
+def _display(t, reference=None) -> np.ndarray:
+    """Model-unit tensor -> numpy in [0, 1] for plotting: as it is where ``reference`` (default: t) lies in
+    [0, 1], else mapped by reference's range, so that pictures drawn against one reference (originals and
+    their reconstructions; samples) share one grey scale."""
     x = t.detach().float().cpu().numpy()
-    lo, hi = float(x.min()), float(x.max())
-    return x if lo >= 0 and hi <= 1 else (x - lo) / max(hi - lo, 1e-12)
+    ref = x if reference is None else reference.detach().float().cpu().numpy()
+    lo, hi = float(ref.min()), float(ref.max())
+    if lo >= 0 and hi <= 1:
+        lo, hi = 0.0, 1.0
+    return np.clip((x - lo) / max(hi - lo, 1e-12), 0, 1)

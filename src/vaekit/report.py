@@ -158,8 +158,9 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
     from . import plots
     from .api import _display
 
-    def display(x: np.ndarray) -> np.ndarray:  # original units -> [0, 1] for the picture
-        return _display(torch.as_tensor(trained.scaler.transform(x)))
+    def display(x: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:  # original units -> [0, 1]
+        model_units = [torch.as_tensor(trained.scaler.transform(v)) for v in (x, x if reference is None else reference)]
+        return _display(*model_units)  # on the grey scale of reference: every row of a figure alike
 
     figures = Path(run) / "figures"
     figures.mkdir(exist_ok=True)
@@ -170,7 +171,7 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
         names = data.classes or []
         labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
                   for i, j in zip(a, b)]
-        plots.save_rows(figures / "interpolation.png", [display(p) for p in path], labels,
+        plots.save_rows(figures / "interpolation.png", [display(p, path) for p in path], labels,
                         f"{trained.model_cfg.model.upper()}: decoded straight lines between the codes of test examples")
     if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
@@ -345,7 +346,8 @@ def _metrics_html(results: dict[str, dict]) -> str:
 
 def _summary_html(views: list[RunView]) -> str:
     e = html.escape
-    keys = ("epochs_trained", "best_epoch", "stopped", "train_seconds")
+    keys = ("epochs_trained", "best_epoch", "stopped", "train_seconds", "test_neg_elbo", "test_mse")
+    keys = [k for k in keys if any(k in v.summary for v in views)]
     rows = "".join(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{e(str(v.summary.get(k, '-')))}</td>" for v in views) + "</tr>"
                    for k in keys)
     head = "".join(f"<th>{e(v.name)}</th>" for v in views)
@@ -353,6 +355,8 @@ def _summary_html(views: list[RunView]) -> str:
     note = (f"<p class=\"notes\">Not evaluated yet: {e(', '.join(missing))}. Run <code>vaekit evaluate RUN</code> for "
             "log-likelihoods, probes and sample quality, then <code>vaekit report RUN</code>.</p>" if missing else "")
     note += "".join(f"<p class=\"notes\">{e(problem)}.</p>" for v in views for problem in v.problems)
+    note += "".join(f"<p class=\"warning\">{e(v.name)}: {e(v.summary['collapse_warning'])}</p>"
+                    for v in views if v.summary.get("collapse_warning"))
     return f"<h2>Training</h2>\n{note}<table><tr><th></th>{head}</tr>{rows}</table>"
 
 
@@ -374,6 +378,7 @@ _CSS = """
 body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+.warning { color: #a33; font-weight: 600; }
 td:first-child, th:first-child { text-align: left; white-space: pre; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; flex: 1 1 300px; max-width: 100%; }
