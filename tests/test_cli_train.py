@@ -75,6 +75,12 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--image-size", "16"], "--image-size 16 is for reading files and image folders, not the named data set digits"),
     (["--label-column", "3", "--data", "fashion-mnist", "--offline"], "--label-column 3 is for reading files"),
     (["--latent-dim", "100000000"], "parameters, and training them needs 575 GiB"),  # the kernel killed it midway
+    # options the model would ignore, silently: now refused
+    (["--model", "ae", "--beta", "3"], "--beta 3.0 applies to a VAE's KL term, which --model ae does not have"),
+    (["--model", "dae", "--kl-warmup", "3", "--free-bits", "1"], "--kl-warmup 3, --free-bits 1.0 apply to a VAE's KL term"),
+    (["--k", "50"], "--k 50 is the number of importance samples of --model iwae"),
+    (["--sigma", "0.1"], "--sigma 0.1 is the standard deviation of a VAE's Gaussian likelihood, which --model vae with "
+                         "--likelihood bernoulli does not have"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle):
     out = tmp_path / "r"

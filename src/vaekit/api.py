@@ -110,7 +110,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         model_cfg.noise = DAE_DEFAULT_NOISE
     if not likelihood_given and data_cfg.scale == "standard":
         model_cfg.likelihood = "gaussian"  # standardized data are not in [0, 1]
-    model_cfg.validate()
+    model_cfg.validate().refuse_unused()
     train_cfg.validate()
     data_cfg.validate()
     check_reading_options(data_cfg.name, key=data_cfg.key, label_column=data_cfg.label_column,

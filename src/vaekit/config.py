@@ -69,6 +69,25 @@ class ModelConfig:
             )
         return self
 
+    def refuse_unused(self) -> ModelConfig:
+        """Refuse options the user gave that this model would ignore (a run's saved config may hold them:
+        it is not checked with this)."""
+        from .models import MODELS, VAE
+
+        defaults, probabilistic = ModelConfig(), issubclass(MODELS[self.model], VAE)
+        kl_options = [f"--{name.replace('_', '-')} {getattr(self, name)}" for name in ("beta", "kl_warmup", "free_bits")
+                      if getattr(self, name) != getattr(defaults, name)]
+        if kl_options and not probabilistic:
+            several = len(kl_options) > 1
+            raise VaekitError(f"{', '.join(kl_options)} appl{'y' if several else 'ies'} to a VAE's KL term, which --model "
+                              f"{self.model} does not have; drop {'them' if several else 'it'} or use --model vae")
+        if self.k != defaults.k and self.model != "iwae":
+            raise VaekitError(f"--k {self.k} is the number of importance samples of --model iwae; drop it or use --model iwae")
+        if self.sigma != defaults.sigma and not (probabilistic and self.likelihood.startswith("gaussian")):
+            raise VaekitError(f"--sigma {self.sigma} is the standard deviation of a VAE's Gaussian likelihood, which --model "
+                              f"{self.model} with --likelihood {self.likelihood} does not have; drop --sigma")
+        return self
+
     def _check_model_kind(self, models: dict) -> None:
         """Options that only some models have: refuse them where they would be silently wrong."""
         from .models import VAE
