@@ -124,7 +124,8 @@ def test_reading_says_which_samples_look_like_data():
            "iw_log_likelihood": -24.0, "iw_samples": 1000, "bits_per_dim": 0.54, "active_units": 4, "latent_dim": 16,
            "likelihood_meaning": "bound on a loss, not a log-likelihood: grey levels"}
     text = reading({"ae": ae, "vae": vae})
-    assert "6.0 times closer" in text
+    assert "50.0 from the test images for the VAE, against the AE's 300.0 (lower is closer" in text
+    assert "6.6 times closer above the floor" in text  # (300 - 5) / (50 - 5), not 300 / 50
     assert "The AE reconstructs best" in text
     assert "PCA codes of the same size 95.0%" in text
     assert "bound on a loss" in text and "4 of 16" in text

@@ -103,9 +103,12 @@ def reading(results: dict[str, dict]) -> str:
         v, a = results[vae]["frechet_distance"], results[ae]["frechet_distance"]
         floor = results[vae].get("frechet_distance_reference")
         if v < a:
+            others = "".join(f", the {n.upper()}'s {r['frechet_distance']:.1f}" for n, r in results.items()
+                             if n not in (vae, ae) and "frechet_distance" in r)
             said.append(f"Random codes z ~ N(0, I) decode to samples at Frechet distance {v:.1f} from the test images for "
-                        f"the {vae.upper()}, {a / max(v, 1e-12):.1f} times closer than the {ae.upper()}'s {a:.1f} "
-                        f"(training vs test images: {floor:.1f}). The {vae.upper()} was trained to keep its codes "
+                        f"the {vae.upper()}, against the {ae.upper()}'s {a:.1f}{others} (lower is closer; training "
+                        f"images sit at {floor:.1f} from the test images, the floor): {(a - floor) / max(v - floor, 1e-12):.1f} "
+                        f"times closer above the floor. The {vae.upper()} was trained to keep its codes "
                         "where the prior puts its mass, so prior draws land where its decoder learned to draw data; "
                         f"the {ae.upper()}'s codes sit wherever training left them, and most of N(0, I) decodes to "
                         "blends that resemble no training example.")
