@@ -148,3 +148,10 @@ def test_diverged_run_says_so_without_python_warnings(tmp_path):
     assert "became non-finite in epoch 1" in result.stderr and "Warning" not in result.stderr, result.stderr
     assert all(line.startswith("vaekit: warning: ") for line in result.stderr.splitlines()), result.stderr
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "figures" / "loss.png").is_file()
+
+
+def test_a_tiny_test_split_is_warned_about(tmp_path):
+    (tmp_path / "five.csv").write_text("1,2\n3,4\n5,6\n7,8\n9,10\n")
+    result = run("train", "--data", str(tmp_path / "five.csv"), "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "vaekit: warning: the test split holds 1 example(s), so summary.json's test numbers say little" in result.stderr

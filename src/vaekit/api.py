@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import time
 from pathlib import Path
@@ -137,6 +138,10 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
     _check_memory(model_cfg, device)
+    if len(data.splits["test"]) < 10 and world.main:
+        logging.getLogger(__name__).warning(
+            f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
+            "give more data or a larger --test-fraction")
     model = build_model(model_cfg).to(device)
     extra = {"classes": data.classes, "split": {k: len(v) for k, v in data.splits.items()}}
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
