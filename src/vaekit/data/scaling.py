@@ -6,7 +6,7 @@ stays uint8 in memory and ``decode`` can hand results back in the user's origina
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,7 +76,7 @@ class Scaler:
         """How many values of x (a tensor) lie past the range ``transform`` clips to, beyond rounding."""
         if not self.clip:
             return 0
-        out = Scaler(self.shift, self.scale, False, self.kind).transform(x)
+        out = replace(self, clip=False).transform(x)
         return int(((out < -1e-5) | (out > 1 + 1e-5)).sum())
 
     def inverse(self, x):
