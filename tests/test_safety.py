@@ -221,6 +221,17 @@ def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monk
     assert len((out / checkpoint.METRICS).read_text().splitlines()) == 3
 
 
+def test_a_failed_write_advises_resume_only_where_there_is_a_state_to_resume(tmp_path):
+    full = OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    run = tmp_path / "run"
+    run.mkdir()
+    message = str(checkpoint.disk_error(run, full, "config.json"))
+    assert message.endswith("free some space or fix the permissions, then train again") and "--resume" not in message
+    (run / checkpoint.STATE).write_bytes(b"a saved state")
+    assert str(checkpoint.disk_error(run, full, "metrics.jsonl")).endswith(
+        f"then `vaekit train --resume {run}` continues from the last saved epoch")
+
+
 def test_unwritable_output_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(os, "access", lambda path, mode: False)
     result = invoke(["train", *TINY, "--out", str(tmp_path / "new")])

@@ -203,8 +203,9 @@ def disk_errors(run: Path, name: str | None = None):
 def disk_error(run: Path, e: OSError, name: str | None = None) -> VaekitError:
     what = name or (Path(e.filename).name if e.filename else "the run folder")
     reason = "no space left on the disk" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
-    return VaekitError(f"{run}: cannot write {what} ({reason}); free some space or fix the permissions, "
-                       f"then `vaekit train --resume {run}` continues from the last saved epoch")
+    then = (f"`vaekit train --resume {run}` continues from the last saved epoch" if (Path(run) / STATE).is_file()
+            else "train again")  # a run that failed before its first checkpoint has nothing to resume
+    return VaekitError(f"{run}: cannot write {what} ({reason}); free some space or fix the permissions, then {then}")
 
 
 class StateSaver:
