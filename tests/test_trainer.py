@@ -1,5 +1,6 @@
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -262,3 +263,24 @@ def test_a_data_files_path_is_saved_whole_so_the_run_finds_it_from_anywhere(tmp_
     assert trained.config["cfg_data"].name == str(tmp_path.resolve() / "x.npy")
     monkeypatch.chdir(tmp_path / "run" / "figures")
     assert len(load_run_data(vaekit.load(tmp_path / "run")).splits["test"]) == 6
+
+
+def test_the_loss_plot_says_what_its_loss_is(tmp_path, monkeypatch):
+    from vaekit import plots
+
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+
+    def keep(fig, path):  # the axes, instead of a file
+        drawn[Path(path).name] = fig.axes[0]
+        plt.close(fig)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    for model in ("vae", "ae"):
+        train(out=tmp_path / model, verbose=False, model=model, epochs=2, hidden=(8,), latent_dim=2)
+        ax = drawn["loss.png"]
+        assert ax.get_title() == f"{model.upper()}: training loss"
+        assert ax.get_ylabel() == {"vae": "-ELBO (recon + KL), nats per example",
+                                   "ae": "Bernoulli cross-entropy, nats per example"}[model]
+        assert all(float(t).is_integer() for t in ax.get_xticks())  # whole epochs, not 1.2, 1.4, ...

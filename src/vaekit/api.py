@@ -327,7 +327,11 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
     kind += f"; row i: class i, 0 to {classes - 1}" if classes else ""
     plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
-    plots.save_curves(figures / "loss.png", records)
+    if isinstance(model, VAE):
+        objective = model.objective() + ", nats per example"
+    else:
+        objective = ("Bernoulli cross-entropy, nats" if model.cfg.likelihood == "bernoulli" else "squared error") + " per example"
+    plots.save_curves(figures / "loss.png", records, title=f"{name}: training loss", ylabel=objective)
     labels = data.y[test] if data.y is not None else None
     plots.save_latent(figures / "latent.png", codes, labels, data.classes)
 

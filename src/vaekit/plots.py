@@ -77,11 +77,17 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8) -> None
     _save(fig, path)
 
 
-def save_curves(path: Path, records: list[dict], key: str = "loss") -> None:
+def save_curves(path: Path, records: list[dict], key: str = "loss", title: str | None = None,
+                ylabel: str | None = None) -> None:
     """Train and validation ``key`` per epoch, from metrics.jsonl records; non-finite values are left
     out (a gap in the line), and a split with none finite gets no line."""
+    from matplotlib.ticker import MaxNLocator
+
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    if title:
+        ax.set_title(title)
     epochs = [r["epoch"] for r in records]
     for split in ("train", "val"):
         values = np.array([r.get(f"{split}_{key}", np.nan) for r in records], dtype=np.float64)
@@ -89,7 +95,7 @@ def save_curves(path: Path, records: list[dict], key: str = "loss") -> None:
         if not np.isnan(values).all():
             ax.plot(epochs, values, marker=".", label=split)
     ax.set_xlabel("epoch")
-    ax.set_ylabel(key)
+    ax.set_ylabel(ylabel or key)
     if ax.lines:
         ax.legend()
     else:  # training stopped before any epoch ended with a finite loss
