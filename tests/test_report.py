@@ -180,3 +180,10 @@ def test_training_table_shows_the_test_numbers_and_a_collapse_warning():
     page = _summary_html([RunView("vae", {}, {}, summary), RunView("ae", {}, {}, {"epochs_trained": 3})])
     assert "<td>test_neg_elbo</td><td>251.2</td><td>-</td>" in page
     assert '<p class="warning">vae: only 4 of 16 latent dimensions are active; try --kl-warmup 10</p>' in page
+
+
+def test_metric_units_are_printed_in_the_table_not_hidden_in_tooltips():
+    from vaekit.report import _metrics_html
+
+    page = _metrics_html({"vae": {"mse": 0.02, "units": {"mse": "per feature, model units"}}})
+    assert '<td class="units">per feature, model units</td>' in page and "title=" not in page

@@ -343,8 +343,9 @@ def _metrics_html(results: dict[str, dict]) -> str:
         cells = [_cell(r, key, fmt) for r in results.values()]
         if any(c != "-" for c in cells):
             unit = next((r.get("units", {}).get(key) for r in results.values() if r.get("units", {}).get(key)), "")
-            body.append(f"<tr><td title=\"{e(unit)}\">{e(label)}</td>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
-    return f"<table><tr><th>metric</th>{head}</tr>\n" + "\n".join(body) + "</table>"
+            body.append(f"<tr><td>{e(label)}</td>" + "".join(f"<td>{e(c)}</td>" for c in cells)
+                        + f"<td class=\"units\">{e(unit)}</td></tr>")
+    return f"<table><tr><th>metric</th>{head}<th class=\"units\">units</th></tr>\n" + "\n".join(body) + "</table>"
 
 
 def _summary_html(views: list[RunView]) -> str:
@@ -382,6 +383,7 @@ body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; 
 table { border-collapse: collapse; margin: 0.5em 0; font-size: 0.92em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
 .warning { color: #a33; font-weight: 600; }
+td.units, th.units { text-align: left; font-size: 0.85em; color: #555; white-space: normal; max-width: 28em; }
 td:first-child, th:first-child { text-align: left; white-space: pre; }
 .row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 figure { margin: 0; flex: 1 1 300px; max-width: 100%; }
