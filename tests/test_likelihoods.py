@@ -129,3 +129,24 @@ def test_bad_likelihood_options_are_one_line_errors(tmp_path, args, needle):
     assert needle in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_learned_sigma_shrinking_to_nothing_is_warned_about(tmp_path):
+    import math
+
+    from vaekit.api import write_summary
+    from vaekit.config import DataConfig, ModelConfig
+    from vaekit.data.datasets import load_data
+    from vaekit.diagnostics import sigma_warning
+    from vaekit.models import build_model
+    from vaekit.trainer import History
+
+    assert sigma_warning(torch.full((4,), 0.5)) is None
+    data = load_data(DataConfig(), seed=0)
+    model = build_model(ModelConfig(input_shape=data.shape, latent_dim=2, hidden=(8,), likelihood="gaussian-learned"))
+    summary = write_summary(tmp_path, model, data, History(), torch.device("cpu"), 0.0)
+    assert "sigma_warning" not in summary
+    with torch.no_grad():
+        model.log_sigma.view(-1)[:3] = math.log(1e-4)  # three pixels of digits that never change, say
+    summary = write_summary(tmp_path, model, data, History(), torch.device("cpu"), 0.0)
+    assert summary["sigma_warning"].startswith("the learned sigma of 3 of 64 features is below 0.001 (smallest 0.0001)")

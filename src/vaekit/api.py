@@ -275,7 +275,7 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "n_test": int(len(test_idx)),
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
-        from .diagnostics import collapse_warning
+        from .diagnostics import collapse_warning, sigma_warning
         from .metrics import latent_usage
 
         summary["objective"] = model.objective()
@@ -285,6 +285,8 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
             warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
             if warning:
                 summary["collapse_warning"] = warning
+        if model.log_sigma is not None and (warning := sigma_warning(model.log_sigma.detach().exp())):
+            summary["sigma_warning"] = warning
     write_json(run / SUMMARY, summary)
     return summary
 

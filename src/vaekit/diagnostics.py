@@ -1,4 +1,5 @@
-"""Is a VAE using its latent space? Posterior-collapse checks run after training.
+"""Is a VAE using its latent space? Posterior-collapse checks run after training (and one on a
+learned likelihood's sigma).
 
 A VAE whose KL term wins the balance against reconstruction lets q(z|x) fall back to the prior:
 the codes then carry no information about x and the decoder models the data alone (posterior
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from .metrics import ACTIVE_THRESHOLD
 
+SIGMA_FLOOR = 1e-3  # model units: a learned std below this is fitting a (near-)constant feature
 KL_NEAR_ZERO = 0.1  # nats per example: below this the posterior is the prior for practically every x
 REMEDIES = ("a KL warm-up (--kl-warmup 10) or cyclical annealing (--kl-warmup 5 --kl-cycles 4), free bits "
             "(--free-bits 0.5), a lower --beta, or a weaker decoder")
@@ -29,3 +31,15 @@ def collapse_warning(kl_per_dim, active_units: int, latent_dim: int) -> str | No
     else:
         return None
     return f"{problem}; remedies: {REMEDIES}; or, if the data need fewer dimensions, a smaller --latent-dim"
+
+
+def sigma_warning(sigma) -> str | None:
+    """A one-line warning when a learned per-feature std (a tensor) has shrunk below SIGMA_FLOOR; None
+    otherwise. On a (near-)constant feature the Gaussian density, and with it log p(x), grows without
+    bound as training goes on, so the model's nats measure that feature's constancy, not the fit."""
+    small = int((sigma < SIGMA_FLOOR).sum())
+    if not small:
+        return None
+    return (f"the learned sigma of {small} of {sigma.numel()} features is below {SIGMA_FLOOR:g} (smallest "
+            f"{float(sigma.min()):.2g}): on (near-)constant features log p(x) grows without bound as training goes "
+            "on; drop constant features, or use --likelihood gaussian-learned-global or gaussian with --sigma")

@@ -90,8 +90,9 @@ def train(ctx, out, quiet, offline, resume, **options):
     click.echo(f"test: {terms}")
     if "objective" in s:
         click.echo(f"objective (loss): {s['objective']}")
-    if "collapse_warning" in s:
-        click.echo(f"vaekit: warning: {s['collapse_warning']}", err=True)
+    for warning in ("collapse_warning", "sigma_warning"):
+        if warning in s:
+            click.echo(f"vaekit: warning: {s[warning]}", err=True)
     click.echo(f"run folder: {trained.run}  (report.html; figures in {trained.run / 'figures'})")
     if s["stopped"] == "diverged":
         click.echo(f"vaekit: warning: {s['message']}", err=True)
