@@ -276,10 +276,11 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
         from .diagnostics import collapse_warning, sigma_warning
-        from .metrics import latent_usage
+        from .metrics import latent_usage, reconstruction, split_tensor
 
         summary["objective"] = model.objective()
-        summary["test_mse"] = _posterior_mean_mse(model.eval(), batches.over(test_idx, seed=0))
+        # E[x | posterior mean], as eval.json's mse (the logs' mse decodes a sampled z, as training does)
+        summary["test_mse"] = reconstruction(model.eval(), *split_tensor(data, "test", device, binarize, seed=0))["mse"]
         summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
         if "active_units" in summary:  # not for a single test example
             warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
@@ -289,19 +290,6 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
             summary["sigma_warning"] = warning
     write_json(run / SUMMARY, summary)
     return summary
-
-
-def _posterior_mean_mse(model, batches) -> float:
-    """MSE per feature of E[x | z = posterior mean], as eval.json's ``mse`` (the logs' ``mse`` decodes a
-    sampled z: training's reconstructions, noisier)."""
-    import torch
-
-    squared, count = 0.0, 0
-    with torch.no_grad():
-        for xb, yb in batches:
-            squared += (model.mean(model.decode(model.code(xb, yb), yb)) - xb).pow(2).sum().item()
-            count += xb.numel()
-    return squared / count
 
 
 def write_figures(run: Path, model, data, records: list[dict], device, n: int = 8) -> None:
