@@ -161,9 +161,8 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
     from . import plots
     from .api import _display
 
-    def display(x: np.ndarray, reference: np.ndarray | None = None) -> np.ndarray:  # original units -> [0, 1]
-        model_units = [torch.as_tensor(trained.scaler.transform(v)) for v in (x, x if reference is None else reference)]
-        return _display(*model_units)  # on the grey scale of reference: every row of a figure alike
+    def model_units(x: np.ndarray) -> torch.Tensor:  # original units -> what _display draws
+        return torch.as_tensor(trained.scaler.transform(x))
 
     figures = Path(run) / "figures"
     figures.mkdir(exist_ok=True)
@@ -174,11 +173,12 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
         names = data.classes or []
         labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
                   for i, j in zip(a, b)]
-        plots.save_rows(figures / "interpolation.png", [display(p, path) for p in path], labels,
+        path = model_units(path)
+        plots.save_rows(figures / "interpolation.png", [_display(p, path) for p in path], labels,  # one grey scale
                         f"{trained.model_cfg.model.upper()}: decoded straight lines between the codes of test examples")
     if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
-        images = display(trained.decode(z))
+        images = _display(model_units(trained.decode(z)))
         where = ("prior quantiles 5%..95%" if trained.is_vae
                  else "quantiles 5%..95% of the test codes (an AE has no prior)")
         plots.save_grid(figures / "manifold.png", images, f"{trained.model_cfg.model.upper()}: decoded grid over {where}",
