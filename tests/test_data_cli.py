@@ -29,6 +29,7 @@ def test_csv_with_header_and_labels(tmp_path):
     assert result.exit_code == 0, result.output
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["model"]["input_shape"] == [3] and config["classes"] == ["cat", "dog"]
+    assert config["columns"] == ["a", "b", "c"]  # to match another file's columns by name
     assert config["scaler"]["kind"] == "minmax" and len(config["scaler"]["shift"]) == 3  # one range per column
     m = vaekit.load(tmp_path / "run")
     raw = rng.normal(size=(4, 3)) * [1, 100, 0.01]

@@ -206,6 +206,7 @@ def test_csv_with_header_and_label_name(tmp_path):
     data = load_file(tmp_path / "a.csv", label_column="label")
     np.testing.assert_array_equal(data.x, [[0.5, 1], [2, 3]])
     assert data.x.dtype == np.float32 and data.y.tolist() == [3, 1] and data.classes is None
+    assert data.columns == ["p0", "p1"]
 
 
 def test_csv_without_header_label_by_index(tmp_path):
@@ -213,7 +214,7 @@ def test_csv_without_header_label_by_index(tmp_path):
     data = load_file(tmp_path / "a.csv", label_column=-1)
     assert data.x.tolist() == [[1, 2], [3, 4]] and data.y.tolist() == [0, 1]
     assert load_file(tmp_path / "a.csv", label_column="0").y.tolist() == [1, 3]
-    assert load_file(tmp_path / "a.csv").x.shape == (2, 3)
+    assert load_file(tmp_path / "a.csv").x.shape == (2, 3) and data.columns is None
 
 
 def test_csv_string_labels(tmp_path):

@@ -408,3 +408,41 @@ def test_class_names_are_numbered_as_the_runs(tmp_path):
     np.savez(tmp_path / "new.npz", x=x, y=np.array(["emu", "dog", "dog", "dog"]))
     fails("encode", tmp_path / "run", tmp_path / "new.npz", "-o", tmp_path / "z.npy",
           message="classes 'emu' are not among the model's ('cat', 'dog', 'zebra')")
+
+
+def test_csv_columns_are_matched_by_name(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((6, 3)).astype(np.float32)
+    model_cfg = ModelConfig(model="vae", input_shape=(3,), latent_dim=2, hidden=(8,)).validate()
+    (tmp_path / "run").mkdir()
+    checkpoint.save_run(tmp_path / "run", build_model(model_cfg), model_cfg, TrainConfig(), DataConfig(),
+                        Scaler([0.0, 0.0, 0.0], [1.0, 2.0, 4.0], True, "minmax"), {"columns": ["a", "b", "c"]})
+
+    def write(name, header, columns):
+        lines = [header] + [",".join(f"{v:.6f}" for v in row[columns]) for row in x]
+        (tmp_path / name).write_text("\n".join(lines) + "\n")
+
+    write("same.csv", "a,b,c", [0, 1, 2])
+    write("shuffled.csv", "c,a,b", [2, 0, 1])
+    write("bare.csv", "", [0, 1, 2])
+    (tmp_path / "bare.csv").write_text((tmp_path / "bare.csv").read_text().lstrip("\n"))
+    for name in ("same", "shuffled", "bare"):
+        ok("encode", tmp_path / "run", tmp_path / f"{name}.csv", "-o", tmp_path / f"{name}.npy")
+    same = np.load(tmp_path / "same.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "shuffled.npy"), same)
+    np.testing.assert_array_equal(np.load(tmp_path / "bare.npy"), same)  # no header: by position
+
+    write("other.csv", "a,b,d", [0, 1, 2])
+    fails("encode", tmp_path / "run", tmp_path / "other.csv", "-o", tmp_path / "z.npy",
+          message="its header does not name the columns the model was trained on (missing 'c', unexpected 'd')")
+    (tmp_path / "labelled.csv").write_text("a,b,kind,c\n" + "".join(f"{r[0]:.6f},{r[1]:.6f},{i % 2},{r[2]:.6f}\n"
+                                                                for i, r in enumerate(x)))
+    fails("encode", tmp_path / "run", tmp_path / "labelled.csv", "-o", tmp_path / "z.npy",
+          message="(unexpected 'kind'); give the same columns; name the label column with --label-column")
+    ok("encode", tmp_path / "run", tmp_path / "labelled.csv", "--label-column", "kind", "-o", tmp_path / "l.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), same)
+
+    # outputs in the input's units carry the run's names, so they read back as its input did
+    ok("reconstruct", tmp_path / "run", tmp_path / "shuffled.csv", "-o", tmp_path / "r.csv")
+    assert (tmp_path / "r.csv").read_text().startswith("a,b,c\n")
+    ok("encode", tmp_path / "run", tmp_path / "r.csv", "-o", tmp_path / "rz.npy")

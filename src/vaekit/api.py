@@ -143,7 +143,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
             f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
             "give more data or a larger --test-fraction")
     model = build_model(model_cfg).to(device)
-    extra = {"classes": data.classes, "split": {k: len(v) for k, v in data.splits.items()}}
+    extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()}}
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
 
 

@@ -119,9 +119,13 @@ def _check_ranges(config: dict) -> None:
         value = getattr(config["cfg_scaler"], key)
         if isinstance(value, list) and len(value) != math.prod(shape):
             raise VaekitError(f"scaler.{key} has {len(value)} values for inputs of shape {list(shape)}; retrain or fix the file")
-    classes = config.get("classes")
-    if classes is not None and not (isinstance(classes, list) and all(isinstance(c, str) for c in classes)):
-        raise VaekitError("classes must be a list of label names or null; retrain or fix the file")
+    for key, what in (("classes", "label names"), ("columns", "column names")):
+        names = config.get(key)
+        if names is not None and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
+            raise VaekitError(f"{key} must be a list of {what} or null; retrain or fix the file")
+    columns = config.get("columns")
+    if columns is not None and len(columns) != math.prod(shape):
+        raise VaekitError(f"columns has {len(columns)} names for inputs of shape {list(shape)}; retrain or fix the file")
 
 
 def load_run(run: Path, device: str = "cpu"):

@@ -530,7 +530,7 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
     try:  # flat examples of an image model take its shape
-        x = trained.examples(data.x)  # a view
+        x = trained.examples(_run_columns(trained, data))  # a view, unless the columns were reordered
     except VaekitError as e:
         raise VaekitError(f"{cfg_data.name}: {e}") from None
     return dataclasses.replace(data, x=x, **_run_labels(trained, data))
@@ -544,6 +544,23 @@ def same_data(name: str, run_name: str) -> bool:
         return os.path.samefile(name, run_name)
     except OSError:  # either path is not there (a named set, or a run trained elsewhere)
         return False
+
+
+def _run_columns(trained, data) -> np.ndarray:
+    """The data's columns in the run's order, when both the run's CSV file and this one have a header:
+    columns are matched by name, not by position. Names that do not match are refused."""
+    run_columns = trained.config.get("columns")
+    if not run_columns or not data.columns or data.columns == run_columns:
+        return data.x
+    missing = [c for c in run_columns if c not in data.columns]
+    extra = [c for c in data.columns if c not in run_columns]
+    if missing or extra or len(set(data.columns)) != len(data.columns):
+        found = ", ".join(filter(None, (missing and "missing " + ", ".join(map(repr, missing[:5])),
+                                        extra and "unexpected " + ", ".join(map(repr, extra[:5])))))
+        label = "; name the label column with --label-column" if len(extra) == 1 and not missing else ""
+        raise VaekitError(f"{data.name}: its header does not name the columns the model was trained on "
+                          f"({found or 'a name repeated'}); give the same columns{label}")
+    return data.x[:, [data.columns.index(c) for c in run_columns]]
 
 
 def _run_labels(trained, data) -> dict:

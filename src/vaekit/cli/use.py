@@ -121,7 +121,7 @@ def decode(run, latents, out, label, device, batch_size):
 
         plots.save_grid(out, _display(m, x)[0], f"decoded from {latents}")
     else:
-        _save_examples(out, kind, x)
+        _save_examples(out, kind, x, m)
     click.echo(f"wrote {out}: {len(x)} decoded examples")
 
 
@@ -146,7 +146,7 @@ def reconstruct(run, out, device, batch_size, **source):
         plots.save_rows(out, _display(m, x, recon), ["original", "reconstruction"], f"{_name(m)}: {what}")
     else:
         recon = m.reconstruct(x, y)
-        _save_examples(out, kind, recon)
+        _save_examples(out, kind, recon, m)
     click.echo(f"wrote {out}: {len(recon)} reconstructions of {what}")
 
 
@@ -176,7 +176,7 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
 
         plots.save_grid(out, _display(m, x)[0], f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)", ncol=max(8, round(n**0.5)))
     else:
-        _save_examples(out, kind, x)
+        _save_examples(out, kind, x, m)
     click.echo(f"wrote {out}: {n} samples")
 
 
@@ -246,7 +246,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
 
         plots.save_rows(out, _display(m, noisy, denoised, x), ["noisy", "denoised", "clean"], f"{_name(m)}: {noise} on {what}")
     else:
-        _save_examples(out, kind, denoised)
+        _save_examples(out, kind, denoised, m)
     click.echo(f"wrote {out}: {len(denoised)} denoised examples ({noise}) of {what}")
 
 
@@ -414,17 +414,19 @@ def _name(m) -> str:
     return m.model_cfg.model.upper()
 
 
-def _save_examples(path, kind: str, x) -> None:
-    """Examples (N, ...) as .npy (shape kept) or .csv (one flattened example per row)."""
+def _save_examples(path, kind: str, x, m) -> None:
+    """Examples (N, ...) as .npy (shape kept) or .csv (one flattened example per row, under the column
+    names of the run's CSV file, so that the output reads back as its input did)."""
     if kind == "npy":
         _save_npy(path, x)
     else:
         flat = x.reshape(len(x), -1)
-        _save_table(path, kind, flat, [f"x{i}" for i in range(flat.shape[1])])
+        _save_table(path, kind, flat, m.config.get("columns") or [f"x{i}" for i in range(flat.shape[1])])
 
 
 def _save_table(path, kind: str, table, names: list[str], fmt="%.6g") -> None:
     """A 2-D table as .npy or as .csv with a header row."""
+    import csv
     import io
 
     import numpy as np
@@ -434,7 +436,8 @@ def _save_table(path, kind: str, table, names: list[str], fmt="%.6g") -> None:
     if kind == "npy":
         return _save_npy(path, table)
     buf = io.StringIO()
-    np.savetxt(buf, table, delimiter=",", header=",".join(names), comments="", fmt=fmt)
+    csv.writer(buf, lineterminator="\n").writerow(names)  # quoted where a name holds a comma
+    np.savetxt(buf, table, delimiter=",", fmt=fmt)
     atomic_write(path, buf.getvalue())
 
 

@@ -27,6 +27,7 @@ class Data:
     classes: list[str] | None  # label names, index = label
     splits: dict[str, np.ndarray]  # "train", "val", "test" -> sorted indices into x
     scaler: Scaler
+    columns: list[str] | None = None  # the names of x's columns, from a CSV file's header
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -44,18 +45,18 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
 
     ``split=False`` (for a trained model's use of every example): no minimum size, all in "train".
     """
-    x, y, classes, n_test = _read(cfg, offline)
+    x, y, classes, n_test, columns = _read(cfg, offline)
     if not split:
         none = np.arange(0)
         return Data(cfg.name, x, y, classes, {"train": np.arange(len(x)), "val": none, "test": none},
-                    scaler or Scaler.fit(x, cfg.scale))
+                    scaler or Scaler.fit(x, cfg.scale), columns)
     if len(x) < 3:
         use = "" if scaler is None else "; a trained model's commands take every example with --split all"
         raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test){use}")
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
     if scaler is None:
         scaler = Scaler.fit(x, cfg.scale, splits["train"])
-    return Data(cfg.name, x, y, classes, splits, scaler)
+    return Data(cfg.name, x, y, classes, splits, scaler, columns)
 
 
 def is_named(name: str) -> bool:
@@ -98,7 +99,7 @@ def split_indices(n: int, n_test: int | None, seed: int, val_fraction: float, te
 
 
 def _read(cfg: DataConfig, offline: bool):
-    """-> (x, y, classes, n_test or None) with x in (N, D) or (N, C, H, W)."""
+    """-> (x, y, classes, n_test or None, column names or None) with x in (N, D) or (N, C, H, W)."""
     from . import catalog
 
     if cfg.name == "digits":
@@ -106,15 +107,15 @@ def _read(cfg: DataConfig, offline: bool):
 
         digits = load_digits()
         x = digits.images.astype(np.float32)[:, None]  # (1797, 1, 8, 8), grey levels 0..16
-        return x, digits.target.astype(np.int64), [str(i) for i in range(10)], None
+        return x, digits.target.astype(np.int64), [str(i) for i in range(10)], None, None
     if cfg.name in catalog.NAMES:
         joined = catalog.load_joined(cfg.name, offline=offline)
         x = joined["x"][:, None]  # (N, 1, 28, 28) uint8, a view: the images are held once
-        return x, joined["y"], joined["classes"], joined["n_test"]
+        return x, joined["y"], joined["classes"], joined["n_test"], None
     if not Path(cfg.name).exists():
         known = ", ".join([*EMBEDDED, *catalog.NAMES])
         raise VaekitError(f"--data {cfg.name}: no such data set or file; use one of {known}, or a path to a .npy, .npz, .csv file or an image folder")
     from .files import load_file
 
     loaded = load_file(cfg.name, key=cfg.key, label_column=cfg.label_column, image_size=cfg.image_size)
-    return loaded.x, loaded.y, loaded.classes, None
+    return loaded.x, loaded.y, loaded.classes, None, loaded.columns

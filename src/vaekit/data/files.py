@@ -34,6 +34,7 @@ class Loaded:
     x: np.ndarray  # (N, D) vectors or (N, C, H, W) images; uint8 or floating point
     y: np.ndarray | None  # (N,) int64 class indices, or None when the data has no labels
     classes: list[str] | None  # class name of each index, when labels were names or sub-folders
+    columns: list[str] | None = None  # a CSV header's names of the columns in x (no label column)
 
 
 def load_file(
@@ -133,7 +134,7 @@ def _canonical(path: Path, raw: Loaded) -> Loaded:
     _check_finite(path, x)
     if y is not None and len(y) != len(x):
         raise _error(path, f"has {len(y)} labels for {len(x)} samples", "give exactly one label per sample")
-    return Loaded(x, y, raw.classes)
+    return Loaded(x, y, raw.classes, raw.columns)
 
 
 def _check_finite(path: Path, x: np.ndarray) -> None:
@@ -238,7 +239,8 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
     if not values:
         raise _error(path, "has a header but no data rows", "check that the right file was given")
     y, classes = _encode_labels(path, np.array(labels)) if label is not None else (None, None)
-    return Loaded(np.stack(values), y, classes)
+    names = None if header is None else [name.strip() for i, name in enumerate(header) if i != label]
+    return Loaded(np.stack(values), y, classes, names)
 
 
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
