@@ -157,10 +157,40 @@ def test_an_error_on_rank_zero_stops_every_process_with_its_line(tmp_path):
     taken.mkdir()
     (taken / "mine.txt").write_text("the user's")
     code, out, err = finish(torchrun(worker, [*ARGS, "--out", str(taken)]))
-    workers = [line for line in err.splitlines() if not line.startswith(("W", "E", "I")) or line.startswith("vaekit")]
-    workers = workers[: next((i for i, line in enumerate(workers) if line.startswith("Traceback")), len(workers))]
+    workers = worker_lines(err)
     assert code != 0 and workers == [workers[0]] * 2, err  # each process: one line, no traceback of the other rank
     assert workers[0].startswith("vaekit: error: --out") and "folder is not empty" in workers[0]
     code, out, err = finish(torchrun(worker, [*ARGS[:-1], "--batch-size", "63", "--out", str(tmp_path / "odd")]))
     assert code != 0 and err.count("vaekit: error: --batch-size 63") == 2
     assert not (tmp_path / "odd").exists()  # refused before the run folder was made
+
+
+def worker_lines(err: str) -> list[str]:
+    """The workers' own lines in torchrun's stderr (not its log), up to the first traceback."""
+    workers = [line for line in err.splitlines() if not line.startswith(("W", "E", "I")) or line.startswith("vaekit")]
+    return workers[: next((i for i, line in enumerate(workers) if line.startswith("Traceback")), len(workers))]
+
+
+def test_resuming_a_run_another_process_holds_stops_every_process_with_its_line(tmp_path, monkeypatch):
+    import socket
+
+    from vaekit.optim import Adam
+
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    step, steps = Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == STEPS_PER_EPOCH + 5:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    with pytest.raises(KeyboardInterrupt):  # one process, stopped in epoch 2: its state after epoch 1 is saved
+        train(out=tmp_path / "run", verbose=False, **OPTIONS)
+    (tmp_path / "run" / checkpoint.LOCK).write_text(f"{os.getpid()} {socket.gethostname()}\n")  # this live process
+    code, out, err = finish(torchrun(worker, ["train", "--resume", str(tmp_path / "run"), "-q"]))
+    workers = worker_lines(err)
+    assert code != 0 and workers == [workers[0]] * 2, err
+    assert workers[0].startswith("vaekit: error: ") and "in use by another training run" in workers[0]

@@ -90,7 +90,7 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
 def test_state_of_another_run_is_refused(tmp_path):
     a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
     config = checkpoint.read_config(a)
-    checkpoint.save_state(a, {"epoch": 0}, config)
+    checkpoint.save_state(a, {"epoch": 0, "records": []}, config)
     config_b = json.loads((b / checkpoint.CONFIG).read_text())
     config_b["train"]["lr"] = 0.5
     (b / checkpoint.CONFIG).write_text(json.dumps(config_b))
@@ -126,7 +126,7 @@ def dead_pid() -> int:
 
 def test_live_lock_refuses_a_second_run(tmp_path):
     run = make_run(tmp_path / "run")
-    checkpoint.save_state(run, {"epoch": 0}, checkpoint.read_config(run))
+    checkpoint.save_state(run, {"epoch": 0, "records": []}, checkpoint.read_config(run))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (run / checkpoint.LOCK).write_text(f"{sleeper.pid} {socket.gethostname()}\n")
@@ -240,7 +240,7 @@ def test_unwritable_output_folder(tmp_path, monkeypatch):
 
 def test_unwritable_run_folder_on_resume(tmp_path, monkeypatch):
     run = make_run(tmp_path / "run")
-    checkpoint.save_state(run, {"epoch": 0}, checkpoint.read_config(run))
+    checkpoint.save_state(run, {"epoch": 0, "records": []}, checkpoint.read_config(run))
     real_open = os.open
 
     def denied(path, flags, *args, **kwargs):

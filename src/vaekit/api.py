@@ -6,6 +6,7 @@ model, then write the run folder (config, weights, metrics, summary, figures).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -203,42 +204,48 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
 
     model_cfg, train_cfg, data_cfg = configs
     common = dict(device=device, binarize=data_cfg.binarize, resume=state, world=world)
+    records = [] if state is None else state["records"]
     try:
-        if not world.main:
-            fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
-            return None
-        with checkpoint.disk_errors(run):
-            run.mkdir(parents=True, exist_ok=True)
-        with checkpoint.RunLock(run):
-            for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
-                stale.unlink(missing_ok=True)
-            if state is None:
-                if any(p.name != checkpoint.LOCK for p in run.iterdir()):
-                    raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
+        with contextlib.ExitStack() as held:  # rank 0's lock on the folder and its metrics log, to the end
+            def open_run():
+                """Rank 0: lock the folder, write its first files, open the metrics log -> the log."""
                 with checkpoint.disk_errors(run):
-                    (run / FIGURES).mkdir(exist_ok=True)
-                checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+                    run.mkdir(parents=True, exist_ok=True)
+                held.enter_context(checkpoint.RunLock(run))
+                for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
+                    stale.unlink(missing_ok=True)
+                if state is None:
+                    if any(p.name != checkpoint.LOCK for p in run.iterdir()):
+                        raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
+                    with checkpoint.disk_errors(run):
+                        (run / FIGURES).mkdir(exist_ok=True)
+                    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+                with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
+                    atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
+                    return held.enter_context(open(run / checkpoint.METRICS, "a"))
+
+            # every process waits for rank 0 to take the folder, and all stop with its one-line error if it cannot
+            metrics = distributed.on_main(open_run, world, share=False)
+            if not world.main:
+                fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
+                return None
             saver = checkpoint.StateSaver(run, {k: to_dict(c) for k, c in zip(("model", "train", "data"), configs)},
                                           train_cfg.checkpoint_every, None if state is None else state["epoch"])
-            records = [] if state is None else state["records"]
-            with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
-                atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
-                metrics = open(run / checkpoint.METRICS, "a")
             start = time.perf_counter()
-            with metrics:
-                def log(record):
-                    with checkpoint.disk_errors(run, checkpoint.METRICS):
-                        metrics.write(json.dumps(record) + "\n")
-                        metrics.flush()
 
-                try:
-                    history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
-                except KeyboardInterrupt:
-                    epoch = saver.interrupted()
-                    if epoch is not None:
-                        print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
-                              f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
-                    raise
+            def log(record):
+                with checkpoint.disk_errors(run, checkpoint.METRICS):
+                    metrics.write(json.dumps(record) + "\n")
+                    metrics.flush()
+
+            try:
+                history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
+            except KeyboardInterrupt:
+                epoch = saver.interrupted()
+                if epoch is not None:
+                    print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
+                          f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
+                raise
             checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
             before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume
             with checkpoint.disk_errors(run):

@@ -134,10 +134,10 @@ def gather(obj, world: World) -> list:
     return out
 
 
-def on_main(fn, world: World):
-    """``fn()`` on rank 0 -> its result on every process. A VaekitError it raises is raised on every
-    process (after they leave the process group together), which all stop with the same one line
-    instead of a lost connection."""
+def on_main(fn, world: World, share: bool = True):
+    """``fn()`` on rank 0 -> its result on every process (``share=False``: on rank 0, None elsewhere,
+    for a result that cannot be sent). A VaekitError it raises is raised on every process (after they
+    leave the process group together), which all stop with the same one line instead of a lost connection."""
     if world.size == 1:
         return fn()
     from .errors import VaekitError
@@ -148,11 +148,11 @@ def on_main(fn, world: World):
             result = fn()
         except VaekitError as e:
             error = str(e)
-    result, error = from_main((result, error), world)
+    shared, error = from_main((result if share else None, error), world)
     if error is not None:
         teardown(world)  # every process stops here: they leave the group together
         raise VaekitError(error)
-    return result
+    return result if world.main else shared
 
 
 def from_main(obj, world: World):
