@@ -155,3 +155,25 @@ def test_a_tiny_test_split_is_warned_about(tmp_path):
     result = run("train", "--data", str(tmp_path / "five.csv"), "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet")
     assert result.exit_code == 0, result.output
     assert "vaekit: warning: the test split holds 1 example(s), so summary.json's test numbers say little" in result.stderr
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_without_native_bfloat16_is_warned_about(tmp_path, monkeypatch, native):
+    import vaekit.trainer
+
+    monkeypatch.setattr(vaekit.trainer, "native_bf16", lambda device: native)
+    result = run("train", "--precision", "bf16", "--epochs", "1", "--hidden", "8", "--out", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0, result.output
+    warned = "vaekit: warning: this cpu has no bfloat16 arithmetic of its own" in result.stderr
+    assert warned == (not native), result.stderr
+
+
+def test_native_bf16_reads_the_cpu(monkeypatch):
+    import torch
+
+    from vaekit.trainer import native_bf16
+
+    for caps, native in [({"architecture": "x86_64", "avx2": True}, False), ({"architecture": "x86_64", "amx_bf16": True}, True),
+                         ({"architecture": "x86_64", "avx512_bf16": True}, True), ({"architecture": "aarch64"}, True)]:
+        monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
+        assert native_bf16(torch.device("cpu")) == native, caps

@@ -88,7 +88,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
     from .data.datasets import check_reading_options, is_named, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
-    from .trainer import check_batch_split, resolve_device, set_seed
+    from .trainer import check_batch_split, native_bf16, resolve_device, set_seed
 
     if resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in options] + (["--out"] if out is not None else [])
@@ -139,6 +139,10 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
     _check_memory(model_cfg, device)
+    if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
+        logging.getLogger(__name__).warning(
+            f"this {device.type} has no bfloat16 arithmetic of its own (on x86 CPUs: AVX512-BF16 or AMX), so --precision "
+            "bf16 is emulated and trains slower than fp32; drop --precision bf16")
     if len(data.splits["test"]) < 10 and world.main:
         logging.getLogger(__name__).warning(
             f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "

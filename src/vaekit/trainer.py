@@ -101,6 +101,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 natively; without it --precision bf16 is emulated, slower than fp32.
+    x86 CPUs need AVX512-BF16 or AMX; other CPUs are not judged (True)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+    try:
+        caps = torch.cpu.get_capabilities()
+    except (AttributeError, RuntimeError):  # an older torch: nothing to judge by
+        return True
+    return caps.get("architecture") != "x86_64" or bool(caps.get("avx512_bf16") or caps.get("amx_bf16"))
+
+
 def as_tensor(x: np.ndarray) -> torch.Tensor:
     """Zero-copy view of a numpy array (memmaps included) as a tensor."""
     with warnings.catch_warnings():  # read-only memmaps: we never write through the view
