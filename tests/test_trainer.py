@@ -217,6 +217,8 @@ def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path
         plots.save_curves(tmp_path / "a.png", records)
         plots.save_curves(tmp_path / "b.png", [])  # diverged in epoch 1: no epoch to draw
     curves, empty = drawn
+    plots.save_curves(tmp_path / "c.png", records, [("loss", "nats"), ("kl", "KL, nats")])  # a VAE's: loss and KL
+    assert len(drawn[-1].figure.axes) == 2 and drawn[-1].figure.axes[1].get_ylabel() == "KL, nats"
     assert [line.get_label() for line in curves.lines] == ["train"]  # val was never finite
     assert np.isnan(curves.lines[0].get_ydata()[1]) and np.isfinite(curves.get_ylim()).all()
     assert [t.get_text() for t in curves.get_legend().get_texts()] == ["train"]

@@ -77,30 +77,32 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8) -> None
     _save(fig, path)
 
 
-def save_curves(path: Path, records: list[dict], key: str = "loss", title: str | None = None,
-                ylabel: str | None = None) -> None:
-    """Train and validation ``key`` per epoch, from metrics.jsonl records; non-finite values are left
-    out (a gap in the line), and a split with none finite gets no line."""
+def save_curves(path: Path, records: list[dict], panels: list[tuple[str, str]] = (("loss", "loss"),),
+                title: str | None = None) -> None:
+    """Train and validation curves per epoch from metrics.jsonl records, one panel per (key, y label)
+    side by side; non-finite values are left out (a gap in the line), and a split with none finite
+    gets no line."""
     from matplotlib.ticker import MaxNLocator
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
     if title:
-        ax.set_title(title)
+        fig.suptitle(title)
     epochs = [r["epoch"] for r in records]
-    for split in ("train", "val"):
-        values = np.array([r.get(f"{split}_{key}", np.nan) for r in records], dtype=np.float64)
-        values[~np.isfinite(values)] = np.nan  # matplotlib draws nothing at NaN
-        if not np.isnan(values).all():
-            ax.plot(epochs, values, marker=".", label=split)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel or key)
-    if ax.lines:
-        ax.legend()
-    else:  # training stopped before any epoch ended with a finite loss
-        ax.text(0.5, 0.5, f"no epoch ended with a finite {key}", ha="center", va="center", transform=ax.transAxes)
-    ax.grid(alpha=0.3)
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
+        for split in ("train", "val"):
+            values = np.array([r.get(f"{split}_{key}", np.nan) for r in records], dtype=np.float64)
+            values[~np.isfinite(values)] = np.nan  # matplotlib draws nothing at NaN
+            if not np.isnan(values).all():
+                ax.plot(epochs, values, marker=".", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if ax.lines:
+            ax.legend()
+        else:  # training stopped before any epoch ended with a finite value
+            ax.text(0.5, 0.5, f"no epoch ended with a finite {key}", ha="center", va="center", transform=ax.transAxes)
+        ax.grid(alpha=0.3)
     _save(fig, path)
 
 

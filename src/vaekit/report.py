@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 REPORT = "report.html"
 COMPARE = "compare.json"
 FIGURES = (  # file under RUN/figures, caption
-    ("loss.png", "Loss curves (train and validation)"),
+    ("loss.png", "Loss curves (train and validation); a VAE's KL term beside them"),
     ("reconstructions.png", "Test images and their reconstructions"),
     ("samples.png", "Decoded prior samples, z ~ N(0, I)"),
     ("latent.png", "Codes of the test split"),
