@@ -282,7 +282,9 @@ def test_the_loss_plot_says_what_its_loss_is(tmp_path, monkeypatch):
     for model in ("vae", "ae"):
         train(out=tmp_path / model, verbose=False, model=model, epochs=2, hidden=(8,), latent_dim=2)
         ax = drawn["loss.png"]
-        assert ax.get_title() == f"{model.upper()}: training loss"
-        assert ax.get_ylabel() == {"vae": "-ELBO (recon + KL), nats per example",
-                                   "ae": "Bernoulli cross-entropy, nats per example"}[model]
+        title = {"vae": "VAE: training loss and its KL term", "ae": "AE: training loss"}[model]
+        assert ax.figure.get_suptitle() == title
+        assert [a.get_ylabel() for a in ax.figure.axes] == {
+            "vae": ["-ELBO (recon + KL), nats per example", "KL(q(z|x) || p(z)), nats per example"],
+            "ae": ["Bernoulli cross-entropy, nats per example"]}[model]
         assert all(float(t).is_integer() for t in ax.get_xticks())  # whole epochs, not 1.2, 1.4, ...
