@@ -187,3 +187,17 @@ def test_metric_units_are_printed_in_the_table_not_hidden_in_tooltips():
 
     page = _metrics_html({"vae": {"mse": 0.02, "units": {"mse": "per feature, model units"}}})
     assert '<td class="units">per feature, model units</td>' in page and "title=" not in page
+
+
+def test_the_manifold_grid_says_which_codes_it_decodes(monkeypatch, tmp_path):
+    from vaekit import plots
+
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig.axes[0]))
+    z0, z1 = np.linspace(-1.5, 1.5, 5), np.linspace(1.5, -1.5, 5)  # columns: z[0] rising; rows: z[1] falling
+    plots.save_grid(tmp_path / "m.png", np.zeros((25, 1, 8, 8)), "grid", ncol=5, codes=(z0, z1))
+    ax = drawn[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["-1.5", "0", "1.5"]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1.5", "0", "-1.5"]
+    assert list(ax.get_xticks()) == [3.5, 21.5, 39.5]  # the centres of 8-pixel cells, 1 pixel apart
+    assert ax.get_xlabel() == "z[0]" and ax.get_ylabel() == "z[1]"

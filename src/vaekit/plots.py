@@ -60,14 +60,25 @@ def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str)
     _save(fig, path)
 
 
-def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8) -> None:
-    """A grid of images (or a heat map of vectors)."""
+def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
+              codes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+    """A grid of images (or a heat map of vectors). ``codes``: the z[0] of each column and the z[1] of
+    each row that the images decode, written on the axes."""
     plt = _pyplot()
     if images.ndim == 4:
         grid = image_grid(images, ncol)
         fig, ax = plt.subplots(figsize=(6, 6 * grid.shape[0] / grid.shape[1] + 0.4))
         ax.imshow(grid, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-        ax.axis("off")
+        if codes is None:
+            ax.axis("off")
+        else:  # ticks at the centres of the cells, every other one
+            (h, w), pad = images.shape[2:], 1
+            for axis, values, size in ((ax.xaxis, codes[0], w), (ax.yaxis, codes[1], h)):
+                axis.set_ticks([i * (size + pad) + (size - 1) / 2 for i in range(0, len(values), 2)],
+                               [f"{v:.2g}" for v in values[::2]])
+            ax.set_xlabel("z[0]")
+            ax.set_ylabel("z[1]")
+            ax.tick_params(length=2, labelsize=7)
     else:
         fig, ax = plt.subplots(figsize=(10, 4))
         ax.imshow(images, aspect="auto", cmap="viridis", interpolation="nearest")

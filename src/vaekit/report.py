@@ -182,7 +182,7 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
         where = ("prior quantiles 5%..95%" if trained.is_vae
                  else "quantiles 5%..95% of the test codes (an AE has no prior)")
         plots.save_grid(figures / "manifold.png", images, f"{trained.model_cfg.model.upper()}: decoded grid over {where}",
-                        ncol=grid)
+                        ncol=grid, codes=(z[:grid, 0], z[::grid, 1]))
 
 
 def _has_manifold(model_config: dict) -> bool:
