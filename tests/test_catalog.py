@@ -188,3 +188,22 @@ def test_debian_fashion_mnist(tmp_path, monkeypatch):
     assert set(np.unique(sets["y_train"])) == set(range(10))
     assert sets["classes"][9] == "Ankle boot"
     assert source_of("fashion-mnist") == str(DEBIAN)
+
+
+def test_datasets_download_fetches_before_listing(places, monkeypatch):
+    from click.testing import CliRunner
+
+    from vaekit.cli import cli
+
+    def fake_fetch(urls, dest, sha256, *, offline, progress):
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(places["source"] / dest.name, dest)
+        return str(dest)
+
+    monkeypatch.setattr(catalog, "fetch", fake_fetch)
+    result = CliRunner().invoke(cli, ["datasets", "--download", "mnist", "--download", "digits"])
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("mnist "))
+    assert str(places["data"]) in row and row.endswith("yes")  # on disk now, where it was saved
+    result = CliRunner().invoke(cli, ["datasets", "--download", "cifar"])
+    assert result.exit_code == 2 and "unknown data set 'cifar'" in result.stderr

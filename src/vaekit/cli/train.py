@@ -28,7 +28,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--likelihood", default=None,
               help="p(x|z): bernoulli (data in [0, 1], near binary; default), continuous-bernoulli (grey levels in [0, 1]), "
                    "gaussian (fixed --sigma; default with --scale standard), gaussian-learned (a sigma per feature) or "
-                   "gaussian-learned-global (one sigma). The last three: VAE kinds only.")
+                   "gaussian-learned-global (one sigma). AE and DAE: bernoulli or gaussian only.")
 @click.option("--sigma", type=float, default=None,
               help="gaussian: standard deviation of p(x|z) [default: 1]; gaussian-learned*: its starting value.")
 @click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")
@@ -44,12 +44,12 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
 @click.option("--seed", type=int, default=None, help="Seed for split, weights, batches and noise [default: 0].")
 @click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20]. Either way "
-                   "the run ends on its best epoch's weights (by validation loss; without --val-fraction, by training "
+                   "the run ends on its best epoch's weights (by validation loss; with --val-fraction 0, by training "
                    "loss, or training -ELBO under --kl-warmup).")
 @click.option("--val-fraction", type=float, default=None, help="Share of training data held out for validation [default: 0.1].")
 @click.option("--test-fraction", type=float, default=None, help="Test share when the data set has no official test split [default: 0.2].")
 @click.option("--key", default=None, help=".npz: the array holding the data.")
-@click.option("--label-column", default=None, help=".csv: the column holding labels.")
+@click.option("--label-column", default=None, help=".csv: the column holding labels (header name or index); .npz: the array holding them [default: y, when present].")
 @click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
 @click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none.")
 @click.option("--binarize", default=None, help="dynamic: train on a fresh Bernoulli draw of each batch (grey levels -> 0/1), as in the log-likelihood literature.")
@@ -101,11 +101,16 @@ def train(ctx, out, quiet, offline, resume, **options):
 
 
 @cli.command()
-def datasets():
+@click.option("--download", "names", multiple=True, metavar="NAME",
+              help="Download (or find and verify) this named data set first, e.g. before an --offline job; repeatable.")
+def datasets(names):
     """List the named data sets: size, shape, where each was found or would be downloaded from."""
     from ..data import catalog
 
-    rows = [("digits", "1797 (no official test split)", "1x8x8", "embedded in scikit-learn", "yes")]
+    for name in names:
+        if name != "digits":  # embedded in scikit-learn: nothing to fetch
+            catalog.load_joined(name)  # a one-line error for an unknown name or a failed download
+    rows = [("digits", "1797 (no official test split)", "8x8", "embedded in scikit-learn", "yes")]
     for d in catalog.describe():
         shape = "x".join(str(v) for v in d["shape"])
         rows.append((d["name"], f"{d['n_train']} + {d['n_test']} test", shape, str(d["source"]), "yes" if d["cached"] else "no"))

@@ -42,7 +42,7 @@ def reading_options(f):
     options = [
         click.option("--key", default=None, help=".npz: the array holding the data [default: the run's, for its own file]."),
         click.option("--label-column", default=None,
-                     help=".csv: the column holding labels [default: the run's, for its own file]."),
+                     help=".csv: the column holding labels; .npz: the array holding them [default: the run's, for its own file]."),
         click.option("--image-size", type=int, default=None,
                      help="Image folders: resize every image to this square size [default: the run's].")]
     for option in reversed(options):
@@ -57,7 +57,7 @@ def device_options(f):
 
 
 LABEL = click.option("--label", type=click.IntRange(min=0), default=None,
-                     help="Conditional models (cvae): the class to decode [default: uniform over classes for generate].")
+                     help="Conditional models (cvae): the class to decode (needed by decode; generate: uniform over classes without it).")
 
 
 def output_option(*suffixes: str, what: str):
