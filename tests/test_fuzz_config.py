@@ -144,6 +144,7 @@ def test_edge_cases(run, payload):
     ("model", "noise", False), ("model", "noise", 3), ("data", "image_size", "8"), ("data", "key", True),
     ("scaler", "scale", 0), ("scaler", "scale", [1.0, 2.0]), ("scaler", "clip", "yes"), ("scaler", "kind", 3),
     ("classes", None, "0123456789"), ("classes", None, [0, 1]), ("columns", None, ["a"] * 63), ("columns", None, [1] * 64),
+    ("finished", None, "yes"),
 ])
 def test_out_of_range_values_are_refused(run, section, field, value):
     config = copy.deepcopy(VALID)

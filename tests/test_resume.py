@@ -112,8 +112,12 @@ def runs(tmp_path_factory):
     to_interrupt.send_signal(signal.SIGINT)
     interrupt = finish(to_interrupt)
     state_after_interrupt = checkpoint.load_state(interrupted, checkpoint.read_config(interrupted))["epoch"]
+    # what the unfinished folder holds are the starting weights: the commands that use a run refuse it
+    results["encode_unfinished"] = in_process(["encode", str(interrupted), "digits", "-o", str(tmp / "z.npy")])
+    results["out_unfinished"] = in_process([*ARGS, "--out", str(interrupted)])
     for name in ("killed", "interrupted"):
         results[name] = in_process(["train", "--resume", str(tmp / name), "-q"])
+    results["encode_finished"] = in_process(["encode", str(interrupted), "digits", "-o", str(tmp / "z.npy")])
     return dict(ref=ref, killed=killed, interrupted=interrupted, kill_code=kill_code, lines_before=lines_before,
                 lock_before=lock_before, interrupt=interrupt, state_after_interrupt=state_after_interrupt,
                 results=results)
@@ -148,6 +152,17 @@ def test_ctrl_c_saves_state_and_says_how_to_resume(runs):
     assert "Traceback" not in err
     assert runs["state_after_interrupt"] == 1
     assert not (runs["interrupted"] / checkpoint.LOCK).exists()
+
+
+def test_an_unfinished_run_is_refused_until_it_is_resumed(runs):
+    run = runs["interrupted"]
+    code, out, err = runs["results"]["encode_unfinished"]
+    assert code == 2 and f"{run}: its training has not finished (interrupted, or still running), so its weights " \
+                          f"are the untrained ones; finish it with `vaekit train --resume {run}`" in err, err
+    code, out, err = runs["results"]["out_unfinished"]
+    assert code == 2 and f"--out {run}: holds a run that has not finished; continue it with `vaekit train --resume" in err
+    code, out, err = runs["results"]["encode_finished"]
+    assert code == 0, err
 
 
 def test_ctrl_c_then_resume_is_bit_identical(runs):

@@ -49,6 +49,11 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     if out.exists() and not out.is_dir():
         raise VaekitError(f"--out {out}: is a file, not a folder; pick a new folder name")
     if out.is_dir() and any(out.iterdir()):
+        from .checkpoint import STATE, SUMMARY
+
+        if (out / STATE).is_file() and not (out / SUMMARY).is_file():
+            raise VaekitError(f"--out {out}: holds a run that has not finished; continue it with "
+                              f"`vaekit train --resume {out}`, or pick a new folder")
         raise VaekitError(f"--out {out}: folder is not empty; pick a new folder or remove the old run")
     parent = next(p for p in [out, *out.parents] if p.exists())
     if not os.access(parent, os.W_OK | os.X_OK):
@@ -192,7 +197,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
         raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started (its scaling "
                           "differs); resuming needs the same data")
     model = build_model(model_cfg).to(device)
-    standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler"}
+    standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler", "finished"}
     extra = {k: v for k, v in config.items() if k not in standard and not k.startswith("cfg_")}
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state)
 
@@ -223,7 +228,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                         raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
                     with checkpoint.disk_errors(run):
                         (run / FIGURES).mkdir(exist_ok=True)
-                    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+                    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
                 with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
                     atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
                     return held.enter_context(open(run / checkpoint.METRICS, "a"))

@@ -45,8 +45,9 @@ def save_weights(path: Path, model) -> None:
 
 
 def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, data_cfg: DataConfig,
-             scaler: Scaler, extra: dict) -> None:
-    """Write config.json and model.safetensors into the run folder ``run``."""
+             scaler: Scaler, extra: dict, finished: bool = True) -> None:
+    """Write config.json and model.safetensors into the run folder ``run``. ``finished=False``: the
+    weights are those a training run starts from, and the use commands refuse them until it ends."""
     config = {
         "format_version": FORMAT_VERSION,
         "vaekit_version": __version__,
@@ -55,6 +56,7 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
         "data": to_dict(data_cfg),
         "scaler": to_dict(scaler),
         **extra,
+        "finished": finished,
     }
     with disk_errors(run, CONFIG):
         write_json(run / CONFIG, config)
@@ -123,6 +125,8 @@ def _check_ranges(config: dict) -> None:
         names = config.get(key)
         if names is not None and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
             raise VaekitError(f"{key} must be a list of {what} or null; retrain or fix the file")
+    if not isinstance(config.get("finished", True), bool):
+        raise VaekitError("finished must be true or false; retrain or fix the file")
     columns = config.get("columns")
     if columns is not None and len(columns) != math.prod(shape):
         raise VaekitError(f"columns has {len(columns)} names for inputs of shape {list(shape)}; retrain or fix the file")
@@ -137,6 +141,11 @@ def load_run(run: Path, device: str = "cpu"):
     from .models import build_model
 
     config = read_config(run)
+    if config.get("finished") is False:  # (older runs have no such key: finished)
+        then = (f"finish it with `vaekit train --resume {run}`" if (Path(run) / STATE).is_file()
+                else "it saved no training state to resume from: train it again")
+        raise VaekitError(f"{run}: its training has not finished (interrupted, or still running), so its weights are "
+                          f"the untrained ones; {then}")
     weights = Path(run) / WEIGHTS
     if not weights.is_file():
         raise VaekitError(f"{weights}: missing; {run} is not a complete run folder (was training interrupted?)")
