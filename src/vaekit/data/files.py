@@ -6,6 +6,7 @@ Every loader ends in the same canonical layout, so the rest of vaekit sees one o
 """
 
 import csv
+import itertools
 import os
 import warnings
 from collections.abc import Callable
@@ -229,7 +230,7 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
             values, labels = [], []
-            for line, row in (*head, *rows):
+            for line, row in itertools.chain(head, rows):  # one row's text at a time, never the whole file's
                 values.append(_parse_row(path, line, row, columns, label))
                 if label is not None:
                     labels.append(row[label].strip())
