@@ -177,3 +177,16 @@ def test_native_bf16_reads_the_cpu(monkeypatch):
                          ({"architecture": "x86_64", "avx512_bf16": True}, True), ({"architecture": "aarch64"}, True)]:
         monkeypatch.setattr(torch.cpu, "get_capabilities", lambda caps=caps: caps)
         assert native_bf16(torch.device("cpu")) == native, caps
+
+
+def test_out_inside_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("train", "--out", str(tmp_path / "notes.txt" / "run"), *FAST)
+    assert result.exit_code == 2 and f"{tmp_path / 'notes.txt'} is a file, not a folder" in result.stderr
+
+
+def test_the_program_ignores_a_second_ctrl_c_while_it_exits():
+    code = ("import signal, sys\nfrom vaekit.cli import main\ntry:\n    main(['datasets'])\nexcept SystemExit:\n"
+            "    print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.splitlines()[-1] == "True", result.stderr

@@ -56,6 +56,8 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
                               f"`vaekit train --resume {out}`, or pick a new folder")
         raise VaekitError(f"--out {out}: folder is not empty; pick a new folder or remove the old run")
     parent = next(p for p in [out, *out.parents] if p.exists())
+    if not parent.is_dir():
+        raise VaekitError(f"--out {out}: {parent} is a file, not a folder; pick a path in a folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise VaekitError(f"--out {out}: {parent} is not writable; pick a folder you can write to")
     return out

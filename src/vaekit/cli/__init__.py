@@ -88,7 +88,12 @@ def cli():
 
 
 def main(argv=None):
-    cli.main(argv)
+    """The `vaekit` program: the process ends when this returns."""
+    try:
+        cli.main(argv)
+    finally:  # a second Ctrl-C would interrupt the exit itself (torch's atexit hooks) with a traceback
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 from . import evaluate, train, use  # noqa: E402,F401  (importing registers the commands)
