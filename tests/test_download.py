@@ -140,8 +140,39 @@ def test_every_source_failing(server, idx_file, tmp_path):
         fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, sha, **FAST)
     message = str(caught.value)
     assert message.startswith(f"{dest}: download failed") and "404" in message
-    assert "IncompleteRead" in message
+    assert "the connection closed after 500 of 1,000 bytes" in message
     assert list(dest.parent.iterdir()) == []
+
+
+def test_a_failed_attempt_is_said_at_once(server, idx_file, tmp_path, caplog):
+    body, sha = idx_file
+    server.files["/a/images.gz"] = body
+    server.drops["/a/images.gz"] = 1
+    fetch([server.url + "/a/images.gz"], tmp_path / "images.gz", sha, **FAST)
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"downloading {server.url}/a/images.gz: attempt 1 of 2 failed (the connection closed after "
+        f"{len(body) // 2:,} of {len(body):,} bytes); trying again"]
+
+
+def test_a_destination_that_cannot_be_written_fails_at_once(server, idx_file, tmp_path, monkeypatch):
+    """No space or no permission where the file goes: asking the sources again cannot help."""
+    import contextlib
+    import errno
+
+    body, sha = idx_file
+    server.files["/a/images.gz"] = server.files["/b/images.gz"] = body
+
+    class Full:
+        def write(self, chunk):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(download, "atomic_file", lambda dest: contextlib.nullcontext(Full()))
+    dest = tmp_path / "images.gz"
+    with pytest.raises(VaekitError) as caught:
+        fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], dest, sha, **FAST)
+    assert str(caught.value) == (f"{dest}: cannot write the download (No space left on device); free some space, "
+                                 "or set VAEKIT_DATA to a folder you can write to")
+    assert server.hits == {"/a/images.gz": 1}
 
 
 def test_offline_refuses(server, idx_file, tmp_path):

@@ -18,6 +18,14 @@ log = logging.getLogger(__name__)
 _CHUNK = 1 << 16
 
 
+class _Unreachable(Exception):
+    """The source failed (no answer, an HTTP error, a connection cut short): another attempt may do better."""
+
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
+
 class _ChecksumMismatch(Exception):
     """The bytes arrived whole but are not the expected ones."""
 
@@ -70,7 +78,8 @@ def fetch(
     Raises
     ------
     VaekitError
-        If offline, or no source delivered a file with the expected SHA-256.
+        If offline, if the file cannot be written where it goes (no space, no permission: at once,
+        not after every source), or if no source delivered a file with the expected SHA-256.
     """
     dest = os.fspath(dest_path)
     if offline:
@@ -98,14 +107,20 @@ def fetch(
             except _ChecksumMismatch as error:
                 mismatches.append(f"{error.got} from {url}")
                 break  # the same address would send the same bytes again
-            except (OSError, http.client.HTTPException) as error:
-                # OSError covers URLError, HTTPError, timeouts and resets.
-                log.info("attempt %d on %s failed: %s", attempt + 1, url, error)
-                failures[url] = error
+            except _Unreachable as unreachable:
+                error = failures[url] = unreachable.error
                 if isinstance(error, urllib.error.HTTPError):
                     error.close()  # it holds the connection open
                     if error.code < 500:
                         break  # a 404 or 403 will not heal by asking again
+                if attempt + 1 < retries:
+                    log.warning("downloading %s: attempt %d of %d failed (%s); trying again", url, attempt + 1,
+                                retries, error)
+            except OSError as error:  # writing here failed: no other source or attempt can mend that
+                raise VaekitError(
+                    f"{dest}: cannot write the download ({error.strerror or error}); free some space, or set "
+                    "VAEKIT_DATA to a folder you can write to"
+                ) from None
     if mismatches:
         raise VaekitError(
             f"{dest}: SHA-256 mismatch, expected {sha256}, got {'; '.join(mismatches)}; "
@@ -119,22 +134,39 @@ def fetch(
 
 
 def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
-    """Copy the body at ``url`` into ``out``; return its SHA-256 in hex."""
+    """Copy the body at ``url`` into ``out``; return its SHA-256 in hex. What the source does wrong
+    raises _Unreachable; what writing ``out`` does wrong, OSError."""
     request = urllib.request.Request(url, headers={"User-Agent": "vaekit"})
     digest = hashlib.sha256()
     received = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        length = response.headers.get("Content-Length")
-        total = int(length) if length and length.isdigit() else None
-        # disable=None lets tqdm turn itself off when stderr is not a terminal.
-        disable = None if progress else True
-        with tqdm(total=total, desc=label, unit="B", unit_scale=True, disable=disable) as bar:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
+    try:  # OSError here: URLError, HTTPError, timeouts and resets
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            # disable=None lets tqdm turn itself off when stderr is not a terminal.
+            disable = None if progress else True
+            with tqdm(total=total, desc=label, unit="B", unit_scale=True, disable=disable) as bar:
+                while chunk := response.read(_CHUNK):
+                    try:
+                        out.write(chunk)
+                    except OSError as error:
+                        raise _WriteFailed(error) from None
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+    except (OSError, http.client.HTTPException) as error:
+        raise _Unreachable(error) from None
+    except _WriteFailed as failed:
+        raise failed.error from None
     # http.client returns a short body silently when the server closes the connection early.
     if total is not None and received != total:
-        raise http.client.IncompleteRead(b"", total - received)
+        raise _Unreachable(ConnectionError(f"the connection closed after {received:,} of {total:,} bytes"))
     return digest.hexdigest()
+
+
+class _WriteFailed(Exception):
+    """Carries a local write's OSError past the handler of the network's."""
+
+    def __init__(self, error: OSError):
+        super().__init__(str(error))
+        self.error = error
