@@ -272,3 +272,13 @@ def test_every_model_with_a_posterior_gets_likelihood_metrics(tmp_path, model):
     saved = json.loads((run / "eval.json").read_text())
     assert {"neg_elbo", "iw_log_likelihood", "probe_accuracy", "frechet_distance"} <= set(saved)
     assert (run / "figures" / "interpolation.png").is_file()
+
+
+def test_a_run_folder_that_cannot_be_written_is_refused_before_the_work(runs, monkeypatch):
+    import os
+
+    monkeypatch.setattr(os, "access", lambda path, mode: False)
+    monkeypatch.setattr(metrics, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated anyway"))
+    result = invoke("evaluate", runs["vae"])
+    assert result.exit_code == 2
+    assert f"{runs['vae']}: not writable, and the evaluation goes to {runs['vae'] / 'eval.json'}" in result.output

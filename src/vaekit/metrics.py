@@ -593,6 +593,9 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
 
     check_iw_samples(iw_samples)
     trained = Trained.load(run, device=str(resolve_device(device)))
+    if not os.access(run, os.W_OK | os.X_OK):  # before minutes of work, not after
+        raise VaekitError(f"{run}: not writable, and the evaluation goes to {Path(run) / EVAL}; copy the run folder "
+                          "somewhere you can write and evaluate the copy")
     loaded = load_run_data(trained, data, offline, key=key, label_column=label_column, image_size=image_size)
     result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
                       iw_samples=iw_samples, seed=seed)
