@@ -210,3 +210,25 @@ def test_sigterm_saves_state_like_ctrl_c(tmp_path):
     assert code == 128 + signal.SIGTERM
     assert f"vaekit train --resume {run}" in err and "Traceback" not in err
     assert checkpoint.load_state(run, checkpoint.read_config(run))["epoch"] == 1
+
+
+@pytest.mark.parametrize("stop_in, then", [
+    ("write_summary", "the state after epoch 1 is saved in {run}/train_state.pt; continue with: vaekit train --resume {run}"),
+    ("write_figures", "the trained model and summary.json are saved; `vaekit report {run}` draws the missing figures"),
+    ("write_report", "the run is complete but for report.html; `vaekit report {run}` writes it"),
+])
+def test_ctrl_c_after_the_epochs_says_what_to_do_next(tmp_path, monkeypatch, capsys, stop_in, then):
+    import vaekit.api
+    import vaekit.report
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(vaekit.report if stop_in == "write_report" else vaekit.api, stop_in, interrupt)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=run, epochs=1, hidden=(8,), latent_dim=2, verbose=False)
+    assert f"vaekit: interrupted; {then.format(run=run)}" in capsys.readouterr().err
+    if stop_in == "write_summary":  # the resume finishes the run
+        monkeypatch.undo()
+        assert vaekit.api.train(resume=run, verbose=False).summary["epochs_trained"] == 1

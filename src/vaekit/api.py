@@ -189,7 +189,8 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
     run = Path(run)
     config = checkpoint.read_config(run)
     if (run / checkpoint.SUMMARY).exists():
-        raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume")
+        raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume "
+                          f"(`vaekit report {run}` draws any figures it lacks)")
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
     state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
     world, device = distributed.setup(resolve_device(train_cfg.device))
@@ -206,8 +207,6 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
 
 def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None):
     """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks."""
-    import sys
-
     from . import checkpoint, distributed
     from .config import to_dict
     from .fileio import atomic_write
@@ -251,18 +250,20 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
 
             try:
                 history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
+                checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
+                before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume
+                with checkpoint.disk_errors(run):
+                    summary = write_summary(run, model, data, history, device, before + time.perf_counter() - start,
+                                            data_cfg.binarize)
+                    write_figures(run, model, data, history.records, device)
             except KeyboardInterrupt:
-                epoch = saver.interrupted()
-                if epoch is not None:
-                    print(f"vaekit: interrupted; the state after epoch {epoch} is saved in {run / checkpoint.STATE}; "
-                          f"continue with: vaekit train --resume {run}", file=sys.stderr, flush=True)
+                if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
+                    _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
+                                 "missing figures and report.html")
+                elif (epoch := saver.interrupted()) is not None:
+                    _interrupted(f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue with: "
+                                 f"vaekit train --resume {run}")
                 raise
-            checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
-            before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume
-            with checkpoint.disk_errors(run):
-                summary = write_summary(run, model, data, history, device, before + time.perf_counter() - start,
-                                        data_cfg.binarize)
-                write_figures(run, model, data, history.records, device)
     finally:
         distributed.teardown(world)
     from .trained import Trained
@@ -271,8 +272,19 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     trained.history, trained.summary = history, summary
     from .report import write_report
 
-    write_report(run, trained=trained, data=data)  # RUN/report.html: the run on one page
+    try:
+        write_report(run, trained=trained, data=data)  # RUN/report.html: the run on one page
+    except KeyboardInterrupt:
+        _interrupted(f"the run is complete but for report.html; `vaekit report {run}` writes it")
+        raise
     return trained
+
+
+def _interrupted(what: str) -> None:
+    """Say, on Ctrl-C, what the run folder holds and what to do next (the CLI then says `interrupted`)."""
+    import sys
+
+    print(f"vaekit: interrupted; {what}", file=sys.stderr, flush=True)
 
 
 def write_summary(run: Path, model, data, history, device, seconds: float, binarize: str | None = None) -> dict:
