@@ -446,3 +446,25 @@ def test_csv_columns_are_matched_by_name(tmp_path):
     ok("reconstruct", tmp_path / "run", tmp_path / "shuffled.csv", "-o", tmp_path / "r.csv")
     assert (tmp_path / "r.csv").read_text().startswith("a,b,c\n")
     ok("encode", tmp_path / "run", tmp_path / "r.csv", "-o", tmp_path / "rz.npy")
+
+
+def test_outputs_are_written_without_a_copy_in_memory(tmp_path):
+    """Straight into the (atomic) file: a 627 MB reconstruction held 1.7 GB when it was serialised in memory first."""
+    import tracemalloc
+
+    from vaekit.cli.use import _save_examples
+
+    class Run:
+        config = {"columns": None}
+
+    x = np.random.default_rng(0).random((2000, 1, 16, 16), dtype=np.float32)
+    for kind in ("npy", "csv"):
+        tracemalloc.start()
+        try:
+            _save_examples(tmp_path / f"x.{kind}", kind, x, Run())
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < x.nbytes / 4, (kind, peak / x.nbytes)
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), x)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1), x.reshape(2000, -1), rtol=1e-5)

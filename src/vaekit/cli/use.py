@@ -431,23 +431,21 @@ def _save_table(path, kind: str, table, names: list[str], fmt="%.6g") -> None:
 
     import numpy as np
 
-    from ..fileio import atomic_write
+    from ..fileio import atomic_file
 
     if kind == "npy":
         return _save_npy(path, table)
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(names)  # quoted where a name holds a comma
-    np.savetxt(buf, table, delimiter=",", fmt=fmt)
-    atomic_write(path, buf.getvalue())
+    header = io.StringIO()
+    csv.writer(header, lineterminator="\n").writerow(names)  # quoted where a name holds a comma
+    with atomic_file(path) as f:  # row by row into the file: never the whole text in memory
+        f.write(header.getvalue().encode())
+        np.savetxt(f, table, delimiter=",", fmt=fmt)
 
 
 def _save_npy(path, array) -> None:
-    import io
-
     import numpy as np
 
-    from ..fileio import atomic_write
+    from ..fileio import atomic_file
 
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    atomic_write(path, buf.getbuffer())
+    with atomic_file(path) as f:  # straight into the file: never a second copy in memory
+        np.save(f, array, allow_pickle=False)
