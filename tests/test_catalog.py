@@ -169,12 +169,20 @@ def test_registry():
                 assert sha is None or (len(sha) == 64 and int(sha, 16) >= 0)
 
 
+def test_describe_checks_the_copies_on_disk(places):
+    put(places["source"], places["data"])
+    assert next(r for r in catalog.describe() if r["name"] == "mnist")["cached"]
+    (places["data"] / FILES["y_test"][0]).write_bytes(b"corrupt")
+    mnist = next(r for r in catalog.describe() if r["name"] == "mnist")
+    assert not mnist["cached"] and mnist["damaged"]
+
+
 def test_describe(places):
     rows = catalog.describe()
     assert [row["name"] for row in rows] == list(catalog.NAMES)
     mnist = rows[1]
     assert mnist == {"name": "mnist", "n_train": 60000, "n_test": 10000, "shape": (28, 28),
-                     "cached": False, "source": "https://ossci-datasets.s3.amazonaws.com/mnist/"}
+                     "cached": False, "damaged": False, "source": "https://ossci-datasets.s3.amazonaws.com/mnist/"}
 
 
 @pytest.mark.skipif(not DEBIAN.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")

@@ -113,7 +113,8 @@ def datasets(names):
     rows = [("digits", "1797 (no official test split)", "8x8", "embedded in scikit-learn", "yes")]
     for d in catalog.describe():
         shape = "x".join(str(v) for v in d["shape"])
-        rows.append((d["name"], f"{d['n_train']} + {d['n_test']} test", shape, str(d["source"]), "yes" if d["cached"] else "no"))
+        on_disk = "yes" if d["cached"] else "damaged copy (fails its SHA-256)" if d["damaged"] else "no"
+        rows.append((d["name"], f"{d['n_train']} + {d['n_test']} test", shape, str(d["source"]), on_disk))
     header = ("name", "examples", "shape", "found at / downloaded from", "on disk")
     widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
     for row in (header, *rows):

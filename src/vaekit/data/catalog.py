@@ -177,16 +177,20 @@ def describe() -> list[dict]:
     -------
     list of dict
         One per set: ``name``, ``n_train``, ``n_test``, ``shape`` (of one image), ``cached``
-        (all four files are on disk; their checksums are verified by ``load``, not here) and
-        ``source`` (the folder of the training images if on disk, else the download address).
+        (all four files are on disk and match their published SHA-256), ``damaged`` (a copy on
+        disk does not match: it is ignored, and the file downloaded again) and ``source`` (the
+        folder of the training images if on disk, else the download address).
     """
     rows = []
     for name, spec in _SETS.items():
-        found = [_find(name, filename) for filename in _FILENAMES.values()]
-        cached = all(found)
+        copies = {key: [d / filename for d in _search_dirs(name) if (d / filename).is_file()]
+                  for key, filename in _FILENAMES.items()}
+        good = {key: next((p for p in paths if _verified(p, spec.files[key])), None) for key, paths in copies.items()}
+        cached = all(good.values())
         rows.append({
             "name": name, "n_train": _N_TRAIN, "n_test": _N_TEST, "shape": _SHAPE, "cached": cached,
-            "source": str(found[0].parent) if cached else spec.urls[0],
+            "damaged": any(paths and good[key] is None for key, paths in copies.items()),
+            "source": str(good["x_train"].parent) if cached else spec.urls[0],
         })
     return rows
 
@@ -259,6 +263,3 @@ def _sha256(path: Path, decompress: bool) -> str | None:
     return digest.hexdigest()
 
 
-def _find(name: str, filename: str) -> Path | None:
-    """The first copy of ``filename`` in the search folders, or None."""
-    return next((d / filename for d in _search_dirs(name) if (d / filename).is_file()), None)
