@@ -468,3 +468,18 @@ def test_outputs_are_written_without_a_copy_in_memory(tmp_path):
         assert peak < x.nbytes / 4, (kind, peak / x.nbytes)
     np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), x)
     np.testing.assert_allclose(np.loadtxt(tmp_path / "x.csv", delimiter=",", skiprows=1), x.reshape(2000, -1), rtol=1e-5)
+
+
+def test_temporary_files_a_killed_writer_left_are_removed(vae, tmp_path):
+    import os
+    import time
+
+    from vaekit import fileio
+
+    stale, live = tmp_path / ".z.npy.k1ll3d.tmp", tmp_path / ".z.npy.wr1t1ng.tmp"
+    stale.write_bytes(b"half of an output")
+    live.write_bytes(b"another process is writing this one")
+    old = time.time() - fileio.STALE_S - 60
+    os.utime(stale, (old, old))
+    ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.npy")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "z.npy"]

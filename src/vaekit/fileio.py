@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)  # reading the umask means setting it: put it straight back
+STALE_S = 600  # a temporary file nobody wrote to for this long was left by a killed process
 
 
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike):
     """Yield a binary file beside ``path``; flush + fsync + rename it into place only if the block succeeds."""
     path = Path(path)
+    _remove_stale(path)
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
@@ -33,6 +37,17 @@ def atomic_file(path: str | os.PathLike):
     except BaseException:  # KeyboardInterrupt too: never leave half a file behind
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _remove_stale(path: Path) -> None:
+    """Delete the temporary files of ``path`` that a killed writer left (a live one keeps writing to its own)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_S:
+                tmp.unlink()
+        except OSError:  # gone meanwhile, or not ours to delete: it does no harm
+            pass
 
 
 def _about(path: Path, error: OSError) -> OSError:
