@@ -232,3 +232,32 @@ def test_ctrl_c_after_the_epochs_says_what_to_do_next(tmp_path, monkeypatch, cap
     if stop_in == "write_summary":  # the resume finishes the run
         monkeypatch.undo()
         assert vaekit.api.train(resume=run, verbose=False).summary["epochs_trained"] == 1
+
+
+def test_a_run_is_finished_only_once_its_trained_weights_are_written(tmp_path, monkeypatch):
+    import vaekit.api
+
+    save_weights, calls = checkpoint.save_weights, []
+
+    def interrupted_second_time(*args):
+        calls.append(args)
+        if len(calls) == 2:  # the end of training: the trained weights
+            raise KeyboardInterrupt
+        save_weights(*args)
+
+    monkeypatch.setattr(checkpoint, "save_weights", interrupted_second_time)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=run, epochs=1, hidden=(8,), latent_dim=2, verbose=False)
+    assert not checkpoint.finished(run, checkpoint.read_config(run))
+
+
+def test_runs_of_older_vaekit_are_judged_by_their_files(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    legacy = {}  # config.json without "finished"
+    assert checkpoint.finished(run, legacy)  # a finished run's folder, or one that saved no state
+    (run / checkpoint.STATE).write_bytes(b"")
+    assert not checkpoint.finished(run, legacy)  # a state waiting for --resume
+    (run / checkpoint.SUMMARY).write_text("{}")
+    assert checkpoint.finished(run, legacy) and not checkpoint.finished(run, {"finished": False})

@@ -219,17 +219,16 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
         with contextlib.ExitStack() as held:  # rank 0's lock on the folder and its metrics log, to the end
             def open_run():
                 """Rank 0: lock the folder, write its first files, open the metrics log -> the log."""
-                with checkpoint.disk_errors(run):
+                with checkpoint.disk_errors(run):  # one line for every process, never a traceback
                     run.mkdir(parents=True, exist_ok=True)
-                held.enter_context(checkpoint.RunLock(run))
-                for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
-                    stale.unlink(missing_ok=True)
-                if state is None:
-                    if any(p.name != checkpoint.LOCK for p in run.iterdir()):
+                    held.enter_context(checkpoint.RunLock(run))
+                    for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
+                        stale.unlink(missing_ok=True)
+                    if state is None and any(p.name != checkpoint.LOCK for p in run.iterdir()):
                         raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
-                    with checkpoint.disk_errors(run):
-                        (run / FIGURES).mkdir(exist_ok=True)
-                    checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
+                    (run / FIGURES).mkdir(exist_ok=True)
+                # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
+                checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
                 with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
                     atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
                     return held.enter_context(open(run / checkpoint.METRICS, "a"))

@@ -58,10 +58,10 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
         **extra,
         "finished": finished,
     }
+    with disk_errors(run, WEIGHTS):  # the weights first: config.json saying finished vouches for them
+        save_weights(run / WEIGHTS, model)
     with disk_errors(run, CONFIG):
         write_json(run / CONFIG, config)
-    with disk_errors(run, WEIGHTS):
-        save_weights(run / WEIGHTS, model)
 
 
 def read_config(run: Path) -> dict:
@@ -141,7 +141,7 @@ def load_run(run: Path, device: str = "cpu"):
     from .models import build_model
 
     config = read_config(run)
-    if config.get("finished") is False:  # (older runs have no such key: finished)
+    if not finished(run, config):
         then = (f"finish it with `vaekit train --resume {run}`" if (Path(run) / STATE).is_file()
                 else "it saved no training state to resume from: train it again")
         raise VaekitError(f"{run}: its training has not finished (interrupted, or still running), so its weights are "
@@ -162,6 +162,14 @@ def load_run(run: Path, device: str = "cpu"):
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None
     return model.to(torch.device(device)).eval(), config
+
+
+def finished(run: Path, config: dict) -> bool:
+    """Whether the run folder's training ended, so that its weights are the trained ones. Runs of
+    vaekit before config.json said so: unless a training state waits for a resume without a summary."""
+    if "finished" in config:
+        return config["finished"]
+    return not ((Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file())
 
 
 def save_state(run: Path, state: dict, config: dict) -> None:
