@@ -26,6 +26,7 @@ _IMAGE_ERRORS = (OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 # Which keyword arguments each kind of input understands; the others are refused, not ignored.
 _OPTIONS = {".npy": (), ".npz": ("key", "label_column"), ".csv": ("label_column",), "folder": ("image_size",)}
 _FINITE_CHUNK = 1 << 22  # values checked at a time, so a huge memmap is never read in one go
+_CSV_BLOCK = 1 << 14  # CSV cells parsed at a time: their text is all a CSV file holds in memory besides the numbers
 
 
 @dataclass
@@ -229,19 +230,32 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
-            values, labels = [], []
-            for line, row in itertools.chain(head, rows):  # one row's text at a time, never the whole file's
-                values.append(_parse_row(path, line, row, columns, label))
+            values, labels, rows = [], [], itertools.chain(head, rows)
+            block_rows = max(1, _CSV_BLOCK // len(columns))
+            while block := list(itertools.islice(rows, block_rows)):  # a block's text at a time, never the file's
+                values.append(_parse_block(path, block, columns, label))
                 if label is not None:
-                    labels.append(row[label].strip())
+                    labels.append(np.array([row[label].strip() for _, row in block]))
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
         raise _error(path, f"is not a readable CSV file ({exc})",
                      "save it as UTF-8 text with comma-separated numbers") from exc
     if not values:
         raise _error(path, "has a header but no data rows", "check that the right file was given")
-    y, classes = _encode_labels(path, np.array(labels)) if label is not None else (None, None)
+    y, classes = _encode_labels(path, np.concatenate(labels)) if label is not None else (None, None)
     names = None if header is None else [name.strip() for i, name in enumerate(header) if i != label]
-    return Loaded(np.stack(values), y, classes, names)
+    return Loaded(np.concatenate(values), y, classes, names)
+
+
+def _parse_block(path: Path, block: list, columns: list[str], label: int | None) -> np.ndarray:
+    """The numbers of a block of (line number, cells) CSV rows, leaving out the label column."""
+    if all(len(row) == len(columns) for _, row in block):
+        cells = [row if label is None else row[:label] + row[label + 1:] for _, row in block]
+        try:
+            return np.array(cells, dtype=np.float32).reshape(len(block), -1)
+        except ValueError:
+            pass
+    # a row of another length, or a cell that is no number: find which, row by row, and say so
+    return np.stack([_parse_row(path, line, row, columns, label) for line, row in block])
 
 
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
