@@ -261,3 +261,24 @@ def test_runs_of_older_vaekit_are_judged_by_their_files(tmp_path):
     assert not checkpoint.finished(run, legacy)  # a state waiting for --resume
     (run / checkpoint.SUMMARY).write_text("{}")
     assert checkpoint.finished(run, legacy) and not checkpoint.finished(run, {"finished": False})
+
+
+def test_a_second_ctrl_c_cannot_cut_the_saving_of_the_state_short(tmp_path, monkeypatch):
+    import signal
+
+    import vaekit.api
+    from vaekit.optim import Adam
+
+    seen = []
+
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    saved = checkpoint.StateSaver.interrupted
+    monkeypatch.setattr(Adam, "step", interrupt)
+    monkeypatch.setattr(checkpoint.StateSaver, "interrupted",
+                        lambda self: seen.append(signal.getsignal(signal.SIGINT)) or saved(self))
+    before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=tmp_path / "run", epochs=1, hidden=(8,), latent_dim=2, verbose=False)
+    assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is before  # ignored while saving, then back

@@ -256,12 +256,13 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                                             data_cfg.binarize)
                     write_figures(run, model, data, history.records, device)
             except KeyboardInterrupt:
-                if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
-                    _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
-                                 "missing figures and report.html")
-                elif (epoch := saver.interrupted()) is not None:
-                    _interrupted(f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue with: "
-                                 f"vaekit train --resume {run}")
+                with _uninterrupted():  # a second Ctrl-C must not cut the state's save short
+                    if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
+                        _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
+                                     "missing figures and report.html")
+                    elif (epoch := saver.interrupted()) is not None:
+                        _interrupted(f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue "
+                                     f"with: vaekit train --resume {run}")
                 raise
     finally:
         distributed.teardown(world)
@@ -277,6 +278,24 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
         _interrupted(f"the run is complete but for report.html; `vaekit report {run}` writes it")
         raise
     return trained
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    """Ignore Ctrl-C and SIGTERM inside the block (signals reach the main thread only), then restore them."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:  # None: a handler set outside Python, which cannot be put back from here
+                signal.signal(s, handler)
 
 
 def _interrupted(what: str) -> None:
