@@ -282,3 +282,30 @@ def test_a_second_ctrl_c_cannot_cut_the_saving_of_the_state_short(tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         vaekit.api.train(out=tmp_path / "run", epochs=1, hidden=(8,), latent_dim=2, verbose=False)
     assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is before  # ignored while saving, then back
+
+
+def test_resume_refuses_a_csv_whose_columns_moved(tmp_path, monkeypatch):
+    import numpy as np
+
+    import vaekit.api
+    from vaekit.errors import VaekitError
+    from vaekit.optim import Adam
+
+    x = np.random.default_rng(0).random((60, 3))
+    csv = tmp_path / "t.csv"
+    csv.write_text("a,b,c\n" + "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in x))
+    step, steps = Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == 3:  # epoch 2 (one batch an epoch)
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    options = dict(data=str(csv), scale="none", likelihood="gaussian", epochs=3, hidden=(8,), latent_dim=2, verbose=False)
+    with pytest.raises(KeyboardInterrupt):  # per-column scaling would notice; with none, only the names can
+        vaekit.api.train(out=tmp_path / "run", **options)
+    csv.write_text("c,a,b\n" + "".join(",".join(f"{v:.4f}" for v in row[[2, 0, 1]]) + "\n" for row in x))
+    with pytest.raises(VaekitError, match="changed since the run started \\(its columns differ\\)"):
+        vaekit.api.train(resume=tmp_path / "run", verbose=False)

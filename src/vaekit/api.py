@@ -196,9 +196,11 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
     world, device = distributed.setup(resolve_device(train_cfg.device))
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
-    if not data.scaler.matches(config["cfg_scaler"]):
-        raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started (its scaling "
-                          "differs); resuming needs the same data")
+    moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
+    if moved or not data.scaler.matches(config["cfg_scaler"]):
+        what = "its columns differ" if moved else "its scaling differs"
+        raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
+                          "resuming needs the same data")
     model = build_model(model_cfg).to(device)
     standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler", "finished"}
     extra = {k: v for k, v in config.items() if k not in standard and not k.startswith("cfg_")}
