@@ -483,3 +483,11 @@ def test_temporary_files_a_killed_writer_left_are_removed(vae, tmp_path):
     os.utime(stale, (old, old))
     ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.npy")
     assert sorted(p.name for p in tmp_path.iterdir()) == [live.name, "z.npy"]
+
+
+def test_an_output_inside_a_file_says_it_is_a_file(vae, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    for out in (tmp_path / "notes.txt" / "z.npy", tmp_path / "notes.txt" / "sub" / "z.npy"):
+        fails("encode", vae, "digits", "-o", out, message=f"-o {out}: {tmp_path / 'notes.txt'} is a file, not a folder")
+    fails("encode", vae, "digits", "-o", tmp_path / "none" / "z.npy", message="folder")
+    assert (tmp_path / "notes.txt").read_text() == "mine"

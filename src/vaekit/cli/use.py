@@ -298,6 +298,9 @@ def _output(path: str, allowed: tuple[str, ...]):
         raise VaekitError(f"-o {path}: unknown output type {p.suffix or '(no suffix)'}; use one of {choices}")
     folder = p.parent
     if not folder.is_dir():
+        blocker = next((f for f in [folder, *folder.parents] if f.exists() and not f.is_dir()), None)
+        if blocker is not None:
+            raise VaekitError(f"-o {path}: {blocker} is a file, not a folder; pick a path in a folder")
         raise VaekitError(f"-o {path}: folder {folder} does not exist; create it first or pick another path")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise VaekitError(f"-o {path}: folder {folder} is not writable; pick a folder you can write to")
