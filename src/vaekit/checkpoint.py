@@ -26,7 +26,7 @@ from . import __version__
 from .config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data.scaling import SCALES, Scaler
 from .errors import VaekitError
-from .fileio import atomic_write, write_json
+from .fileio import atomic_file, atomic_write, write_json
 
 CONFIG, WEIGHTS, METRICS, SUMMARY = "config.json", "model.safetensors", "metrics.jsonl", "summary.json"
 STATE, LOCK = "train_state.pt", ".lock"
@@ -174,14 +174,10 @@ def finished(run: Path, config: dict) -> bool:
 
 def save_state(run: Path, state: dict, config: dict) -> None:
     """Write RUN/train_state.pt atomically; ``config`` (the model/train/data dicts) ties it to its run."""
-    import io
-
     import torch
 
-    buffer = io.BytesIO()
-    torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, buffer)
-    with disk_errors(run, STATE):
-        atomic_write(Path(run) / STATE, buffer.getvalue())
+    with disk_errors(run, STATE), atomic_file(Path(run) / STATE) as f:  # straight in: no second copy in memory
+        torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, f)
 
 
 def load_state(run: Path, config: dict) -> dict:
