@@ -188,14 +188,18 @@ def test_two_runs_asked_to_write_one_folder(tmp_path, monkeypatch):
 # --- full disk, no permission -----------------------------------------------------------------
 
 def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monkeypatch):
-    real_write, real_fsync = checkpoint.atomic_write, os.fsync
+    import contextlib
+
+    real_file, real_fsync = checkpoint.atomic_file, os.fsync
     writes, armed, full = [], [False], [True]
 
-    def write(path, data):  # the third state write (after epoch 2) finds the disk full at fsync
+    @contextlib.contextmanager
+    def file(path):  # the third state write (after epoch 2) finds the disk full at fsync
         writes.append(Path(path).name)
         armed[0] = full[0] and writes.count(checkpoint.STATE) == 3
         try:
-            real_write(path, data)
+            with real_file(path) as f:
+                yield f
         finally:
             armed[0] = False
 
@@ -204,7 +208,7 @@ def test_full_disk_while_checkpointing_leaves_the_last_good_state(tmp_path, monk
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real_fsync(fd)
 
-    monkeypatch.setattr(checkpoint, "atomic_write", write)
+    monkeypatch.setattr(checkpoint, "atomic_file", file)
     monkeypatch.setattr(os, "fsync", fsync)
     out = tmp_path / "run"
     result = invoke(["train", *TINY, "--epochs", "3", "--out", str(out)])
