@@ -8,7 +8,7 @@ Trains a VAE, beta = 0.5 and 4, a linear KL warm-up, cyclical annealing, free bi
 measures on the test split:
 
 - test -ELBO (nats per example) on the fixed-seed binarized test set, so it and the next column
-  are log-likelihood bounds comparable with the literature (Burda et al. 2015 on MNIST: VAE
+  are log-likelihood bounds comparable with the literature (Burda et al. 2016 on MNIST: VAE
   86.76, IWAE 84.78 nats);
 - log p(x) estimated with K importance samples (``vaekit.metrics.iw_log_likelihood``, the same
   estimator as ``vaekit evaluate``), on the first ``--iw-examples`` test images;

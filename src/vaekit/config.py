@@ -37,7 +37,7 @@ class ModelConfig:
     kl_warmup: int = 0  # VAE: epochs over which the KL weight rises linearly from 0 to beta
     kl_cycles: int = 0  # VAE: repeat the warm-up ramp this often, each then held as long (Fu et al. 2019); 0 = once
     free_bits: float = 0.0  # VAE: nats per latent dimension the KL keeps for free (Kingma et al. 2016); 0 = off
-    k: int = 5  # iwae: importance samples per example in the training bound (Burda et al. 2015)
+    k: int = 5  # iwae: importance samples per example in the training bound (Burda et al. 2016)
     n_classes: int = 0  # cvae: number of label classes; filled in from the data, never typed
 
     def validate(self) -> ModelConfig:
@@ -145,7 +145,7 @@ class DataConfig:
     label_column: str | None = None  # .csv: which column holds the labels
     image_size: int | None = None  # image folders: resize every image to this square size
     scale: str = "minmax"  # float data: minmax to [0, 1] or standard (zero mean, unit variance)
-    binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2015); None: grey levels
+    binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2016); None: grey levels
 
     def validate(self) -> DataConfig:
         if self.image_size is not None:

@@ -3,7 +3,7 @@ learned likelihood's sigma).
 
 A VAE whose KL term wins the balance against reconstruction lets q(z|x) fall back to the prior:
 the codes then carry no information about x and the decoder models the data alone (posterior
-collapse). Two symptoms tell: the KL itself, and the active units of Burda et al. (2015), the
+collapse). Two symptoms tell: the KL itself, and the active units of Burda et al. (2016), the
 dimensions whose posterior mean varies with x; ``vaekit.api.write_summary`` measures both on the
 test split with ``vaekit.metrics.elbo`` and passes them here.
 """

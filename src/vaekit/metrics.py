@@ -2,7 +2,7 @@
 
 - reconstruction: MSE per feature, Bernoulli cross-entropy, PSNR, and PCA with as many components;
 - VAE likelihood: negative ELBO with its reconstruction and KL terms, KL per latent dimension,
-  active units, and the importance-weighted estimate of log p(x) (Burda et al. 2015);
+  active units, and the importance-weighted estimate of log p(x) (Burda et al. 2016);
 - latent quality (labels needed): linear-probe and 5-NN accuracy on the codes against PCA codes;
 - generation quality: Frechet distance between test images and decoded prior samples in the
   penultimate features of a small classifier trained on the training split (Inception weights
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 EVAL = "eval.json"
 DEFAULT_IW_SAMPLES = 1000
-ACTIVE_THRESHOLD = 0.01  # Burda et al. (2015): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
+ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
 FEATURES = 64  # width of the classifier's penultimate layer, the space of the Frechet distance
 CLASSIFIER_STEPS = 2000  # Adam steps of batch 128 for the feature classifier
@@ -163,7 +163,7 @@ def _pca(x_train: torch.Tensor, n_components: int):
 @torch.no_grad()
 def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
     """Negative ELBO = recon + KL (one posterior sample per example, closed-form KL), KL per
-    dimension, and active units (Burda et al. 2015) from the variance of the posterior means."""
+    dimension, and active units (Burda et al. 2016) from the variance of the posterior means."""
     recon, posteriors = 0.0, []
     for xb, yb in _batches(x, y):
         mu, logvar = model.encode(xb, yb)  # (B, L) each
@@ -200,7 +200,7 @@ def _usage(posteriors) -> dict:
 @torch.no_grad()
 def iw_log_likelihood(model, x: torch.Tensor, samples: int = DEFAULT_IW_SAMPLES, y: torch.Tensor | None = None, *,
                       max_rows: int = MAX_ROWS) -> torch.Tensor:
-    """Importance-weighted estimate of log p(x) per example (Burda et al. 2015), shape (N,), nats.
+    """Importance-weighted estimate of log p(x) per example (Burda et al. 2016), shape (N,), nats.
 
     log p(x) ~= logsumexp_k [log p(x|z_k) + log p(z_k) - log q(z_k|x)] - log K, z_k ~ q(z|x),
     with the weights from ``model.log_weights``. It is a lower bound in expectation that tightens

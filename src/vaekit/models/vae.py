@@ -91,7 +91,7 @@ class VAE(Autoencoder):
         """log w_i = log p(x, z_i) - log q(z_i | x) for k draws z_i ~ q(z | x): (k, B) nats.
 
         The estimator of log p(x) every vaekit model shares: logmeanexp over k is the IWAE bound
-        (Burda et al. 2015), tight as k grows; with k = 1 its mean is the ELBO.
+        (Burda et al. 2016), tight as k grows; with k = 1 its mean is the ELBO.
         """
         mu, logvar = self.encode(x, y)
         log_px, log_ratio, _ = self.importance_terms(mu, logvar, x, y, k)
