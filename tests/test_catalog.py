@@ -172,7 +172,11 @@ def test_registry():
 def test_describe_checks_the_copies_on_disk(places):
     put(places["source"], places["data"])
     assert next(r for r in catalog.describe() if r["name"] == "mnist")["cached"]
+    put(places["source"], places["cache"])  # a good copy further down the search path
     (places["data"] / FILES["y_test"][0]).write_bytes(b"corrupt")
+    mnist = next(r for r in catalog.describe() if r["name"] == "mnist")
+    assert mnist["cached"] and not mnist["damaged"]  # loading takes the good copy
+    (places["cache"] / FILES["y_test"][0]).write_bytes(b"corrupt too")
     mnist = next(r for r in catalog.describe() if r["name"] == "mnist")
     assert not mnist["cached"] and mnist["damaged"]
 

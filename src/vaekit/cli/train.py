@@ -109,7 +109,7 @@ def datasets(names):
 
     for name in names:
         if name != "digits":  # embedded in scikit-learn: nothing to fetch
-            catalog.load_joined(name)  # a one-line error for an unknown name or a failed download
+            catalog.fetch_files(name)  # a one-line error for an unknown name or a failed download
     rows = [("digits", "1797 (no official test split)", "8x8", "embedded in scikit-learn", "yes")]
     for d in catalog.describe():
         shape = "x".join(str(v) for v in d["shape"])

@@ -137,6 +137,13 @@ def load(name: str, *, offline: bool = False, progress: bool = True) -> dict:
             "classes": joined["classes"]}
 
 
+def fetch_files(name: str, *, offline: bool = False, progress: bool = True) -> dict[str, Path]:
+    """A named data set's four files on disk, verified, downloading those that are not there (unless
+    ``offline``) -> their paths by key (``x_train``, ...). Nothing is loaded."""
+    spec = _get(name)
+    return {key: _locate(name, filename, spec.files[key], offline, progress) for key, filename in _FILENAMES.items()}
+
+
 def load_joined(name: str, *, offline: bool = False, progress: bool = True) -> dict:
     """Load a named data set as one array of images, the training images first, then the test images.
 
@@ -160,7 +167,7 @@ def load_joined(name: str, *, offline: bool = False, progress: bool = True) -> d
         If the name is unknown, or a file is missing and cannot be downloaded.
     """
     spec = _get(name)
-    paths = {key: _locate(name, filename, spec.files[key], offline, progress) for key, filename in _FILENAMES.items()}
+    paths = fetch_files(name, offline=offline, progress=progress)
     y_train, y_test = read_idx(paths["y_train"]), read_idx(paths["y_test"])  # 70 KB: joining them costs nothing
     return {
         "x": read_idx_concat([paths["x_train"], paths["x_test"]]),
@@ -177,8 +184,8 @@ def describe() -> list[dict]:
     -------
     list of dict
         One per set: ``name``, ``n_train``, ``n_test``, ``shape`` (of one image), ``cached``
-        (all four files are on disk and match their published SHA-256), ``damaged`` (a copy on
-        disk does not match: it is ignored, and the file downloaded again) and ``source`` (the
+        (all four files are on disk and match their published SHA-256), ``damaged`` (a file has
+        copies on disk but none that matches: it will be downloaded again) and ``source`` (the
         folder of the training images if on disk, else the download address).
     """
     rows = []
@@ -189,7 +196,7 @@ def describe() -> list[dict]:
         cached = all(good.values())
         rows.append({
             "name": name, "n_train": _N_TRAIN, "n_test": _N_TEST, "shape": _SHAPE, "cached": cached,
-            "damaged": any(paths and good[key] is None for key, paths in copies.items()),
+            "damaged": any(paths and good[key] is None for key, paths in copies.items()),  # only bad copies
             "source": str(good["x_train"].parent) if cached else spec.urls[0],
         })
     return rows
