@@ -217,8 +217,11 @@ def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path
         plots.save_curves(tmp_path / "a.png", records)
         plots.save_curves(tmp_path / "b.png", [])  # diverged in epoch 1: no epoch to draw
     curves, empty = drawn
-    plots.save_curves(tmp_path / "c.png", records, [("loss", "nats"), ("kl", "KL, nats")])  # a VAE's: loss and KL
-    assert len(drawn[-1].figure.axes) == 2 and drawn[-1].figure.axes[1].get_ylabel() == "KL, nats"
+    kl = [{"epoch": 1, "train_loss": 3.0, "train_kl": 0.5, "val_kl": 0.25}, {"epoch": 2, "train_loss": 2.0, "train_kl": 0.1}]
+    plots.save_curves(tmp_path / "c.png", kl, [("loss", "nats"), ("kl", "KL, nats")])  # a VAE's: loss and KL
+    loss_axis, kl_axis = drawn[-1].figure.axes
+    assert kl_axis.get_ylabel() == "KL, nats" and [line.get_label() for line in kl_axis.lines] == ["train", "val"]
+    assert list(kl_axis.lines[0].get_ydata()) == [0.5, 0.1] and list(loss_axis.lines[0].get_ydata()) == [3.0, 2.0]
     assert [line.get_label() for line in curves.lines] == ["train"]  # val was never finite
     assert np.isnan(curves.lines[0].get_ydata()[1]) and np.isfinite(curves.get_ylim()).all()
     assert [t.get_text() for t in curves.get_legend().get_texts()] == ["train"]
@@ -287,4 +290,7 @@ def test_the_loss_plot_says_what_its_loss_is(tmp_path, monkeypatch):
         assert [a.get_ylabel() for a in ax.figure.axes] == {
             "vae": ["-ELBO (recon + KL), nats per example", "KL(q(z|x) || p(z)), nats per example"],
             "ae": ["Bernoulli cross-entropy, nats per example"]}[model]
+        if model == "vae":  # the KL panel draws the run's own KL per epoch
+            assert [line.get_label() for line in ax.figure.axes[1].lines] == ["train", "val"]
+            assert np.isfinite(ax.figure.axes[1].lines[0].get_ydata()).all()
         assert all(float(t).is_integer() for t in ax.get_xticks())  # whole epochs, not 1.2, 1.4, ...

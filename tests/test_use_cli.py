@@ -442,6 +442,11 @@ def test_csv_columns_are_matched_by_name(tmp_path):
     ok("encode", tmp_path / "run", tmp_path / "labelled.csv", "--label-column", "kind", "-o", tmp_path / "l.npy")
     np.testing.assert_array_equal(np.load(tmp_path / "l.npy"), same)
 
+    (tmp_path / "twice.csv").write_text("a,a,c\n" + "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f}\n" for r in x))
+    fails("encode", tmp_path / "run", tmp_path / "twice.csv", "-o", tmp_path / "z.npy",
+          message=f"error: {tmp_path / 'twice.csv'}: its header does not name the columns the model was trained on "
+                  "(missing 'b'); give the same columns")
+
     # outputs in the input's units carry the run's names, so they read back as its input did
     ok("reconstruct", tmp_path / "run", tmp_path / "shuffled.csv", "-o", tmp_path / "r.csv")
     assert (tmp_path / "r.csv").read_text().startswith("a,b,c\n")

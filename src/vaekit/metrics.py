@@ -529,8 +529,9 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
+    x = _run_columns(trained, data)  # a view, unless the columns were reordered
     try:  # flat examples of an image model take its shape
-        x = trained.examples(_run_columns(trained, data))  # a view, unless the columns were reordered
+        x = trained.examples(x)  # a view
     except VaekitError as e:
         raise VaekitError(f"{cfg_data.name}: {e}") from None
     return dataclasses.replace(data, x=x, **_run_labels(trained, data))
