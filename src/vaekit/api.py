@@ -148,8 +148,9 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     _check_memory(model_cfg, device)
     if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
         logging.getLogger(__name__).warning(
-            f"this {device.type} has no bfloat16 arithmetic of its own (on x86 CPUs: AVX512-BF16 or AMX), so --precision "
-            "bf16 is emulated and trains slower than fp32; drop --precision bf16")
+            f"this {'GPU' if device.type == 'cuda' else 'CPU'} has no bfloat16 arithmetic of its own (x86 CPUs need "
+            "AVX512-BF16 or AMX; NVIDIA GPUs, Ampere or newer), so --precision bf16 is emulated and trains slower than "
+            "fp32; drop --precision bf16")
     if len(data.splits["test"]) < 10 and world.main:
         logging.getLogger(__name__).warning(
             f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
