@@ -1,5 +1,6 @@
 import hashlib
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -15,10 +16,11 @@ FAST = dict(retries=2, timeout=5, progress=False, backoff=0)
 
 class Server:
     """A local HTTP server: ``files`` maps a path to its body, ``drops`` to how many requests
-    to cut short (a full Content-Length, half the body, then close), ``hits`` counts requests."""
+    to cut short (a full Content-Length, half the body, then close), ``trickles`` to a pause in
+    seconds between its body's bytes, ``hits`` counts requests."""
 
     def __init__(self):
-        self.files, self.drops, self.hits = {}, {}, {}
+        self.files, self.drops, self.trickles, self.hits = {}, {}, {}, {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -35,6 +37,12 @@ class Server:
                     server.drops[self.path] -= 1
                     self.wfile.write(body[: len(body) // 2])
                     self.close_connection = True
+                    return
+                if self.path in server.trickles:
+                    for i in range(len(body)):
+                        self.wfile.write(body[i : i + 1])
+                        self.wfile.flush()
+                        time.sleep(server.trickles[self.path])
                     return
                 self.wfile.write(body)
 
@@ -209,3 +217,15 @@ def test_interrupt_leaves_nothing(server, idx_file, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         fetch([server.url + "/a/images.gz"], dest, sha, **FAST)
     assert list(dest.parent.iterdir()) == []
+
+
+def test_a_source_that_trickles_is_given_up(server, idx_file, tmp_path):
+    """Each byte comes before the socket times out, so only the rate can tell that it will never end."""
+    body, sha = idx_file
+    server.files["/a/images.gz"] = server.files["/b/images.gz"] = body
+    server.trickles["/a/images.gz"] = 0.02  # 50 bytes/s
+    start = time.monotonic()
+    fetch([server.url + "/a/images.gz", server.url + "/b/images.gz"], tmp_path / "images.gz", sha,
+          **{**FAST, "timeout": 0.5, "retries": 1})
+    assert (tmp_path / "images.gz").read_bytes() == body and time.monotonic() - start < 5
+    assert server.hits == {"/a/images.gz": 1, "/b/images.gz": 1}

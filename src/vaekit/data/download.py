@@ -16,6 +16,7 @@ from ..fileio import atomic_file
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 16
+_MIN_RATE = 1024  # bytes per second, over each ``timeout`` seconds of an attempt: slower is a stalled source
 
 
 class _Unreachable(Exception):
@@ -64,7 +65,8 @@ def fetch(
     retries : int
         Attempts per address; an HTTP 4xx or a checksum mismatch moves on at once.
     timeout : float
-        Seconds to wait for the server before an attempt fails.
+        Seconds to wait for the server before an attempt fails; an attempt that brings less than 1 KB/s
+        over that long fails too (a trickle never times out a socket).
     progress : bool
         Show a progress bar (only when stderr is a terminal).
     backoff : float
@@ -145,8 +147,9 @@ def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
             total = int(length) if length and length.isdigit() else None
             # disable=None lets tqdm turn itself off when stderr is not a terminal.
             disable = None if progress else True
+            window_start, window_bytes = time.monotonic(), 0
             with tqdm(total=total, desc=label, unit="B", unit_scale=True, disable=disable) as bar:
-                while chunk := response.read(_CHUNK):
+                while chunk := response.read1(_CHUNK):  # what has come, not a full chunk: the rate check runs
                     try:
                         out.write(chunk)
                     except OSError as error:
@@ -154,6 +157,11 @@ def _stream(url: str, out, timeout: float, progress: bool, label: str) -> str:
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    window_bytes += len(chunk)
+                    if (seconds := time.monotonic() - window_start) >= timeout:
+                        if window_bytes < _MIN_RATE * seconds:
+                            raise _Unreachable(ConnectionError(f"stalled: {window_bytes:,} bytes in {seconds:.0f} s"))
+                        window_start, window_bytes = time.monotonic(), 0
     except (OSError, http.client.HTTPException) as error:
         raise _Unreachable(error) from None
     except _WriteFailed as failed:
