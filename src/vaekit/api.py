@@ -370,10 +370,12 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
     if isinstance(model, VAE):  # the loss, and its KL term: near 0, the codes say nothing (posterior collapse)
         panels = [("loss", model.objective() + ", nats per example"), ("kl", "KL(q(z|x) || p(z)), nats per example")]
+        title = f"{name}: training loss and its KL term"
     else:
         panels = [("loss", ("Bernoulli cross-entropy, nats" if model.cfg.likelihood == "bernoulli" else "squared error")
                    + " per example")]
-    plots.save_curves(figures / "loss.png", records, panels, title=f"{name}: training loss" + (" and its KL term" * (len(panels) > 1)))
+        title = f"{name}: training loss"
+    plots.save_curves(figures / "loss.png", records, panels, title=title)
     labels = data.y[test] if data.y is not None else None
     plots.save_latent(figures / "latent.png", codes, labels, data.classes)
 
