@@ -268,5 +268,3 @@ def _sha256(path: Path, decompress: bool) -> str | None:
     except (OSError, EOFError, zlib.error):
         return None
     return digest.hexdigest()
-
-
