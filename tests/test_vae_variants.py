@@ -12,7 +12,7 @@ import vaekit
 from vaekit import schedules
 from vaekit.cli import cli
 from vaekit.config import ModelConfig
-from vaekit.diagnostics import collapse_warning
+from vaekit.diagnostics import collapse_warning, latent_note
 from vaekit.errors import VaekitError
 from vaekit.losses import kl_to_standard_normal
 from vaekit.models import build_model
@@ -208,14 +208,17 @@ def test_cvae_generates_the_asked_class():
 # -- diagnostics ----------------------------------------------------------------------------------
 
 
-def test_collapse_warning():
+def test_collapse_warning_and_latent_note():
     assert collapse_warning([1.2, 0.8, 2.0, 0.5], active_units=4, latent_dim=4) is None
-    assert collapse_warning([3.0, 2.0, 0.01, 0.0], active_units=2, latent_dim=4) is None  # half is enough
-    partial = collapse_warning([3.0, 0.01, 0.0, 0.0], active_units=1, latent_dim=4)
-    assert "only 1 of 4 latent dimensions are active" in partial
+    assert latent_note([1.2, 0.8, 2.0, 0.5], active_units=4, latent_dim=4) is None
+    assert latent_note([3.0, 2.0, 0.01, 0.0], active_units=2, latent_dim=4) is None  # half is enough
+    # dimensions pruned while the codes carry information: the ELBO at work, a note, not a warning
+    assert collapse_warning([3.0, 0.01, 0.0, 0.0], active_units=1, latent_dim=4) is None
+    pruned = latent_note([3.0, 0.01, 0.0, 0.0], active_units=1, latent_dim=4)
+    assert pruned.startswith("1 of 4 latent dimensions are active") and "--latent-dim 1 would fit about as well" in pruned
     full = collapse_warning([0.01, 0.02], active_units=2, latent_dim=2)
-    assert full.startswith("posterior collapse: the KL is 0.03")
-    for text in (partial, full):
+    assert full.startswith("posterior collapse: the KL is 0.03") and latent_note([0.01, 0.02], 2, 2) is None
+    for text in (pruned, full):
         assert all(r in text for r in ("--kl-warmup", "--kl-cycles", "--free-bits", "--beta", "--latent-dim"))
         assert "\n" not in text
 

@@ -326,7 +326,7 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         "n_test": int(len(test_idx)),
     }
     if isinstance(model, VAE):  # what test_loss is, and whether the latent space is in use
-        from .diagnostics import collapse_warning, sigma_warning
+        from .diagnostics import collapse_warning, latent_note, sigma_warning
         from .metrics import latent_usage, reconstruction, split_tensor
 
         summary["objective"] = model.objective()
@@ -334,9 +334,10 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         summary["test_mse"] = reconstruction(model.eval(), *split_tensor(data, "test", device, binarize, seed=0))["mse"]
         summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
         if "active_units" in summary:  # not for a single test example
-            warning = collapse_warning(summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
-            if warning:
-                summary["collapse_warning"] = warning
+            usage = (summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
+            for key, say in (("collapse_warning", collapse_warning), ("latent_note", latent_note)):
+                if text := say(*usage):
+                    summary[key] = text
         if model.log_sigma is not None and (warning := sigma_warning(model.log_sigma.detach().exp())):
             summary["sigma_warning"] = warning
     write_json(run / SUMMARY, summary)

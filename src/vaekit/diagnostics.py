@@ -19,18 +19,26 @@ REMEDIES = ("a KL warm-up (--kl-warmup 10) or cyclical annealing (--kl-warmup 5 
 
 
 def collapse_warning(kl_per_dim, active_units: int, latent_dim: int) -> str | None:
-    """A one-line warning naming the remedies when the KL is near zero or fewer than half the
-    latent dimensions are active; None when the latent space is in use."""
+    """A one-line warning naming the remedies when the KL is near zero (the codes say nothing about x);
+    None when the latent space is in use."""
     kl = float(sum(kl_per_dim))
-    if kl < KL_NEAR_ZERO or active_units == 0:
-        problem = (f"posterior collapse: the KL is {kl:.3g} nats per example, so the codes carry almost nothing "
-                   f"about x ({active_units} of {latent_dim} latent dimensions active)")
-    elif active_units < latent_dim / 2:
-        problem = (f"partial posterior collapse: only {active_units} of {latent_dim} latent dimensions are active "
-                   f"(Cov_x E[z|x] > {ACTIVE_THRESHOLD}; KL {kl:.3g} nats)")
-    else:
+    if kl >= KL_NEAR_ZERO and active_units > 0:
         return None
-    return f"{problem}; remedies: {REMEDIES}; or, if the data need fewer dimensions, a smaller --latent-dim"
+    return (f"posterior collapse: the KL is {kl:.3g} nats per example, so the codes carry almost nothing about x "
+            f"({active_units} of {latent_dim} latent dimensions active); remedies: {REMEDIES}; or, if the data need "
+            "fewer dimensions, a smaller --latent-dim")
+
+
+def latent_note(kl_per_dim, active_units: int, latent_dim: int) -> str | None:
+    """A one-line note when the codes carry information but fewer than half the dimensions do: the KL
+    term switches off dimensions the data do not need, which is the ELBO at work rather than a failure
+    (the remedies of a collapse rarely change the fit then). None otherwise."""
+    kl = float(sum(kl_per_dim))
+    if collapse_warning(kl_per_dim, active_units, latent_dim) or active_units >= latent_dim / 2:
+        return None
+    return (f"{active_units} of {latent_dim} latent dimensions are active (Cov_x E[z|x] > {ACTIVE_THRESHOLD}; KL "
+            f"{kl:.3g} nats): the KL term switched off the ones the data do not need, and --latent-dim "
+            f"{max(active_units, 1)} would fit about as well; to make every dimension carry information: {REMEDIES}")
 
 
 def sigma_warning(sigma) -> str | None:

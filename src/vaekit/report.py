@@ -359,6 +359,8 @@ def _summary_html(views: list[RunView]) -> str:
     note = (f"<p class=\"notes\">Not evaluated yet: {e(', '.join(missing))}. Run <code>vaekit evaluate RUN</code> for "
             "log-likelihoods, probes and sample quality, then <code>vaekit report RUN</code>.</p>" if missing else "")
     note += "".join(f"<p class=\"notes\">{e(problem)}.</p>" for v in views for problem in v.problems)
+    note += "".join(f"<p class=\"notes\">{e(v.name)}: {e(v.summary['latent_note'])}</p>"
+                    for v in views if v.summary.get("latent_note"))
     note += "".join(f"<p class=\"warning\">{e(v.name)}: {e(v.summary[key])}</p>"
                     for v in views for key in ("collapse_warning", "sigma_warning") if v.summary.get(key))
     return f"<h2>Training</h2>\n{note}<table><tr><th></th>{head}</tr>{rows}</table>"

@@ -90,6 +90,8 @@ def train(ctx, out, quiet, offline, resume, **options):
     click.echo(f"test: {terms}")
     if "objective" in s:
         click.echo(f"objective (loss): {s['objective']}")
+    if "latent_note" in s:
+        click.echo(f"latent: {s['latent_note']}")
     for warning in ("collapse_warning", "sigma_warning"):
         if warning in s:
             click.echo(f"vaekit: warning: {s[warning]}", err=True)
