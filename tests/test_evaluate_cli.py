@@ -9,7 +9,8 @@ from vaekit.cli import cli
 
 KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelihood", "bits_per_dim", "mse", "bce",
         "psnr_db", "pca_mse", "probe_accuracy", "knn_accuracy", "pca_probe_accuracy", "pca_knn_accuracy",
-        "frechet_distance", "frechet_distance_reference", "sample_confidence", "sample_class_histogram",
+        "frechet_distance", "frechet_distance_reference", "frechet_distance_sd", "frechet_distance_fitted_codes",
+        "sample_confidence", "sample_class_histogram",
         "classifier_test_accuracy"}
 
 
@@ -86,6 +87,7 @@ def test_an_autoencoder_has_no_likelihood_but_gets_the_rest(runs):
     assert "neg_elbo" not in saved and "iw_log_likelihood" not in saved
     assert {"mse", "probe_accuracy", "frechet_distance"} <= set(saved)
     assert saved["likelihood_meaning"].startswith("none")
+    assert saved["frechet_distance_sd"] > 0 and saved["frechet_distance_fitted_codes"] > 0  # 5 draws of samples differ
 
 
 def test_data_without_labels_skips_the_probes_with_a_note(runs, tmp_path):

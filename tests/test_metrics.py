@@ -158,3 +158,30 @@ def test_latent_usage_of_one_example_leaves_active_units_out_without_a_warning()
         warnings.simplefilter("error")  # torch's var() of one row warns about its degrees of freedom
         usage = latent_usage(model, [(torch.rand(1, D), None)])
     assert "active_units" not in usage and len(usage["kl_per_dim"]) == 3
+
+
+def test_fitted_code_samples_follow_the_gaussian_of_the_codes():
+    """Ex-post density estimation: z ~ N(mean, cov) of the training codes, decoded (identity here)."""
+    from vaekit.metrics import fitted_code_sampler
+
+    class Identity(torch.nn.Module):  # codes = the first two features; decode and mean pass z through
+        def __init__(self):
+            super().__init__()
+            self.unused = torch.nn.Parameter(torch.zeros(1))
+
+        def code(self, x, y=None):
+            return x[:, :2]
+
+        def decode(self, z, y=None):
+            return z
+
+        def mean(self, out):
+            return out
+
+    rng = np.random.default_rng(0)
+    x = rng.multivariate_normal([1.0, -2.0], [[2.0, 0.6], [0.6, 0.5]], size=5000)
+    x = torch.as_tensor(np.hstack([x, rng.random((5000, 3))]), dtype=torch.float32)
+    draw = fitted_code_sampler(Identity(), x, torch.Generator().manual_seed(0))
+    z = torch.cat([draw(10000), draw(10000)]).numpy()
+    np.testing.assert_allclose(z.mean(0), x[:, :2].numpy().mean(0), atol=0.03)
+    np.testing.assert_allclose(np.cov(z, rowvar=False), np.cov(x[:, :2].numpy(), rowvar=False), atol=0.05)

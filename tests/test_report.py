@@ -119,7 +119,8 @@ def test_report_renders_in_headless_chromium(runs, tmp_path):
 
 def test_reading_says_which_samples_look_like_data():
     ae = {"mse": 0.01, "pca_mse": 0.02, "frechet_distance": 300.0, "frechet_distance_reference": 5.0,
-          "probe_accuracy": 0.9, "pca_probe_accuracy": 0.95}
+          "probe_accuracy": 0.9, "pca_probe_accuracy": 0.95, "knn_accuracy": 0.97, "pca_knn_accuracy": 0.99,
+          "frechet_distance_fitted_codes": 20.0}
     vae = {**ae, "mse": 0.03, "frechet_distance": 50.0, "probe_accuracy": 0.85, "neg_elbo": 25.0, "kl": 3.0,
            "iw_log_likelihood": -24.0, "iw_samples": 1000, "bits_per_dim": 0.54, "active_units": 4, "latent_dim": 16,
            "likelihood_meaning": "bound on a loss, not a log-likelihood: grey levels"}
@@ -127,7 +128,9 @@ def test_reading_says_which_samples_look_like_data():
     assert "50.0 from the test images for the VAE, against the AE's 300.0 (lower is closer" in text
     assert "6.6 times closer above the floor" in text  # (300 - 5) / (50 - 5), not 300 / 50
     assert "The AE reconstructs best" in text
-    assert "PCA codes of the same size 95.0%" in text
+    assert "PCA codes of the same size 95.0%" in text and "5 nearest neighbours: AE 97.0%, VAE 97.0%; PCA codes 99.0%" in text
+    assert "the VAE's error is 1.5 times PCA's" in text
+    assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in text  # fitted to its codes
     assert "bound on a loss" in text and "4 of 16" in text
     unlabelled = reading({"ae": {"mse": 0.01}})
     assert "no labels" in unlabelled

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 EVAL = "eval.json"
 DEFAULT_IW_SAMPLES = 1000
+FRECHET_DRAWS = 5  # draws of prior samples whose spread frechet_distance_sd reports
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
 FEATURES = 64  # width of the classifier's penultimate layer, the space of the Frechet distance
@@ -65,8 +66,13 @@ UNITS = {
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
     "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
-    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better)",
+    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); the samples "
+                        "follow the importance-weighted draws in the seeded stream, so another --iw-samples draws others "
+                        "(frechet_distance_sd: how much that moves it)",
     "frechet_distance_reference": "squared feature units, test vs training images: the floor",
+    "frechet_distance_sd": "squared feature units: the spread (sd) of frechet_distance over 5 draws of samples",
+    "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
+                                     "to the training codes instead of N(0, I) (ex-post density estimation)",
     "sample_confidence": "mean max softmax probability of the classifier on prior samples",
     "sample_class_histogram": "fraction of prior samples the classifier puts in each class",
     "classifier_test_accuracy": "fraction, the feature classifier on the test split",
@@ -249,6 +255,22 @@ def probe(train_codes: np.ndarray, y_train: np.ndarray, test_codes: np.ndarray, 
 
 
 @torch.no_grad()
+def fitted_code_sampler(model, x_train: torch.Tensor, generator: torch.Generator):
+    """n -> n decoded samples of z ~ N(mean, covariance) of the model's codes of ``x_train``."""
+    z = torch.as_tensor(codes(model, x_train), dtype=torch.float64)
+    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-6 * torch.eye(z.shape[1], dtype=torch.float64)
+    mean, root = z.mean(0), torch.linalg.cholesky(cov)
+    device = next(model.parameters()).device
+
+    def draw(n: int) -> torch.Tensor:
+        eps = torch.randn(n, len(mean), generator=generator, device=generator.device, dtype=torch.float64)
+        codes_ = (mean.to(eps.device) + eps @ root.T.to(eps.device)).to(device, torch.float32)
+        return model.mean(model.decode(codes_))
+
+    return draw
+
+
+@torch.no_grad()
 def codes(model, x: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
     """Deterministic codes (the posterior mean for a VAE), (N, L)."""
     return torch.cat([model.code(xb, yb) for xb, yb in _batches(x, y)]).cpu().numpy()
@@ -410,17 +432,35 @@ def _features(net: FeatureNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
 
 @torch.no_grad()
 def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference: torch.Tensor,
-               generator: torch.Generator | None = None) -> dict:
+               generator: torch.Generator | None = None, seed: int = 0, x_train: torch.Tensor | None = None) -> dict:
     """Frechet distance of decoded prior samples (as many as test examples, at least 2) to the test
-    images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples."""
-    samples = torch.cat([model.sample(len(xb), generator=generator) for xb, _ in _batches(x_test, None)])
+    images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples.
+
+    Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds the extra
+    ones), and, given ``x_train`` (an unconditional model), the distance of samples decoded from a
+    Gaussian fitted to the training codes instead of N(0, I): ex-post density estimation (Ghosh et al.
+    2020), the fair way to sample an autoencoder, whose codes no prior describes."""
+    def decoded(draw):  # as many samples as test images, a batch at a time
+        return torch.cat([draw(len(xb)) for xb, _ in _batches(x_test, None)])
+
+    samples = decoded(lambda n: model.sample(n, generator=generator))
     f_test, _ = _features(classifier.net, x_test)
     f_ref, _ = _features(classifier.net, x_reference)
     f_samples, probs = _features(classifier.net, samples)
     hist = np.bincount(probs.argmax(1), minlength=probs.shape[1]) / len(probs)
-    # a Gaussian fitted to one example has no covariance: no distance for a single test example
-    distances = {} if len(f_test) < 2 else {"frechet_distance": frechet_distance_features(f_test, f_samples),
-                                            "frechet_distance_reference": frechet_distance_features(f_test, f_ref)}
+    distances = {}
+    if len(f_test) >= 2:  # a Gaussian fitted to one example has no covariance: no distance for a single test example
+        fd = [frechet_distance_features(f_test, f_samples)]
+        spread = torch.Generator(x_test.device).manual_seed(seed)  # not the global stream, which K moves
+        for _ in range(FRECHET_DRAWS - 1):
+            fd.append(frechet_distance_features(f_test, _features(classifier.net, decoded(
+                lambda n: model.sample(n, generator=spread)))[0]))
+        distances = {"frechet_distance": fd[0], "frechet_distance_sd": float(np.std(fd, ddof=1)),
+                     "frechet_distance_reference": frechet_distance_features(f_test, f_ref)}
+        if x_train is not None:
+            draw = fitted_code_sampler(model, x_train, torch.Generator(x_test.device).manual_seed(seed + 1))
+            distances["frechet_distance_fitted_codes"] = frechet_distance_features(
+                f_test, _features(classifier.net, decoded(draw))[0])
     return {
         **distances,
         "sample_confidence": float(probs.max(1).mean()),
@@ -498,7 +538,9 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
             x_grey, _ = split_tensor(data, split, device)
             x_train_grey, _ = split_tensor(data, "train", device)
             pick = torch.randperm(len(x_train_grey), generator=torch.Generator().manual_seed(seed))[: len(x_grey)]
-            result.update(generation(model, net, x_grey, x_train_grey[pick.to(x_train_grey.device)]))
+            reference = x_train_grey[pick.to(x_train_grey.device)]
+            result.update(generation(model, net, x_grey, reference, seed=seed,
+                                     x_train=None if cfg.model == "cvae" else x_train))
     result["notes"] = notes
     result["units"] = {k: UNITS[k] for k in result if k in UNITS}
     if is_vae(model):
