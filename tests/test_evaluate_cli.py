@@ -40,6 +40,7 @@ def test_evaluate_writes_eval_json_and_prints_a_table(runs):
     assert result.exit_code == 0, result.output
     assert "-ELBO (nats)" in result.output and "(K=20)" in result.output
     assert "bound on a loss" in result.output  # a Bernoulli likelihood on grey levels is no likelihood
+    assert "importance-weighted bound (nats; a loss here, not log p(x))" in result.output
     saved = json.loads((runs["vae"] / "eval.json").read_text())
     assert KEYS <= set(saved)
     assert saved["iw_samples"] == 20 and saved["split"] == "test"

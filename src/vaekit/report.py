@@ -73,11 +73,15 @@ class RunView:
 # ----------------------------------------------------------------------------- text
 
 
+LOSS_LABELS = {"iw_log_likelihood": "importance-weighted bound (nats; a loss here, not log p(x))",
+               "bits_per_dim": "  the same in bits per dimension"}
+
+
 def metric_table(results: dict[str, dict]) -> str:
     """A plain-text table of the metrics of one or more models (columns), for the terminal."""
     names = list(results)
     rows = [("", *names)]
-    for key, label, fmt in METRIC_ROWS:
+    for key, label, fmt in _metric_rows(results):
         cells = [_cell(results[n], key, fmt) for n in names]
         if any(c != "-" for c in cells):
             rows.append((label, *cells))
@@ -85,6 +89,12 @@ def metric_table(results: dict[str, dict]) -> str:
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in rows]
     return "\n".join(lines)
+
+
+def _metric_rows(results: dict[str, dict]):
+    """METRIC_ROWS, where a Bernoulli loss on grey levels (no likelihood) is not labelled log p(x)."""
+    loss_only = any(r.get("likelihood_meaning", "").startswith("bound on a loss") for r in results.values())
+    return [(key, LOSS_LABELS.get(key, label) if loss_only else label, fmt) for key, label, fmt in METRIC_ROWS]
 
 
 def _cell(result: dict, key: str, fmt: str) -> str:
@@ -352,7 +362,7 @@ def _metrics_html(results: dict[str, dict]) -> str:
     e = html.escape
     head = "".join(f"<th>{e(n)}</th>" for n in results)
     body = []
-    for key, label, fmt in METRIC_ROWS:
+    for key, label, fmt in _metric_rows(results):
         cells = [_cell(r, key, fmt) for r in results.values()]
         if any(c != "-" for c in cells):
             unit = next((r.get("units", {}).get(key) for r in results.values() if r.get("units", {}).get(key)), "")
