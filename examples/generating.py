@@ -43,8 +43,10 @@ def main():
             shutil.copy(folder / model / "figures" / "samples.png", out / f"{data}-{model}.png")
         table[data] = {m: r["frechet_distance"] for m, r in results.items()}
         table[data]["floor"] = results["vae"]["frechet_distance_reference"]
-        if "frechet_distance_fitted_codes" in results["ae"]:  # the AE sampled from a Gaussian fitted to its codes
-            table[data]["ae_fitted_codes"] = results["ae"]["frechet_distance_fitted_codes"]
+        for m, r in results.items():  # the spread over draws, and the model sampled from a Gaussian fitted to its codes
+            table[data].update({f"{m}_{key}": r[f"frechet_distance_{key}"] for key in ("sd", "fitted_codes")
+                                if f"frechet_distance_{key}" in r})
+            table[data][f"{m}_mse"] = r["mse"]
     print(f"{'data':15} {'AE':>8} {'DAE':>8} {'VAE':>8} {'floor':>8} {'AE/VAE above the floor':>23} {'AE, fitted codes':>17}")
     for data, fd in table.items():
         ratio = (fd["ae"] - fd["floor"]) / (fd["vae"] - fd["floor"])

@@ -40,7 +40,7 @@ def test_evaluate_writes_eval_json_and_prints_a_table(runs):
     assert result.exit_code == 0, result.output
     assert "-ELBO (nats)" in result.output and "(K=20)" in result.output
     assert "bound on a loss" in result.output  # a Bernoulli likelihood on grey levels is no likelihood
-    assert "importance-weighted bound (nats; a loss here, not log p(x))" in result.output
+    assert "importance-weighted bound on -loss (nats; not log p(x) here)" in result.output
     saved = json.loads((runs["vae"] / "eval.json").read_text())
     assert KEYS <= set(saved)
     assert saved["iw_samples"] == 20 and saved["split"] == "test"
@@ -285,3 +285,11 @@ def test_a_run_folder_that_cannot_be_written_is_refused_before_the_work(runs, mo
     result = invoke("evaluate", runs["vae"])
     assert result.exit_code == 2
     assert f"{runs['vae']}: not writable, and the evaluation goes to {runs['vae'] / 'eval.json'}" in result.output
+
+
+def test_the_five_draws_of_prior_samples_differ(runs, monkeypatch):
+    """frechet_distance_sd comes from five draws: an AE makes no draw before them, so none may repeat another."""
+    seen, real = [], metrics.frechet_distance_features
+    monkeypatch.setattr(metrics, "frechet_distance_features", lambda a, b: seen.append(real(a, b)) or seen[-1])
+    assert invoke("evaluate", runs["ae"], "--no-report").exit_code == 0
+    assert len(set(seen[: metrics.FRECHET_DRAWS])) == metrics.FRECHET_DRAWS, seen

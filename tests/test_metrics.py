@@ -185,3 +185,8 @@ def test_fitted_code_samples_follow_the_gaussian_of_the_codes():
     z = torch.cat([draw(10000), draw(10000)]).numpy()
     np.testing.assert_allclose(z.mean(0), x[:, :2].numpy().mean(0), atol=0.03)
     np.testing.assert_allclose(np.cov(z, rowvar=False), np.cov(x[:, :2].numpy(), rowvar=False), atol=0.05)
+    # codes on a line (a singular covariance, at any scale): samples on that line, no failure
+    line = torch.stack([x[:, 0] * 1e5, x[:, 0] * 2e5], 1)
+    z = fitted_code_sampler(Identity(), line, torch.Generator().manual_seed(0))(1000).numpy()
+    np.testing.assert_allclose(z[:, 1], 2 * z[:, 0], rtol=1e-4)
+    assert fitted_code_sampler(Identity(), x[:1], torch.Generator()) is None  # one example: no covariance

@@ -132,6 +132,12 @@ def test_reading_says_which_samples_look_like_data():
     assert "the VAE's error is 1.5 times PCA's" in text
     assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in text  # fitted to its codes
     assert "bound on a loss" in text and "4 of 16" in text
+    assert "Unusually" not in text
+    without_fitted = reading({"ae": {k: v for k, v in ae.items() if k != "frechet_distance_fitted_codes"}, "vae": vae})
+    assert "6.6 times closer" in without_fitted and "Unusually" not in without_fitted and "fitted" not in without_fitted
+    ae_first = reading({"ae": {**ae, "frechet_distance": 40.0}, "vae": vae})  # the AE nearer even at N(0, I)
+    assert "Unusually, the AE's prior samples (Frechet distance 40.0) are no worse than the VAE's (50.0)" in ae_first
+    assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in ae_first
     unlabelled = reading({"ae": {"mse": 0.01}})
     assert "no labels" in unlabelled
     assert "not been evaluated" in reading({})
@@ -179,10 +185,13 @@ def test_training_table_shows_the_test_numbers_and_a_collapse_warning():
     from vaekit.report import RunView, _summary_html
 
     summary = {"epochs_trained": 3, "test_neg_elbo": 251.2, "test_mse": 0.02,
-               "collapse_warning": "only 4 of 16 latent dimensions are active; try --kl-warmup 10"}
-    page = _summary_html([RunView("vae", {}, {}, summary), RunView("ae", {}, {}, {"epochs_trained": 3})])
-    assert "<td>test_neg_elbo</td><td>251.2</td><td>-</td>" in page
-    assert '<p class="warning">vae: only 4 of 16 latent dimensions are active; try --kl-warmup 10</p>' in page
+               "collapse_warning": "posterior collapse: the KL is 0.01 nats per example; remedies: --kl-warmup 10"}
+    pruned = {"epochs_trained": 3, "latent_note": "4 of 16 latent dimensions are active"}
+    page = _summary_html([RunView("vae", {}, {}, summary), RunView("ae", {}, {}, {"epochs_trained": 3}),
+                          RunView("vae2", {}, {}, pruned)])
+    assert "<td>test_neg_elbo</td><td>251.2</td><td>-</td><td>-</td>" in page
+    assert '<p class="warning">vae: posterior collapse: the KL is 0.01 nats per example; remedies: --kl-warmup 10</p>' in page
+    assert '<p class="notes">vae2: 4 of 16 latent dimensions are active</p>' in page  # a note, not a warning
 
 
 def test_metric_units_are_printed_in_the_table_not_hidden_in_tooltips():

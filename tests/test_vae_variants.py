@@ -290,3 +290,15 @@ def test_bad_inputs_are_one_line_errors(tmp_path, args, needle):
     assert needle in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()
+
+
+def test_a_latent_note_is_printed_and_saved_not_warned(tmp_path, monkeypatch):
+    import vaekit.diagnostics
+
+    monkeypatch.setattr(vaekit.diagnostics, "latent_note", lambda kl, active, latent: f"{active} of {latent} in use")
+    monkeypatch.setattr(vaekit.diagnostics, "collapse_warning", lambda kl, active, latent: None)
+    out = tmp_path / "r"
+    result = run("train", "--out", out, *FAST)
+    assert result.exit_code == 0, result.output
+    note = json.loads((out / "summary.json").read_text())["latent_note"]
+    assert f"latent: {note}" in result.stdout and "warning" not in result.stderr

@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 EVAL = "eval.json"
 DEFAULT_IW_SAMPLES = 1000
 FRECHET_DRAWS = 5  # draws of prior samples whose spread frechet_distance_sd reports
+SPREAD_SEED, FITTED_SEED = 1_000_003, 2_000_003  # offsets from --seed of those draws' generators: other streams
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
 FEATURES = 64  # width of the classifier's penultimate layer, the space of the Frechet distance
@@ -66,9 +67,9 @@ UNITS = {
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
     "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
-    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); the samples "
-                        "follow the importance-weighted draws in the seeded stream, so another --iw-samples draws others "
-                        "(frechet_distance_sd: how much that moves it)",
+    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); a VAE's "
+                        "samples follow its importance-weighted draws in the seeded stream, so another --iw-samples "
+                        "draws others (frechet_distance_sd: how much that moves it)",
     "frechet_distance_reference": "squared feature units, test vs training images: the floor",
     "frechet_distance_sd": "squared feature units: the spread (sd) of frechet_distance over 5 draws of samples",
     "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
@@ -256,10 +257,15 @@ def probe(train_codes: np.ndarray, y_train: np.ndarray, test_codes: np.ndarray, 
 
 @torch.no_grad()
 def fitted_code_sampler(model, x_train: torch.Tensor, generator: torch.Generator):
-    """n -> n decoded samples of z ~ N(mean, covariance) of the model's codes of ``x_train``."""
+    """n -> n decoded samples of z ~ N(mean, covariance) of the model's codes of ``x_train``; None when
+    there is no covariance to fit (fewer than 2 examples, or codes that are not finite)."""
     z = torch.as_tensor(codes(model, x_train), dtype=torch.float64)
-    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1]) + 1e-6 * torch.eye(z.shape[1], dtype=torch.float64)
-    mean, root = z.mean(0), torch.linalg.cholesky(cov)
+    if len(z) < 2 or not torch.isfinite(z).all():
+        return None
+    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1])
+    # a square root of the covariance that a singular one (codes in a subspace, constant codes) has too
+    eigenvalues, vectors = torch.linalg.eigh(cov)
+    mean, root = z.mean(0), vectors * eigenvalues.clamp(min=0).sqrt()
     device = next(model.parameters()).device
 
     def draw(n: int) -> torch.Tensor:
@@ -451,14 +457,15 @@ def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference:
     distances = {}
     if len(f_test) >= 2:  # a Gaussian fitted to one example has no covariance: no distance for a single test example
         fd = [frechet_distance_features(f_test, f_samples)]
-        spread = torch.Generator(x_test.device).manual_seed(seed)  # not the global stream, which K moves
+        spread = torch.Generator(x_test.device).manual_seed(seed + SPREAD_SEED)  # not the global stream
         for _ in range(FRECHET_DRAWS - 1):
             fd.append(frechet_distance_features(f_test, _features(classifier.net, decoded(
                 lambda n: model.sample(n, generator=spread)))[0]))
         distances = {"frechet_distance": fd[0], "frechet_distance_sd": float(np.std(fd, ddof=1)),
                      "frechet_distance_reference": frechet_distance_features(f_test, f_ref)}
-        if x_train is not None:
-            draw = fitted_code_sampler(model, x_train, torch.Generator(x_test.device).manual_seed(seed + 1))
+        draw = None if x_train is None else fitted_code_sampler(
+            model, x_train, torch.Generator(x_test.device).manual_seed(seed + FITTED_SEED))
+        if draw is not None:
             distances["frechet_distance_fitted_codes"] = frechet_distance_features(
                 f_test, _features(classifier.net, decoded(draw))[0])
     return {
