@@ -71,7 +71,7 @@ UNITS = {
                         "samples follow its importance-weighted draws in the seeded stream, so another --iw-samples "
                         "draws others (frechet_distance_sd: how much that moves it)",
     "frechet_distance_reference": "squared feature units, test vs training images: the floor",
-    "frechet_distance_sd": "squared feature units: the spread (sd) of frechet_distance over 5 draws of samples",
+    "frechet_distance_sd": f"squared feature units: the spread (sd) of frechet_distance over {FRECHET_DRAWS} draws of samples",
     "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
                                      "to the training codes instead of N(0, I) (ex-post density estimation)",
     "sample_confidence": "mean max softmax probability of the classifier on prior samples",

@@ -105,7 +105,10 @@ def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes in bfloat16 natively; without it --precision bf16 is emulated, slower than fp32.
     x86 CPUs need AVX512-BF16 or AMX; other CPUs are not judged (True)."""
     if device.type == "cuda":
-        return torch.cuda.is_bf16_supported(including_emulation=False)
+        try:
+            return torch.cuda.is_bf16_supported(including_emulation=False)
+        except TypeError:  # a torch before that argument, which counted no emulation
+            return torch.cuda.is_bf16_supported()
     try:
         caps = torch.cpu.get_capabilities()
     except (AttributeError, RuntimeError):  # an older torch: nothing to judge by
