@@ -107,7 +107,7 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         try:
             return torch.cuda.is_bf16_supported(including_emulation=False)
-        except TypeError:  # a torch before that argument, which counted no emulation
+        except TypeError:  # a torch from before that argument
             return torch.cuda.is_bf16_supported()
     try:
         caps = torch.cpu.get_capabilities()
