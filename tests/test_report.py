@@ -132,6 +132,7 @@ def test_reading_says_which_samples_look_like_data():
     assert "the VAE's error is 1.5 times PCA's" in text
     assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in text  # fitted to its codes
     assert "bound on a loss" in text and "4 of 16" in text
+    assert "importance-weighted bound (on the negative loss here, not on log p(x)) with K=1000" in text
     assert "Unusually" not in text
     without_fitted = reading({"ae": {k: v for k, v in ae.items() if k != "frechet_distance_fitted_codes"}, "vae": vae})
     assert "6.6 times closer" in without_fitted and "Unusually" not in without_fitted and "fitted" not in without_fitted

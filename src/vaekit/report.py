@@ -180,8 +180,10 @@ def reading(results: dict[str, dict]) -> str:
     if vae:
         r = results[vae]
         meaning = r.get("likelihood_meaning", "")
+        estimate = ("importance-weighted bound (on the negative loss here, not on log p(x))"
+                    if meaning.startswith("bound on a loss") else "importance-weighted estimate of log p(x)")
         said.append(f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
-                    f"the importance-weighted estimate of log p(x) with K={r.get('iw_samples')} samples is "
+                    f"the {estimate} with K={r.get('iw_samples')} samples is "
                     f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
                     f"What these nats are: {meaning}." + (f" {r['active_units']} of {r['latent_dim']} latent "
                     "dimensions are active (their posterior mean varies across examples)." if "active_units" in r else ""))
