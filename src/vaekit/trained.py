@@ -277,9 +277,9 @@ class Trained:
             if xb.is_floating_point() and not torch.isfinite(xb).all():
                 row = start + int(torch.isfinite(xb.flatten(1)).all(1).logical_not().nonzero()[0, 0])
                 raise VaekitError(f"input row {row} has a NaN or infinite value; remove or fill such values first")
-            xb = xb.to(self._device())
-            clipped += self.scaler.outside(xb)
-            yield self.scaler.transform(xb), self._labels(y, start)
+            xb, outside = self.scaler.transform_counted(xb.to(self._device()))
+            clipped += outside
+            yield xb, self._labels(y, start)
         if clipped:
             logging.getLogger(__name__).warning(
                 f"{clipped:,} input values lie outside the range of the data the model was trained on and were clipped "

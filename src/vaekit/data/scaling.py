@@ -6,7 +6,7 @@ stays uint8 in memory and ``decode`` can hand results back in the user's origina
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -59,6 +59,17 @@ class Scaler:
         ``constants`` from ``self.constants(...)`` on data of ``x``'s dtype saves making them per call
         (on a GPU each one is a host-to-device copy that waits for the GPU).
         """
+        out = self._scaled(x, constants)
+        return _clipped(out) if self.clip else out
+
+    def transform_counted(self, x) -> tuple:
+        """``transform(x)``, and how many values of x it clipped to [0, 1] beyond rounding (0 without clipping)."""
+        out = self._scaled(x)
+        if not self.clip:
+            return out, 0
+        return _clipped(out), int(((out < -1e-5) | (out > 1 + 1e-5)).sum())
+
+    def _scaled(self, x, constants: tuple | None = None):
         # float64 data are shifted before they are rounded to float32: a feature whose mean is 1e6
         # times its spread keeps its digits (shifted after rounding, every value would be the same)
         wide = _is_float64(x)
@@ -68,16 +79,7 @@ class Scaler:
         out = (x - shift) / scale
         if wide:
             out = out.float() if hasattr(out, "float") else out.astype(np.float32)
-        if self.clip:
-            out = out.clamp(0, 1) if hasattr(out, "clamp") else np.clip(out, 0, 1)
         return out
-
-    def outside(self, x) -> int:
-        """How many values of x (a tensor) lie past the range ``transform`` clips to, beyond rounding."""
-        if not self.clip:
-            return 0
-        out = replace(self, clip=False).transform(x)
-        return int(((out < -1e-5) | (out > 1 + 1e-5)).sum())
 
     def inverse(self, x):
         shift, scale = self.constants(x)
@@ -90,6 +92,10 @@ class Scaler:
         if hasattr(x, "new_tensor"):
             return x.new_tensor(value, dtype=x.dtype if dtype is np.float64 else torch_float32())
         return dtype(value) if np.isscalar(value) else value
+
+
+def _clipped(x):
+    return x.clamp(0, 1) if hasattr(x, "clamp") else np.clip(x, 0, 1)
 
 
 def _is_float64(x) -> bool:
