@@ -17,12 +17,13 @@ from vaekit.nn import FoldConvTranspose2d
     (6, 3, (5, 5), 4, 2, 1, 0),  # several output channels: the ordinary layer
 ])
 @pytest.mark.parametrize("bias", [True, False])
-def test_fold_conv_transpose_is_conv_transpose(cin, cout, size, kernel, stride, padding, output_padding, bias):
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])  # the conv decoder's on the CPU
+def test_fold_conv_transpose_is_conv_transpose(cin, cout, size, kernel, stride, padding, output_padding, bias, layout):
     torch.manual_seed(0)
     ours = FoldConvTranspose2d(cin, cout, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
     theirs = nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=padding, output_padding=output_padding, bias=bias)
     theirs.load_state_dict(ours.state_dict())  # the same parameters under the same names
-    x = torch.randn(3, cin, *size, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, cin, *size, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_()
     ours, theirs = ours.double(), theirs.double()
     out, expected = ours(x), theirs(x)
     assert out.shape == expected.shape
@@ -32,3 +33,4 @@ def test_fold_conv_transpose_is_conv_transpose(cin, cout, size, kernel, stride, 
     expected_grads = torch.autograd.grad(expected, [x, *theirs.parameters()], g)
     for a, b in zip(grads, expected_grads):
         torch.testing.assert_close(a, b)
+    assert grads[0].is_contiguous(memory_format=layout)  # no layout change for the layers below to undo
