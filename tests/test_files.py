@@ -217,6 +217,18 @@ def test_csv_without_header_label_by_index(tmp_path):
     assert load_file(tmp_path / "a.csv").x.shape == (2, 3) and data.columns is None
 
 
+@pytest.mark.parametrize("header", ["0,1,2", "1,2,3", " 0, 1, 2"])
+def test_csv_header_of_column_numbers_is_a_header(tmp_path, header):
+    """pandas writes unnamed columns' numbers as the header (DataFrame(x).to_csv(index=False)): not a row of data."""
+    (tmp_path / "a.csv").write_text(f"{header}\n5,6,7\n8,9,10\n")
+    data = load_file(tmp_path / "a.csv")
+    assert data.x.tolist() == [[5, 6, 7], [8, 9, 10]] and data.columns == [c.strip() for c in header.split(",")]
+    (tmp_path / "b.csv").write_text("0,1,2\n0,1,2\n")  # counting rows all through: data
+    assert load_file(tmp_path / "b.csv").x.tolist() == [[0, 1, 2], [0, 1, 2]]
+    (tmp_path / "c.csv").write_text("0,1\n5,6\n")  # two numbers may well be data
+    assert load_file(tmp_path / "c.csv").x.tolist() == [[0, 1], [5, 6]]
+
+
 def test_csv_string_labels(tmp_path):
     (tmp_path / "a.csv").write_text("x1,x2,kind\n1,2,dog\n3,4,cat\n5,6, dog\n")
     data = load_file(tmp_path / "a.csv", label_column="kind")

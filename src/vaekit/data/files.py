@@ -259,10 +259,19 @@ def _parse_block(path: Path, block: list, columns: list[str], label: int | None)
 
 
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
-    """A header has a name above a number; a lone row is a header when it has any name."""
+    """A header has a name above a number, or counts the columns (0, 1, ..., n - 1 or 1, ..., n: what
+    pandas writes for unnamed columns) above a row that does not; a lone row is a header when it has
+    any name."""
     if second is None:
         return not all(map(_is_number, first))
-    return any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+    return (any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+            or (_counts_columns(first) and not _counts_columns(second)))
+
+
+def _counts_columns(row: list[str]) -> bool:
+    """Whether ``row`` is 0, 1, ..., n - 1 or 1, 2, ..., n (n >= 3), as integers written plainly."""
+    cells = [cell.strip() for cell in row]
+    return len(cells) >= 3 and cells in ([str(i) for i in range(len(cells))], [str(i) for i in range(1, len(cells) + 1)])
 
 
 def _column_index(path: Path, columns: list[str], label_column: str | int) -> int:
