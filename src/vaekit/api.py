@@ -49,9 +49,9 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     if out.exists() and not out.is_dir():
         raise VaekitError(f"--out {out}: is a file, not a folder; pick a new folder name")
     if out.is_dir() and any(out.iterdir()):
-        from .checkpoint import STATE, SUMMARY
+        from .checkpoint import awaits_resume
 
-        if (out / STATE).is_file() and not (out / SUMMARY).is_file():
+        if awaits_resume(out):
             raise VaekitError(f"--out {out}: holds a run that has not finished; continue it with "
                               f"`vaekit train --resume {out}`, or pick a new folder")
         raise VaekitError(f"--out {out}: folder is not empty; pick a new folder or remove the old run")

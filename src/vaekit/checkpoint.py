@@ -166,10 +166,15 @@ def load_run(run: Path, device: str = "cpu"):
 
 def finished(run: Path, config: dict) -> bool:
     """Whether the run folder's training ended, so that its weights are the trained ones. Runs of
-    vaekit before config.json said so: unless a training state waits for a resume without a summary."""
+    vaekit before config.json said so: unless a training state waits for a resume."""
     if "finished" in config:
         return config["finished"]
-    return not ((Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file())
+    return not awaits_resume(run)
+
+
+def awaits_resume(run: Path) -> bool:
+    """Whether the folder holds a training state and no summary: a run that `--resume` can finish."""
+    return (Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file()
 
 
 def save_state(run: Path, state: dict, config: dict) -> None:
