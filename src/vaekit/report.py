@@ -95,8 +95,13 @@ def _metric_rows(results: dict[str, dict]):
     """METRIC_ROWS, where a Bernoulli loss on grey levels (no likelihood) is not labelled log p(x): when
     every model with that number has it as a loss (a mixed table keeps the likelihood's label)."""
     scored = [r for r in results.values() if "iw_log_likelihood" in r]
-    loss_only = bool(scored) and all(r.get("likelihood_meaning", "").startswith("bound on a loss") for r in scored)
+    loss_only = bool(scored) and all(map(_bounds_a_loss, scored))
     return [(key, LOSS_LABELS.get(key, label) if loss_only else label, fmt) for key, label, fmt in METRIC_ROWS]
+
+
+def _bounds_a_loss(result: dict) -> bool:
+    """Whether a result's nats bound a loss (Bernoulli on grey levels), not a log-likelihood (metrics.likelihood_meaning)."""
+    return result.get("likelihood_meaning", "").startswith("bound on a loss")
 
 
 def _cell(result: dict, key: str, fmt: str) -> str:
@@ -181,7 +186,7 @@ def reading(results: dict[str, dict]) -> str:
         r = results[vae]
         meaning = r.get("likelihood_meaning", "")
         estimate = ("importance-weighted bound (on the negative loss here, not on log p(x))"
-                    if meaning.startswith("bound on a loss") else "importance-weighted estimate of log p(x)")
+                    if _bounds_a_loss(r) else "importance-weighted estimate of log p(x)")
         said.append(f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
                     f"the {estimate} with K={r.get('iw_samples')} samples is "
                     f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
