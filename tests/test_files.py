@@ -229,6 +229,19 @@ def test_csv_header_of_column_numbers_is_a_header(tmp_path, header):
     assert load_file(tmp_path / "c.csv").x.tolist() == [[0, 1], [5, 6]]
 
 
+def test_csv_pandas_row_index_is_not_a_feature(tmp_path):
+    """DataFrame.to_csv() writes the row index first under an empty name: left out, whatever it holds."""
+    (tmp_path / "a.csv").write_text(",0,1,2\n0,5,6,7\n1,8,9,10\n")
+    data = load_file(tmp_path / "a.csv")
+    assert data.x.tolist() == [[5, 6, 7], [8, 9, 10]] and data.columns == ["0", "1", "2"]
+    (tmp_path / "b.csv").write_text(" ,a,kind,b\n2020-01-01,1,dog,2\nr7,3,cat,4\n")
+    for label in ("kind", 2, -2):  # an index counts the file's columns, the row index's too
+        data = load_file(tmp_path / "b.csv", label_column=label)
+        assert data.x.tolist() == [[1, 2], [3, 4]] and data.columns == ["a", "b"] and data.classes == ["cat", "dog"]
+    (tmp_path / "c.csv").write_text("a,,b\n1,2,3\n4,5,6\n")  # an empty name elsewhere: a column like any other
+    assert load_file(tmp_path / "c.csv").x.tolist() == [[1, 2, 3], [4, 5, 6]]
+
+
 def test_csv_string_labels(tmp_path):
     (tmp_path / "a.csv").write_text("x1,x2,kind\n1,2,dog\n3,4,cat\n5,6, dog\n")
     data = load_file(tmp_path / "a.csv", label_column="kind")

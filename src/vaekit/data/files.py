@@ -230,10 +230,13 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
+            # pandas' to_csv() writes the row index first, under an empty name: row numbers, not a feature
+            index = 0 if header and _is_row_index(header) and label != 0 else None
+            skip = tuple(sorted({label, index} - {None}))  # columns left out of x
             values, labels, rows = [], [], itertools.chain(head, rows)
             block_rows = max(1, _CSV_BLOCK // len(columns))
             while block := list(itertools.islice(rows, block_rows)):  # a block's text at a time, never the file's
-                values.append(_parse_block(path, block, columns, label))
+                values.append(_parse_block(path, block, columns, skip))
                 if label is not None:
                     labels.append(np.array([row[label].strip() for _, row in block]))
     except (OSError, csv.Error, UnicodeDecodeError) as exc:
@@ -242,20 +245,30 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
     if not values:
         raise _error(path, "has a header but no data rows", "check that the right file was given")
     y, classes = _encode_labels(path, np.concatenate(labels)) if label is not None else (None, None)
-    names = None if header is None else [name.strip() for i, name in enumerate(header) if i != label]
+    names = None if header is None else [name.strip() for name in _kept(header, skip)]
     return Loaded(np.concatenate(values), y, classes, names)
 
 
-def _parse_block(path: Path, block: list, columns: list[str], label: int | None) -> np.ndarray:
-    """The numbers of a block of (line number, cells) CSV rows, leaving out the label column."""
+def _parse_block(path: Path, block: list, columns: list[str], skip: tuple[int, ...]) -> np.ndarray:
+    """The numbers of a block of (line number, cells) CSV rows, leaving out the columns ``skip``."""
     if all(len(row) == len(columns) for _, row in block):
-        cells = [row if label is None else row[:label] + row[label + 1:] for _, row in block]
         try:
-            return np.array(cells, dtype=np.float32).reshape(len(block), -1)
+            return np.array([_kept(row, skip) for _, row in block], dtype=np.float32).reshape(len(block), -1)
         except ValueError:
             pass
     # a row of another length, or a cell that is no number: find which, row by row, and say so
-    return np.stack([_parse_row(path, line, row, columns, label) for line, row in block])
+    return np.stack([_parse_row(path, line, row, columns, skip) for line, row in block])
+
+
+def _kept(row: list, skip: tuple[int, ...]) -> list:
+    """``row`` without the cells at the (sorted) positions ``skip``."""
+    if not skip:
+        return row
+    kept, start = [], 0
+    for i in skip:
+        kept += row[start:i]
+        start = i + 1
+    return kept + row[start:]
 
 
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
@@ -266,6 +279,12 @@ def _has_header(first: list[str], second: list[str] | None = None) -> bool:
         return not all(map(_is_number, first))
     return (any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
             or (_counts_columns(first) and not _counts_columns(second)))
+
+
+def _is_row_index(header: list[str]) -> bool:
+    """Whether the first column is pandas' row index: the header leaves only its name empty."""
+    names = [name.strip() for name in header]
+    return len(names) >= 2 and not names[0] and all(names[1:])
 
 
 def _counts_columns(row: list[str]) -> bool:
@@ -288,16 +307,15 @@ def _column_index(path: Path, columns: list[str], label_column: str | int) -> in
     return index % len(columns)
 
 
-def _parse_row(path: Path, line: int, row: list[str], columns: list[str], label: int | None) -> np.ndarray:
-    """The numbers in one CSV row, leaving out the label column."""
+def _parse_row(path: Path, line: int, row: list[str], columns: list[str], skip: tuple[int, ...]) -> np.ndarray:
+    """The numbers in one CSV row, leaving out the columns ``skip``."""
     if len(row) != len(columns):
         raise _error(path, f"line {line} has {len(row)} fields, the first row has {len(columns)}",
                      "give every row the same number of columns")
-    cells = row if label is None else row[:label] + row[label + 1:]
     try:
-        return np.array(cells, dtype=np.float32)
+        return np.array(_kept(row, skip), dtype=np.float32)
     except ValueError:
-        column = next(i for i, cell in enumerate(row) if i != label and not _is_number(cell))
+        column = next(i for i, cell in enumerate(row) if i not in skip and not _is_number(cell))
         separator = next((c for c in ";\t|" if c in row[column]), None)
         if separator is not None:
             raise _error(path, f"line {line}: {row[column][:40]!r} has values separated by {separator!r}, not commas",
