@@ -113,6 +113,18 @@ def test_no_command_writes_over_its_input(vae, tmp_path):
     assert x.read_bytes() == before and np.load(tmp_path / "z.npy").shape == (30, 4)
 
 
+def test_csv_output_holds_the_npy_outputs_numbers(tmp_path):
+    """Every float32 digit: far from 0 (a sensor's offset), 6 significant digits would move values by units."""
+    offset = np.array([1234567.0, -7654321.0])
+    run_dir = untrained_run(tmp_path / "run", "vae", DataConfig(), (2,), Scaler(offset.tolist(), [100.0, 50.0], False, "standard"))
+    x = tmp_path / "x.npy"
+    np.save(x, (offset + np.random.default_rng(0).normal(0, 100, (5, 2))).astype(np.float32))
+    for kind in ("npy", "csv"):
+        ok("reconstruct", run_dir, x, "--split", "all", "-o", tmp_path / f"r.{kind}")
+    table = np.loadtxt(tmp_path / "r.csv", delimiter=",", skiprows=1, dtype=np.float32)
+    assert np.array_equal(table, np.load(tmp_path / "r.npy"))
+
+
 def test_flat_or_few_examples_in_every_output_format(vae, tmp_path):
     x = tmp_path / "x.npy"
     np.save(x, np.random.default_rng(0).random((2, 64)) * 16)  # two flat examples: no split possible, none needed

@@ -273,7 +273,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
     scores = m.score(x, y, samples=samples, seed=seed)
     columns = {"index": index, **({} if y is None else {"label": y}), **scores}
     table = np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
-    fmt = ["%d" if k in ("index", "label") else "%.6g" for k in columns]
+    fmt = ["%d" if k in ("index", "label") else "%.9g" for k in columns]
     _save_table(out, kind, table, list(columns), fmt)
     key = "neg_elbo" if "neg_elbo" in scores else "mse"
     worst = int(np.argmax(scores[key]))
@@ -427,8 +427,8 @@ def _save_examples(path, kind: str, x, m) -> None:
         _save_table(path, kind, flat, m.config.get("columns") or [f"x{i}" for i in range(flat.shape[1])])
 
 
-def _save_table(path, kind: str, table, names: list[str], fmt="%.6g") -> None:
-    """A 2-D table as .npy or as .csv with a header row."""
+def _save_table(path, kind: str, table, names: list[str], fmt="%.9g") -> None:
+    """A 2-D table as .npy or as .csv with a header row (9 significant digits: a float32 reads back as it was)."""
     import csv
     import io
 
