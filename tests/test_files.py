@@ -242,6 +242,13 @@ def test_csv_pandas_row_index_is_not_a_feature(tmp_path):
     assert load_file(tmp_path / "c.csv").x.tolist() == [[1, 2, 3], [4, 5, 6]]
 
 
+def test_csv_header_written_by_numpy_savetxt(tmp_path):
+    """np.savetxt(header="a,b") writes "# a,b": the comment mark is no part of the first name."""
+    np.savetxt(tmp_path / "a.csv", [[1, 2], [3, 4]], delimiter=",", header="a,b")
+    data = load_file(tmp_path / "a.csv")
+    assert data.x.tolist() == [[1, 2], [3, 4]] and data.columns == ["a", "b"]
+
+
 def test_csv_string_labels(tmp_path):
     (tmp_path / "a.csv").write_text("x1,x2,kind\n1,2,dog\n3,4,cat\n5,6, dog\n")
     data = load_file(tmp_path / "a.csv", label_column="kind")

@@ -228,6 +228,8 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             if not head:
                 raise _error(path, "has no rows", "check that the right file was given")
             header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
+            if header and header[0].lstrip().startswith("#"):  # np.savetxt(header=...) writes "# a,b,..."
+                header = [header[0].lstrip()[1:], *header[1:]]
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
             # pandas' to_csv() writes the row index first, under an empty name: row numbers, not a feature
