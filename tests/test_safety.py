@@ -87,6 +87,39 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
     assert marker.exists()
 
 
+def test_ctrl_c_while_the_state_is_written_stops_the_run_once_it_is_written(tmp_path, monkeypatch):
+    """torch.save cut short raised its own RuntimeError over the KeyboardInterrupt: a traceback, exit 1."""
+    import signal
+
+    run, save = make_run(tmp_path / "a"), torch.save
+    config = checkpoint.read_config(run)
+
+    def interrupted_save(obj, f):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.05)  # Python would raise KeyboardInterrupt here, between two bytecodes
+        save(obj, f)
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_state(run, {"epoch": 3, "records": []}, config)
+    assert checkpoint.load_state(run, config)["epoch"] == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_torch_failing_on_its_way_out_of_ctrl_c_is_still_an_interrupt(monkeypatch):
+    def fails_while_interrupted(*args, **kwargs):
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+
+    import vaekit.data.catalog as catalog
+
+    monkeypatch.setattr(catalog, "describe", fails_while_interrupted)
+    result = CliRunner().invoke(vaekit.cli.cli, ["datasets"])
+    assert result.exit_code == 130 and result.stderr.strip() == "vaekit: interrupted", result.output
+
+
 def test_state_of_another_run_is_refused(tmp_path):
     a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
     config = checkpoint.read_config(a)

@@ -26,7 +26,7 @@ from . import __version__
 from .config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from .data.scaling import SCALES, Scaler
 from .errors import VaekitError
-from .fileio import atomic_file, atomic_write, write_json
+from .fileio import atomic_file, atomic_write, signals_held, write_json
 
 CONFIG, WEIGHTS, METRICS, SUMMARY = "config.json", "model.safetensors", "metrics.jsonl", "summary.json"
 STATE, LOCK = "train_state.pt", ".lock"
@@ -181,7 +181,8 @@ def save_state(run: Path, state: dict, config: dict) -> None:
     """Write RUN/train_state.pt atomically; ``config`` (the model/train/data dicts) ties it to its run."""
     import torch
 
-    with disk_errors(run, STATE), atomic_file(Path(run) / STATE) as f:  # straight in: no second copy in memory
+    # straight into the file, no second copy in memory; a Ctrl-C meanwhile stops the run once the state is written
+    with signals_held(), disk_errors(run, STATE), atomic_file(Path(run) / STATE) as f:
         torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, f)
 
 

@@ -6,7 +6,9 @@ import contextlib
 import glob
 import json
 import os
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -37,6 +39,27 @@ def atomic_file(path: str | os.PathLike):
     except BaseException:  # KeyboardInterrupt too: never leave half a file behind
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def signals_held():
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them: a file being written is written whole.
+
+    ``torch.save`` cut short by Ctrl-C raises its own RuntimeError ("unexpected pos") over the
+    KeyboardInterrupt. Signals reach the main thread only; elsewhere the block runs as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {s: signal.signal(s, lambda number, frame: held.append(number)) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        if held:
+            signal.raise_signal(held[0])  # now, to the handler that was there before
 
 
 def _remove_stale(path: Path) -> None:

@@ -60,13 +60,13 @@ class Group(click.Group):
         except click.ClickException as e:
             fail(e.format_message())
         except (click.Abort, KeyboardInterrupt) as e:
-            click.echo("vaekit: interrupted", err=True)
-            terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
-            sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
+            _interrupted(e)
         except OSError as e:  # what the library did not turn into advice of its own: a file it could not write or read
             where = f"{e.filename}: " if e.filename else ""
             fail(f"{where}{e.strerror or e}; check the path and its permissions, or pick another place")
         except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations (after Abort, a RuntimeError too)
+            if isinstance(e.__context__, KeyboardInterrupt):  # torch code that failed on its way out of a Ctrl-C
+                _interrupted(e.__context__)
             if not isinstance(e, MemoryError) and not any(s in str(e) for s in OUT_OF_MEMORY):
                 raise
             fail("out of memory; ask for less (a smaller --batch-size, -n, --steps, --hidden, --latent-dim or "
@@ -75,6 +75,13 @@ class Group(click.Group):
             if main_thread:
                 signal.signal(signal.SIGTERM, previous)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted(e: BaseException) -> None:
+    """Say so and exit 130 (Ctrl-C) or 143 (SIGTERM), as a shell reports a process a signal stopped."""
+    click.echo("vaekit: interrupted", err=True)
+    terminated = isinstance(e, Terminated) or isinstance(e.__cause__, Terminated)  # click wraps it in Abort
+    sys.exit(128 + (signal.SIGTERM if terminated else signal.SIGINT))
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
