@@ -632,7 +632,8 @@ def _run_labels(trained, data) -> dict:
 def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_samples: int = DEFAULT_IW_SAMPLES,
                  seed: int = 0, offline: bool = False, device: str = "auto", key: str | None = None,
                  label_column: str | None = None, image_size: int | None = None) -> dict:
-    """Evaluate a run folder and write ``RUN/eval.json``; returns the dict written.
+    """Evaluate a run folder and write ``RUN/eval.json`` (``eval_file``: another data set's has its own name);
+    returns the dict written.
 
     ``data`` (default: the run's) is read with ``key``, ``label_column`` and ``image_size`` as in
     ``load_run_data``.
@@ -649,8 +650,19 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
     loaded = load_run_data(trained, data, offline, key=key, label_column=label_column, image_size=image_size)
     result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
                       iw_samples=iw_samples, seed=seed)
-    write_json(Path(run) / EVAL, result)
+    write_json(eval_file(run, data), result)
     return result
+
+
+def eval_file(run, data: str | None = None) -> Path:
+    """RUN/eval.json for the run's own data set; RUN/eval-<name>.json for another one, which leaves the
+    run's own evaluation (the one its report shows) as it was."""
+    from .checkpoint import read_config
+
+    if data is None or same_data(data, read_config(run)["cfg_data"].name):
+        return Path(run) / EVAL
+    name = re.sub(r"[^\w.-]", "_", Path(data).stem if Path(data).suffix else Path(data).name) or "data"
+    return Path(run) / f"eval-{name}.json"
 
 
 COMPARED = ("ae", "dae", "vae")  # the models `vaekit compare` trains

@@ -26,10 +26,12 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
-    Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
-    log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
+    With --data of another data set it writes RUN/eval-NAME.json instead, and leaves the run's own
+    evaluation and report as they are. Log-likelihoods are in nats per example; eval.json's
+    likelihood_meaning says whether they are a log-likelihood (binarized or Gaussian data) or only a
+    bound on a loss (grey levels).
     """
-    from ..metrics import evaluate_run
+    from ..metrics import EVAL, eval_file, evaluate_run
     from ..report import metric_table, write_report
 
     result = evaluate_run(run, data=data, key=key, label_column=label_column, image_size=image_size, split=split,
@@ -39,8 +41,11 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     click.echo(f"likelihood: {result['likelihood_meaning']}")
     for note in result["notes"]:
         click.echo(f"note: {note}")
-    click.echo(f"wrote {run}/eval.json")
-    if not no_report:
+    written = eval_file(run, data)
+    click.echo(f"wrote {written}")
+    if written.name != EVAL:
+        click.echo(f"report.html is left as it was: it shows the run's own data ({EVAL})")
+    elif not no_report:
         click.echo(f"wrote {write_report(run, offline=offline)}")
 
 
