@@ -113,6 +113,20 @@ def test_no_command_writes_over_its_input(vae, tmp_path):
     assert x.read_bytes() == before and np.load(tmp_path / "z.npy").shape == (30, 4)
 
 
+def test_no_command_writes_into_its_input_folder(vae, tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "images"
+    (images / "a").mkdir(parents=True)
+    for i in range(4):
+        Image.fromarray(np.full((8, 8), 30 * i, dtype=np.uint8)).save(images / "a" / f"{i}.png")
+    before = sorted(images.rglob("*"))
+    for out in (images / "out.png", images / "a" / "out.npy", tmp_path / "." / "images" / "x.csv"):
+        fails("reconstruct", vae, images, "-o", out, message="is inside the input folder")
+    assert sorted(images.rglob("*")) == before
+    ok("reconstruct", vae, images, "-o", tmp_path / "out.png")
+
+
 def test_csv_output_holds_the_npy_outputs_numbers(tmp_path):
     """Every float32 digit: far from 0 (a sensor's offset), 6 significant digits would move values by units."""
     offset = np.array([1234567.0, -7654321.0])
