@@ -309,7 +309,7 @@ def test_denoise_errors(vae, tmp_path):
 
 def test_score_vae_and_ae(vae, dae, tmp_path):
     result = ok("score", vae, "digits", "-o", tmp_path / "s.csv")
-    assert "neg_elbo" in result.output
+    assert "mean neg_elbo" in result.output and "(over 1 posterior draw shared by every example;" in result.output
     lines = (tmp_path / "s.csv").read_text().splitlines()
     assert lines[0] == "index,label,mse,recon,kl,neg_elbo" and len(lines) == N_TEST + 1
     table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)

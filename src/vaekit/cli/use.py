@@ -277,7 +277,10 @@ def score(run, out, samples, seed, device, batch_size, **source):
     _save_table(out, kind, table, list(columns), fmt)
     key = "neg_elbo" if "neg_elbo" in scores else "mse"
     worst = int(np.argmax(scores[key]))
-    click.echo(f"wrote {out}: {len(x)} examples of {what}; mean {key} {scores[key].mean():.4g}, "
+    # every example shares the same eps draws: fair for ranking, but their mean keeps that draw's error
+    draws = "" if key == "mse" else (f" (over {samples} posterior draw{'s' * (samples > 1)} shared by every example; "
+                                     "`vaekit evaluate` estimates the -ELBO)")
+    click.echo(f"wrote {out}: {len(x)} examples of {what}; mean {key} {scores[key].mean():.4g}{draws}, "
                f"highest {scores[key][worst]:.4g} (index {index[worst]})")
 
 
