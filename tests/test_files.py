@@ -238,15 +238,20 @@ def test_csv_pandas_row_index_is_not_a_feature(tmp_path):
     for label in ("kind", 2, -2):  # an index counts the file's columns, the row index's too
         data = load_file(tmp_path / "b.csv", label_column=label)
         assert data.x.tolist() == [[1, 2], [3, 4]] and data.columns == ["a", "b"] and data.classes == ["cat", "dog"]
+    (tmp_path / "d.csv").write_text(",0,1,2\nr0,5,6,7\nr1,8,9,10\n")  # unnamed columns after a row index of names
+    data = load_file(tmp_path / "d.csv")
+    assert data.x.tolist() == [[5, 6, 7], [8, 9, 10]] and data.columns == ["0", "1", "2"]
     (tmp_path / "c.csv").write_text("a,,b\n1,2,3\n4,5,6\n")  # an empty name elsewhere: a column like any other
     assert load_file(tmp_path / "c.csv").x.tolist() == [[1, 2, 3], [4, 5, 6]]
 
 
 def test_csv_header_written_by_numpy_savetxt(tmp_path):
     """np.savetxt(header="a,b") writes "# a,b": the comment mark is no part of the first name."""
-    np.savetxt(tmp_path / "a.csv", [[1, 2], [3, 4]], delimiter=",", header="a,b")
-    data = load_file(tmp_path / "a.csv")
-    assert data.x.tolist() == [[1, 2], [3, 4]] and data.columns == ["a", "b"]
+    np.savetxt(tmp_path / "a.csv", [[0, 1, 2], [1, 3, 4]], delimiter=",", header="kind,a,b")
+    data = load_file(tmp_path / "a.csv", label_column="kind")
+    assert data.x.tolist() == [[1, 2], [3, 4]] and data.columns == ["a", "b"] and data.y.tolist() == [0, 1]
+    (tmp_path / "b.csv").write_text("#id,a\n1,2\n3,4\n")  # no savetxt mark: a name like any other
+    assert load_file(tmp_path / "b.csv").columns == ["#id", "a"]
 
 
 def test_csv_string_labels(tmp_path):

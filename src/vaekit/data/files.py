@@ -228,8 +228,8 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             if not head:
                 raise _error(path, "has no rows", "check that the right file was given")
             header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
-            if header and header[0].lstrip().startswith("#"):  # np.savetxt(header=...) writes "# a,b,..."
-                header = [header[0].lstrip()[1:], *header[1:]]
+            if header and header[0].startswith("# "):  # np.savetxt(header=...) writes "# a,b,..."
+                header = [header[0][2:], *header[1:]]
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
             # pandas' to_csv() writes the row index first, under an empty name: row numbers, not a feature
@@ -275,12 +275,13 @@ def _kept(row: list, skip: tuple[int, ...]) -> list:
 
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
     """A header has a name above a number, or counts the columns (0, 1, ..., n - 1 or 1, ..., n: what
-    pandas writes for unnamed columns) above a row that does not; a lone row is a header when it has
-    any name."""
+    pandas writes for unnamed columns) above a row that does not, or does so after an empty name (pandas'
+    row index, whatever the index holds); a lone row is a header when it has any name."""
     if second is None:
         return not all(map(_is_number, first))
     return (any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
-            or (_counts_columns(first) and not _counts_columns(second)))
+            or (_counts_columns(first) and not _counts_columns(second))
+            or (not first[0].strip() and _counts_columns(first[1:])))  # pandas' unnamed columns after its row index
 
 
 def _is_row_index(header: list[str]) -> bool:
