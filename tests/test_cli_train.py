@@ -68,7 +68,7 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--device", "tpu"], "--device tpu"),
     (["--scale", "none"], "--likelihood bernoulli"),
     (["--val-fraction", "1.5"], "--val-fraction"),
-    (["--test-fraction", "0"], "--test-fraction 0 leaves no test split"),  # used to score the run on one example
+    (["--test-fraction", "0"], "--test-fraction 0 leaves none to score the run on"),  # it was scored on one example
     (["--epochs", "many"], "many"),
     (["--no-such-option"], "no-such-option"),
     (["--image-size", "0"], "--image-size 0"),  # on any data, before training

@@ -129,9 +129,6 @@ class TrainConfig:
         for name, value in (("val-fraction", self.val_fraction), ("test-fraction", self.test_fraction)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise VaekitError(f"--{name} {value} must be in [0, 1); try --{name} 0.1")
-        if self.test_fraction == 0:  # a run is scored on its test split: the summary, evaluate, report
-            raise VaekitError("--test-fraction 0 leaves no test split to score the run on; "
-                              "give a share in (0, 1), e.g. --test-fraction 0.2")
         check_choice("device", self.device, DEVICES)
         _positive_int("checkpoint-every", self.checkpoint_every, "1", zero_ok=True)
         check_choice("on-nan", self.on_nan, ON_NAN)

@@ -53,6 +53,9 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
     if len(x) < 3:
         use = "" if scaler is None else "; a trained model's commands take every example with --split all"
         raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test){use}")
+    if n_test is None and test_fraction == 0 and scaler is None:  # a new run, which is scored on its test split
+        raise VaekitError(f"{cfg.name} has no official test split, and --test-fraction 0 leaves none to score the run "
+                          "on; give a share in (0, 1), e.g. --test-fraction 0.2")
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
     if scaler is None:
         scaler = Scaler.fit(x, cfg.scale, splits["train"])
