@@ -87,23 +87,53 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
     assert marker.exists()
 
 
-def test_ctrl_c_while_the_state_is_written_stops_the_run_once_it_is_written(tmp_path, monkeypatch):
+def test_ctrl_c_while_the_state_is_written_stops_the_run_once_it_is_written_and_counted(tmp_path, monkeypatch):
     """torch.save cut short raised its own RuntimeError over the KeyboardInterrupt: a traceback, exit 1."""
     import signal
 
-    run, save = make_run(tmp_path / "a"), torch.save
+    run, save, calls = make_run(tmp_path / "a"), torch.save, []
     config = checkpoint.read_config(run)
 
     def interrupted_save(obj, f):
+        calls.append(obj["epoch"])
         os.kill(os.getpid(), signal.SIGINT)
         time.sleep(0.05)  # Python would raise KeyboardInterrupt here, between two bytecodes
         save(obj, f)
 
     monkeypatch.setattr(torch, "save", interrupted_save)
+    saver = checkpoint.StateSaver(run, config, every=1)
     with pytest.raises(KeyboardInterrupt):
-        checkpoint.save_state(run, {"epoch": 3, "records": []}, config)
-    assert checkpoint.load_state(run, config)["epoch"] == 3
+        saver({"epoch": 3, "records": []}, final=False)
+    assert checkpoint.load_state(run, config)["epoch"] == 3 and saver.interrupted() == 3 and calls == [3]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+
+
+def test_held_signals_sigterm_first_and_not_over_an_error():
+    import signal
+
+    from vaekit.fileio import signals_held
+
+    class Terminated(Exception):
+        pass
+
+    def terminate(number, frame):
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with pytest.raises(Terminated):  # Ctrl-C, then a scheduler's SIGTERM: stopped as SIGTERM asks
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+        with pytest.raises(OSError, match="No space left"):  # the block's own error is what the user needs to read
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.05)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        assert signal.getsignal(signal.SIGTERM) is terminate
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def test_torch_failing_on_its_way_out_of_ctrl_c_is_still_an_interrupt(monkeypatch):

@@ -181,8 +181,7 @@ def save_state(run: Path, state: dict, config: dict) -> None:
     """Write RUN/train_state.pt atomically; ``config`` (the model/train/data dicts) ties it to its run."""
     import torch
 
-    # straight into the file, no second copy in memory; a Ctrl-C meanwhile stops the run once the state is written
-    with signals_held(), disk_errors(run, STATE), atomic_file(Path(run) / STATE) as f:
+    with disk_errors(run, STATE), atomic_file(Path(run) / STATE) as f:  # straight in: no second copy in memory
         torch.save({"version": STATE_VERSION, "config": _fingerprint(config), **state}, f)
 
 
@@ -249,8 +248,11 @@ class StateSaver:
             self.save(state)
 
     def save(self, state: dict) -> None:
-        save_state(self.run, state, self.config)
-        self.saved_epoch = state["epoch"]
+        # a Ctrl-C meanwhile stops the run once the state is written and counted (torch.save cut short
+        # raises its own RuntimeError over the KeyboardInterrupt)
+        with signals_held():
+            save_state(self.run, state, self.config)
+            self.saved_epoch = state["epoch"]
 
     def interrupted(self) -> int | None:
         """Save the newest state unless it is on disk already -> the epoch a resume continues after."""

@@ -43,23 +43,27 @@ def atomic_file(path: str | os.PathLike):
 
 @contextlib.contextmanager
 def signals_held():
-    """Hold Ctrl-C and SIGTERM until the block ends, then deliver them: a file being written is written whole.
+    """Hold Ctrl-C and SIGTERM until the block ends, then deliver one of them (SIGTERM first) to the
+    handler that was there before; not if the block failed, since its error stops the program anyway.
 
-    ``torch.save`` cut short by Ctrl-C raises its own RuntimeError ("unexpected pos") over the
-    KeyboardInterrupt. Signals reach the main thread only; elsewhere the block runs as it is.
+    Signals reach the main thread only; elsewhere the block runs as it is. A handler set outside Python
+    cannot be put back, so the default one takes its place.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held: list[int] = []
-    previous = {s: signal.signal(s, lambda number, frame: held.append(number)) for s in (signal.SIGINT, signal.SIGTERM)}
+    held: set[int] = set()
+    previous = {s: signal.signal(s, lambda number, frame: held.add(number)) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
+    except BaseException:
+        held.clear()
+        raise
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
         if held:
-            signal.raise_signal(held[0])  # now, to the handler that was there before
+            signal.raise_signal(signal.SIGTERM if signal.SIGTERM in held else signal.SIGINT)
 
 
 def _remove_stale(path: Path) -> None:
