@@ -98,8 +98,8 @@ def test_data_without_labels_skips_the_probes_with_a_note(runs, tmp_path):
     np.save(path, load_digits().images.astype(np.float32)[:, None])  # the run's shape, no labels
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert "no labels" in result.output and f"wrote {runs['vae'] / 'eval-unlabelled.json'}" in result.output
-    saved = json.loads((runs["vae"] / "eval-unlabelled.json").read_text())
+    assert "no labels" in result.output and f"wrote {runs['vae'] / 'eval-unlabelled.npy.json'}" in result.output
+    saved = json.loads((runs["vae"] / "eval-unlabelled.npy.json").read_text())
     assert "probe_accuracy" not in saved and "frechet_distance" not in saved and "neg_elbo" in saved
 
 
@@ -131,7 +131,7 @@ def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path)
     np.save(path, load_digits().data.astype(np.float32))  # (N, 64) for a model of (1, 8, 8), as encode takes them
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    flat = json.loads((runs["vae"] / "eval-flat.json").read_text())
+    flat = json.loads((runs["vae"] / "eval-flat.npy.json").read_text())
     assert invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report").exit_code == 0
     assert flat["data"] == str(path) and flat["mse"] == pytest.approx(json.loads((runs["vae"] / "eval.json").read_text())["mse"])  # the same images
 
@@ -139,14 +139,21 @@ def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path)
 def test_another_data_set_leaves_the_runs_own_evaluation_and_report(runs, tmp_path):
     from sklearn.datasets import load_digits
 
+    from vaekit.metrics import eval_file
+
     assert invoke("evaluate", runs["vae"], "--iw-samples", 5).exit_code == 0
     own, report = (runs["vae"] / "eval.json").read_bytes(), (runs["vae"] / "report.html").read_bytes()
     path = tmp_path / "other digits.npy"
     np.save(path, load_digits().images.astype(np.float32)[::-1, None].copy())
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5)
     assert result.exit_code == 0 and "report.html is left as it was" in result.output, result.output
-    assert json.loads((runs["vae"] / "eval-other_digits.json").read_text())["data"] == str(path)
+    assert json.loads((runs["vae"] / "eval-other_digits.npy.json").read_text())["data"] == str(path)
     assert (runs["vae"] / "eval.json").read_bytes() == own and (runs["vae"] / "report.html").read_bytes() == report
+    # one file per data set, and per array of a file: they do not write over each other
+    names = {eval_file(runs["vae"], data, **reading).name for data, reading in [
+        ("a/x.npy", {}), ("b/x.csv", {}), ("x.npz", {"key": "x_test"}), ("digits", {"image_size": 8})]}
+    assert names == {"eval-x.npy.json", "eval-x.csv.json", "eval-x.npz-x_test.json", "eval-digits.json"}
+    assert eval_file(runs["vae"], "digits") == eval_file(runs["vae"]) == runs["vae"] / "eval.json"
 
 
 def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
@@ -169,7 +176,7 @@ def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
     # the run's --label-column names a column of its own .csv: it does not apply to a .npy
     result = invoke("evaluate", csv_run, "--data", tmp_path / "other.npy", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert json.loads((csv_run / "eval-other.json").read_text())["data"] == str(tmp_path / "other.npy")
+    assert json.loads((csv_run / "eval-other.npy.json").read_text())["data"] == str(tmp_path / "other.npy")
     # nor does its --key name an array of another .npz: evaluate takes its own
     result = invoke("evaluate", npz_run, "--data", tmp_path / "other.npz", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 2 and "'images', 'junk'" in result.output and "--key" in result.output

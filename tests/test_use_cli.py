@@ -113,7 +113,7 @@ def test_no_command_writes_over_its_input(vae, tmp_path):
     assert x.read_bytes() == before and np.load(tmp_path / "z.npy").shape == (30, 4)
 
 
-def test_no_command_writes_into_its_input_folder(vae, tmp_path):
+def test_no_command_writes_into_its_input_folder(vae, tmp_path, monkeypatch):
     from PIL import Image
 
     images = tmp_path / "images"
@@ -123,8 +123,13 @@ def test_no_command_writes_into_its_input_folder(vae, tmp_path):
     before = sorted(images.rglob("*"))
     for out in (images / "out.png", images / "a" / "out.npy", tmp_path / "." / "images" / "x.csv"):
         fails("reconstruct", vae, images, "-o", out, message="is inside the input folder")
-    assert sorted(images.rglob("*")) == before
+    (images / "a" / "link.png").symlink_to(tmp_path / "elsewhere.png")  # writing replaces the link: inside
+    fails("reconstruct", vae, images, "-o", images / "a" / "link.png", message="is inside the input folder")
+    assert not (tmp_path / "elsewhere.png").exists() and (images / "a" / "link.png").is_symlink()
     ok("reconstruct", vae, images, "-o", tmp_path / "out.png")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "digits").mkdir()  # a folder named as a data set: the named set is the input, not the folder
+    ok("encode", vae, "digits", "-o", Path("digits") / "z.npy")
 
 
 def test_csv_output_holds_the_npy_outputs_numbers(tmp_path):
@@ -472,6 +477,15 @@ def test_csv_columns_are_matched_by_name(tmp_path):
     fails("encode", tmp_path / "run", tmp_path / "twice.csv", "-o", tmp_path / "z.npy",
           message=f"error: {tmp_path / 'twice.csv'}: its header does not name the columns the model was trained on "
                   "(missing 'b'); give the same columns")
+
+    # a run of an older vaekit, which took pandas' row index for a column named '': why its own file no longer fits
+    config = json.loads((tmp_path / "run" / checkpoint.CONFIG).read_text())
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / checkpoint.CONFIG).write_text(json.dumps({**config, "columns": ["", "a", "b"]}))
+    (tmp_path / "old" / checkpoint.WEIGHTS).write_bytes((tmp_path / "run" / checkpoint.WEIGHTS).read_bytes())
+    (tmp_path / "indexed.csv").write_text(",a,b\n" + "".join(f"{i},{r[0]:.6f},{r[1]:.6f}\n" for i, r in enumerate(x)))
+    fails("encode", tmp_path / "old", tmp_path / "indexed.csv", "-o", tmp_path / "z.npy",
+          message="(missing ''); give the same columns; this run comes from an older vaekit, which read pandas' row index")
 
     # outputs in the input's units carry the run's names, so they read back as its input did
     ok("reconstruct", tmp_path / "run", tmp_path / "shuffled.csv", "-o", tmp_path / "r.csv")

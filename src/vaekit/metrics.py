@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 EVAL = "eval.json"
 DEFAULT_IW_SAMPLES = 1000
 FRECHET_DRAWS = 5  # draws of prior samples whose spread frechet_distance_sd reports
+_SAFE = re.compile(r"[^\w.-]")  # what a file name made from a data set's name keeps
 SPREAD_SEED, FITTED_SEED = 1_000_003, 2_000_003  # offsets from --seed of those draws' generators: other streams
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
@@ -608,6 +609,9 @@ def _run_columns(trained, data) -> np.ndarray:
         found = ", ".join(filter(None, (missing and "missing " + ", ".join(map(repr, missing[:5])),
                                         extra and "unexpected " + ", ".join(map(repr, extra[:5])))))
         label = "; name the label column with --label-column" if len(extra) == 1 and not missing else ""
+        if "" in missing or any(name.startswith("# ") for name in missing):
+            label = ("; this run comes from an older vaekit, which read pandas' row index (an unnamed first column) "
+                     "or np.savetxt's '# ' as part of the data: train it again")
         raise VaekitError(f"{data.name}: its header does not name the columns the model was trained on "
                           f"({found or 'a name repeated'}); give the same columns{label}")
     return data.x[:, [data.columns.index(c) for c in run_columns]]
@@ -650,19 +654,21 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
     loaded = load_run_data(trained, data, offline, key=key, label_column=label_column, image_size=image_size)
     result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
                       iw_samples=iw_samples, seed=seed)
-    write_json(eval_file(run, data), result)
+    write_json(eval_file(run, data, key=key, label_column=label_column, image_size=image_size), result)
     return result
 
 
-def eval_file(run, data: str | None = None) -> Path:
-    """RUN/eval.json for the run's own data set; RUN/eval-<name>.json for another one, which leaves the
-    run's own evaluation (the one its report shows) as it was."""
+def eval_file(run, data: str | None = None, **reading) -> Path:
+    """RUN/eval.json for the run's own data set, read as in training; RUN/eval-<file name>[-<key>].json for
+    another one (or another ``key``, ``label_column``, ``image_size`` of it), which leaves the run's own
+    evaluation, the one its report shows, as it was."""
     from .checkpoint import read_config
 
-    if data is None or same_data(data, read_config(run)["cfg_data"].name):
+    own = read_config(run)["cfg_data"]
+    if (data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items()):
         return Path(run) / EVAL
-    name = re.sub(r"[^\w.-]", "_", Path(data).stem if Path(data).suffix else Path(data).name) or "data"
-    return Path(run) / f"eval-{name}.json"
+    name = "-".join(str(part) for part in (Path(data or own.name).name, reading.get("key")) if part)
+    return Path(run) / f"eval-{_SAFE.sub('_', name)}.json"
 
 
 COMPARED = ("ae", "dae", "vae")  # the models `vaekit compare` trains

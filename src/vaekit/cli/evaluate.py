@@ -41,7 +41,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     click.echo(f"likelihood: {result['likelihood_meaning']}")
     for note in result["notes"]:
         click.echo(f"note: {note}")
-    written = eval_file(run, data)
+    written = eval_file(run, data, key=key, label_column=label_column, image_size=image_size)
     click.echo(f"wrote {written}")
     if written.name != EVAL:
         click.echo(f"report.html is left as it was: it shows the run's own data ({EVAL})")

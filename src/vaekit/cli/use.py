@@ -381,11 +381,15 @@ def _not_the_input(out, source: str) -> None:
     """Refuse an -o that names the file being read, or lies in the folder of images being read: writing
     it would replace the user's data, or add to it."""
     import os
+    from pathlib import Path
+
+    from ..data.datasets import is_named
 
     if out.exists() and os.path.exists(source) and os.path.samefile(out, source):
         raise VaekitError(f"-o {out} is the input file itself, and writing it would replace your data; "
                           "pick another output name")
-    if os.path.isdir(source) and out.resolve().is_relative_to(os.path.realpath(source)):
+    written = Path(os.path.realpath(out.parent), out.name)  # a link that -o names is replaced, not followed
+    if not is_named(source) and os.path.isdir(source) and written.is_relative_to(os.path.realpath(source)):
         raise VaekitError(f"-o {out} is inside the input folder {source}, whose images it would join; "
                           "pick a path outside it")
 
