@@ -138,8 +138,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(f"likelihood={likelihood!r} is not one of {', '.join(LIKELIHOODS)}; e.g. likelihood='bernoulli'")
         scaled = None if data.scaler.clip else data.scaler.transform(data.x)  # minmax clips to [0, 1] anyway
         in_unit = scaled is None or bool(scaled.min() >= 0 and scaled.max() <= 1)
-        if likelihood == "bernoulli" and not in_unit:
-            raise ValueError(f"likelihood='bernoulli' needs data in [0, 1] but scale={self.scale!r} leaves it outside; "
+        if likelihood in ("bernoulli", "continuous-bernoulli") and not in_unit:  # densities on [0, 1] only
+            raise ValueError(f"likelihood={likelihood!r} needs data in [0, 1] but scale={self.scale!r} leaves it outside; "
                              "use scale='minmax' or likelihood='gaussian'")
         return likelihood or ("bernoulli" if in_unit else "gaussian")
 
@@ -235,9 +235,9 @@ class VAETransformer(_Autoencoder):
         For arch='conv': the shape each row of X is reshaped to.
     beta : float
         Weight of the KL term; 1 is the true ELBO.
-    likelihood : {'bernoulli', 'gaussian'}, optional
+    likelihood : {'bernoulli', 'gaussian', 'continuous-bernoulli', 'gaussian-learned', 'gaussian-learned-global'}, optional
         p(x | z). Default: bernoulli when the scaled data lie in [0, 1] (always with 'minmax'),
-        else gaussian; bernoulli on data outside [0, 1] is an error.
+        else gaussian; bernoulli or continuous-bernoulli on data outside [0, 1] is an error.
     epochs, batch_size, lr : int, int, float
         Adam training: passes over X, examples per step, learning rate (no early stopping).
     scale : {'minmax', 'standard', 'none'}
