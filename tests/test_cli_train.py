@@ -151,6 +151,17 @@ def test_diverged_run_says_so_without_python_warnings(tmp_path):
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "figures" / "loss.png").is_file()
 
 
+@pytest.mark.parametrize("schedule, warning", [
+    (["--kl-warmup", "1", "--kl-cycles", "2"], "--kl-warmup 1 --kl-cycles 2 spans 4 epochs, and --epochs 3 ends it in cycle 2"),
+    (["--kl-warmup", "4"], "--kl-warmup 4 is longer than --epochs 3: the KL weight reaches only 75% of its full value"),
+])
+def test_a_kl_schedule_longer_than_the_run_is_warned_about(tmp_path, schedule, warning):
+    result = run("train", *schedule, "--epochs", "3", "--hidden", "8", "--out", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0 and f"vaekit: warning: {warning}" in result.stderr, result.output
+    assert " spans " not in run("train", "--kl-warmup", "1", "--kl-cycles", "2", "--epochs", "4", "--hidden", "8",
+                                "--out", str(tmp_path / "fits"), "--quiet").stderr
+
+
 def test_a_tiny_test_split_is_warned_about(tmp_path):
     (tmp_path / "five.csv").write_text("1,2\n3,4\n5,6\n7,8\n9,10\n")
     result = run("train", "--data", str(tmp_path / "five.csv"), "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet")

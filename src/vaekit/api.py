@@ -155,6 +155,8 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         logging.getLogger(__name__).warning(
             f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
             "give more data or a larger --test-fraction")
+    if world.main and (unfinished := _unfinished_schedule(model_cfg, train_cfg.epochs)):
+        logging.getLogger(__name__).warning(unfinished)
     model = build_model(model_cfg).to(device)
     extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()}}
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
@@ -281,6 +283,18 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
         _interrupted(f"the run is complete but for report.html; `vaekit report {run}` writes it")
         raise
     return trained
+
+
+def _unfinished_schedule(cfg, epochs: int) -> str | None:
+    """What a KL schedule longer than the training run leaves undone, or None when it fits."""
+    warmup, cycles = getattr(cfg, "kl_warmup", 0), getattr(cfg, "kl_cycles", 0)
+    if cycles > 1 and 2 * warmup * cycles > epochs:
+        return (f"--kl-warmup {warmup} --kl-cycles {cycles} spans {2 * warmup * cycles} epochs, and --epochs {epochs} "
+                f"ends it in cycle {epochs // (2 * warmup) + 1}; give --epochs {2 * warmup * cycles} or fewer cycles")
+    if warmup > epochs:
+        return (f"--kl-warmup {warmup} is longer than --epochs {epochs}: the KL weight reaches only {epochs / warmup:.0%} "
+                "of its full value in training (the run is still scored at full weight); give a shorter warm-up")
+    return None
 
 
 @contextlib.contextmanager
