@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import DataConfig, ModelConfig, TrainConfig, default_hidden, plain
+from .config import UNIT_LIKELIHOODS, DataConfig, ModelConfig, TrainConfig, default_hidden, plain
 from .errors import VaekitError
 
 FIGURES = "figures"
@@ -138,7 +138,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
                               "folder with a sub-folder per class, a .csv with --label-column, a .npz with y) or use --model vae")
         model_cfg.n_classes = max(len(data.classes or []), int(data.y.max()) + 1)
     model_cfg.validate()
-    if model_cfg.likelihood in ("bernoulli", "continuous-bernoulli") and data.scaler.kind not in ("uint8", "minmax"):
+    if model_cfg.likelihood in UNIT_LIKELIHOODS and data.scaler.kind not in ("uint8", "minmax"):
         raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but --scale "
                           f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
     if data_cfg.binarize is not None and (data_cfg.binarize != "dynamic" or model_cfg.likelihood != "bernoulli"
@@ -287,7 +287,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
 
 def _unfinished_schedule(cfg, epochs: int) -> str | None:
     """What a KL schedule longer than the training run leaves undone, or None when it fits."""
-    warmup, cycles = getattr(cfg, "kl_warmup", 0), getattr(cfg, "kl_cycles", 0)
+    warmup, cycles = cfg.kl_warmup, cfg.kl_cycles
     if cycles > 1 and 2 * warmup * cycles > epochs:
         return (f"--kl-warmup {warmup} --kl-cycles {cycles} spans {2 * warmup * cycles} epochs, and --epochs {epochs} "
                 f"ends it in cycle {epochs // (2 * warmup) + 1}; give --epochs {2 * warmup * cycles} or fewer cycles")

@@ -16,6 +16,7 @@ NOISE_KINDS = ("gaussian", "mask", "salt-pepper")
 # bernoulli: binary-ish data in [0, 1]; continuous-bernoulli: grey levels in [0, 1] (a true density there);
 # gaussian: fixed sigma; gaussian-learned: sigma learned per feature; gaussian-learned-global: one learned sigma
 LIKELIHOODS = ("bernoulli", "gaussian", "continuous-bernoulli", "gaussian-learned", "gaussian-learned-global")
+UNIT_LIKELIHOODS = ("bernoulli", "continuous-bernoulli")  # densities of data in [0, 1] only
 ARCHS = ("mlp", "conv")
 ON_NAN = ("stop", "skip")
 DEVICES = ("auto", "cpu", "cuda")

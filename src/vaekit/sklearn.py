@@ -25,7 +25,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .config import ARCHS, LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
+from .config import ARCHS, LIKELIHOODS, UNIT_LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
 from .errors import VaekitError
 
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
@@ -138,7 +138,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise ValueError(f"likelihood={likelihood!r} is not one of {', '.join(LIKELIHOODS)}; e.g. likelihood='bernoulli'")
         scaled = None if data.scaler.clip else data.scaler.transform(data.x)  # minmax clips to [0, 1] anyway
         in_unit = scaled is None or bool(scaled.min() >= 0 and scaled.max() <= 1)
-        if likelihood in ("bernoulli", "continuous-bernoulli") and not in_unit:  # densities on [0, 1] only
+        if likelihood in UNIT_LIKELIHOODS and not in_unit:
             raise ValueError(f"likelihood={likelihood!r} needs data in [0, 1] but scale={self.scale!r} leaves it outside; "
                              "use scale='minmax' or likelihood='gaussian'")
         return likelihood or ("bernoulli" if in_unit else "gaussian")
