@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -239,6 +240,22 @@ def test_corrupt_json_files_in_a_run_get_advice_that_fixes_them(runs, tmp_path):
     (run / "summary.json").unlink()  # the advice works
     assert invoke("train", "--resume", run, "--quiet").exit_code == 0
     assert json.loads((run / "summary.json").read_text())["epochs_trained"] == 2
+
+
+def test_the_cached_classifier_is_one_of_these_very_images():
+    """A folder whose images were replaced has the same name, shape and split: the old classifier gave its numbers."""
+    from vaekit.config import DataConfig
+    from vaekit.data.datasets import load_data
+
+    data = load_data(DataConfig())
+    key = metrics._cache_key(data, 100, 0)
+    x = np.array(data.x)
+    x[0, 0, 0, 0] += 1
+    assert metrics._cache_key(dataclasses.replace(data, x=x), 100, 0) != key
+    y = data.y.copy()
+    y[0] = (y[0] + 1) % 10
+    assert metrics._cache_key(dataclasses.replace(data, y=y), 100, 0) != key
+    assert metrics._cache_key(load_data(DataConfig()), 100, 0) == key  # the same data: the cache is used
 
 
 def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):
