@@ -381,6 +381,25 @@ def test_a_cvae_uses_the_labels(tmp_path):
               message="label 30 is not a class of this cvae, which has 10 (0 to 9)")
 
 
+def test_a_cvae_label_is_a_class_name_first(tmp_path):
+    """Folders 10, 2, 3 sort as ImageFolder sorts them: --label 2 is the folder "2", class number 1."""
+    from vaekit.trained import Trained
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(model="cvae", input_shape=(1, 8, 8), latent_dim=2, hidden=(8,), n_classes=3).validate()
+    (tmp_path / "run").mkdir()
+    checkpoint.save_run(tmp_path / "run", build_model(cfg), cfg, TrainConfig(), DataConfig(),
+                        Scaler(0.0, 16.0, True, "minmax"), {"classes": ["10", "2", "3"]})
+    np.save(tmp_path / "z.npy", np.random.default_rng(0).normal(size=(4, 2)).astype(np.float32))
+    m = Trained.load(tmp_path / "run")
+    for label, number in (("2", 1), ("10", 0), ("3", 2)):
+        ok("decode", tmp_path / "run", tmp_path / "z.npy", "--label", label, "-o", tmp_path / "x.npy")
+        np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), m.decode(np.load(tmp_path / "z.npy"), number))
+    assert "4 samples of class 10" in ok("generate", tmp_path / "run", "-n", "4", "--label", "10", "-o", tmp_path / "g.npy").output
+    fails("generate", tmp_path / "run", "--label", "cat", "-o", tmp_path / "g.npy",
+          message="--label cat is neither a class of this run (10, 2, 3) nor a class number")
+
+
 # -- Fashion-MNIST: 28x28 uint8, 70,000 images --------------------------------------------------
 
 

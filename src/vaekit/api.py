@@ -381,7 +381,9 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon, x)], ["original", "reconstruction"],
                     f"{name}: test images and their reconstructions")
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
-    kind += f"; row i: class i, 0 to {classes - 1}" if classes else ""
+    names = data.classes or [str(i) for i in range(classes)]
+    if classes:  # the row's class by name: a folder "10" sorts before "2", as in torchvision's ImageFolder
+        kind += f"; rows: classes {', '.join(names[:12])}{', ...' if classes > 12 else ''}"
     plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
     if isinstance(model, VAE):  # the loss, and its KL term: near 0, the codes say nothing (posterior collapse)
         panels = [("loss", model.objective() + ", nats per example"), ("kl", "KL(q(z|x) || p(z)), nats per example")]

@@ -56,8 +56,9 @@ def device_options(f):
     return click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(f)
 
 
-LABEL = click.option("--label", type=click.IntRange(min=0), default=None,
-                     help="Conditional models (cvae): the class to decode (needed by decode; generate: uniform over classes without it).")
+LABEL = click.option("--label", default=None,
+                     help="Conditional models (cvae): the class to decode, by its name in the training data or its number "
+                          "(needed by decode; generate: uniform over classes without it).")
 
 
 def output_option(*suffixes: str, what: str):
@@ -112,6 +113,7 @@ def decode(run, latents, out, label, device, batch_size):
     m = _load(run, device, batch_size)
     if m.conditional and label is None:
         raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class; pass --label, e.g. --label 0")
+    label = _class_number(m, label)
     z = _read_latents(latents, out)
     if kind == "png":
         z = z[:64]
@@ -170,14 +172,14 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
     if not m.is_vae:
         click.echo(f"vaekit: warning: {m.model_cfg.model} is not a generative model: nothing made its codes follow "
                    "N(0, I), so these decodes of random codes show an AE's latent space is not a distribution", err=True)
-    x = m.generate(n, seed=seed, temperature=temperature, labels=label)
+    x = m.generate(n, seed=seed, temperature=temperature, labels=_class_number(m, label))
     if kind == "png":
         from .. import plots
 
         plots.save_grid(out, _display(m, x)[0], f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)", ncol=max(8, round(n**0.5)))
     else:
         _save_examples(out, kind, x, m)
-    click.echo(f"wrote {out}: {n} samples")
+    click.echo(f"wrote {out}: {n} samples" + ("" if label is None else f" of class {label}"))
 
 
 @cli.command()
@@ -422,6 +424,19 @@ def _display(m, *arrays):
         return shown
     lo, hi = min(float(s.min()) for s in shown), max(float(s.max()) for s in shown)
     return [(s - lo) / max(hi - lo, 1e-12) for s in shown]
+
+
+def _class_number(m, label: str | None) -> int | None:
+    """--label as the class's number: a class name of the run's training data (a folder "10" sorts before
+    "2", as in torchvision's ImageFolder), else a number counted in that list."""
+    classes = m.config.get("classes") or []
+    if label is None or label in classes:
+        return None if label is None else classes.index(label)
+    if not label.isdigit():
+        names = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
+        raise VaekitError(f"--label {label} is neither a class of this run{f' ({names})' if names else ''} nor a "
+                          "class number; pass one of them, e.g. --label 0")
+    return int(label)
 
 
 def _name(m) -> str:
