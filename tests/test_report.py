@@ -98,6 +98,8 @@ def test_report_command_rewrites_a_page(runs, tmp_path):
     path = write_report(runs["vae"])
     assert path == runs["vae"] / REPORT
     parse(path)
+    # the run's column is its model, not its folder ("vae2d"), which the reading took for a model ("the VAE2D's ...")
+    assert "<th>vae</th>" in path.read_text() and "vae2d</th>" not in path.read_text()
 
 
 def test_report_of_a_missing_folder_is_a_one_line_error(tmp_path):

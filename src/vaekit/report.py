@@ -261,9 +261,9 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
     return np.stack([zx.ravel(), zy.ravel()], axis=1).astype(np.float32)
 
 
-def collect(run: Path, name: str, trained=None, data=None, offline: bool = False) -> RunView:
-    """Read a run folder into a RunView, first drawing the figures it lacks (a run's figures never
-    change: a finished run is not trained again)."""
+def collect(run: Path, name: str | None = None, trained=None, data=None, offline: bool = False) -> RunView:
+    """Read a run folder into a RunView named ``name`` (default: its model, vae, ae, ...), first drawing
+    the figures it lacks (a run's figures never change: a finished run is not trained again)."""
     from .checkpoint import CONFIG, METRICS, STATE, SUMMARY
     from .metrics import EVAL, load_run_data
 
@@ -286,7 +286,7 @@ def collect(run: Path, name: str, trained=None, data=None, offline: bool = False
             records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
             write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
         write_extra_figures(run, trained, data)
-    view = RunView(name, config, _json_or_empty(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
+    view = RunView(name or config["model"]["model"], config, _json_or_empty(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
     # only the training table needs summary.json, so the page goes on without it; training writes it
     # again when the run's state is there to resume from (the same run, to the bit)
     fix = (f"delete it and run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file()
@@ -343,7 +343,7 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
         views = [collect(path / n, n, offline=offline) for n in names]
         title = f"vaekit: {', '.join(n.upper() for n in names)} on {views[0].config['data']['name']}"
     else:
-        views = [collect(path, path.name, trained, data, offline)]
+        views = [collect(path, None, trained, data, offline)]  # named by its model: the page reads "the VAE's ..."
         title = f"vaekit: {views[0].config['model']['model'].upper()} on {views[0].config['data']['name']}"
     out = path / REPORT
     atomic_write(out, render(title, views))
