@@ -66,6 +66,7 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--hidden", "a,b"], "--hidden a,b"),
     (["--lr", "0"], "--lr 0"),
     (["--device", "tpu"], "--device tpu"),
+    (["--device", "cuda:x"], "--device cuda:x: after 'cuda:' comes the GPU's number"),  # cuda:1 picks a GPU
     (["--scale", "none"], "--likelihood bernoulli"),
     (["--val-fraction", "1.5"], "--val-fraction"),
     (["--test-fraction", "0"], "--test-fraction 0 leaves none to score the run on"),  # it was scored on one example

@@ -96,7 +96,9 @@ def test_encode_errors(vae, dae, tmp_path):
 def test_device_and_seed_are_checked(vae, tmp_path, command):
     args = {"encode": ["digits"], "score": ["digits"], "generate": [], "evaluate": []}[command]
     out = [] if command == "evaluate" else ["-o", tmp_path / "out.npy" if command != "score" else tmp_path / "s.csv"]
-    fails(command, vae, *args, *out, "--device", "cuda:0", message="--device cuda:0 is not one of auto, cpu, cuda")
+    fails(command, vae, *args, *out, "--device", "tpu", message="--device tpu is not one of auto, cpu, cuda")
+    if not torch.cuda.is_available():  # cuda:N picks a GPU, where there is one
+        fails(command, vae, *args, *out, "--device", "cuda:1", message="--device cuda:1: no CUDA GPU is visible")
     fails(command, vae, *args, *out, "--seed", 2**64, message="is not in the range 0<=x<=4294967295")
     assert not any(tmp_path.iterdir())
 

@@ -130,7 +130,7 @@ class TrainConfig:
         for name, value in (("val-fraction", self.val_fraction), ("test-fraction", self.test_fraction)):
             if not isinstance(value, (int, float)) or not 0 <= value < 1:
                 raise VaekitError(f"--{name} {value} must be in [0, 1); try --{name} 0.1")
-        check_choice("device", self.device, DEVICES)
+        check_device(self.device)
         _positive_int("checkpoint-every", self.checkpoint_every, "1", zero_ok=True)
         check_choice("on-nan", self.on_nan, ON_NAN)
         if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not 0 <= self.grad_clip < float("inf"):
@@ -225,6 +225,15 @@ def plain(value):
     if type(value).__module__ == "numpy" and getattr(value, "ndim", None) == 0:
         return value.item()
     return value
+
+
+def check_device(device: str) -> tuple[str, int | None]:
+    """auto, cpu, cuda, or cuda:N (the GPU numbered N) -> (kind, N or None); a one-line error for anything else."""
+    kind, colon, index = str(device).partition(":")
+    if colon and (kind != "cuda" or not index.isdigit()):
+        raise VaekitError(f"--device {device}: after 'cuda:' comes the GPU's number, e.g. --device cuda:0")
+    check_choice("device", kind, DEVICES)
+    return kind, int(index) if colon else None
 
 
 def check_choice(name: str, value, allowed: tuple) -> None:

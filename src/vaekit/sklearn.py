@@ -174,7 +174,7 @@ class AutoencoderTransformer(_Autoencoder):
         cross-entropy when the scaled data lie in [0, 1] (always with 'minmax'), else squared error.
     random_state : int, RandomState or None
         Seeds the weights, batch order and noise.
-    device : {'auto', 'cpu', 'cuda'}
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'}
     verbose : bool
         Print one line per epoch on stderr.
 
@@ -244,7 +244,7 @@ class VAETransformer(_Autoencoder):
         How X is scaled for the network (fitted on X).
     random_state : int, RandomState or None
         Seeds the weights, batch order and the reparameterization noise.
-    device : {'auto', 'cpu', 'cuda'}
+    device : {'auto', 'cpu', 'cuda', 'cuda:N'}
     verbose : bool
         Print one line per epoch on stderr.
 

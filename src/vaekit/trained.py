@@ -55,10 +55,7 @@ class Trained:
         from .checkpoint import load_run
         from .trainer import resolve_device
 
-        kind, _, index = str(device).partition(":")  # "cuda:1" names a GPU
-        if index and not index.isdigit():
-            raise VaekitError(f"device={device!r}: after 'cuda:' comes the GPU's number, e.g. cuda:0")
-        module, config = load_run(run, str(resolve_device(kind)) + (f":{index}" if index else ""))
+        module, config = load_run(run, str(resolve_device(device)))
         return cls(module, config, run, **options)
 
     @property

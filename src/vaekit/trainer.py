@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from . import distributed, fused
-from .config import DEVICES, TrainConfig, check_choice
+from .config import TrainConfig, check_device
 from .data.datasets import Data
 from .distributed import World
 from .errors import VaekitError
@@ -91,14 +91,18 @@ def reuse_freed_memory() -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    check_choice("device", name, DEVICES)
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        from .errors import VaekitError
+    """auto, cpu, cuda or cuda:N -> the torch device, or one line saying why it is not there."""
+    from .errors import VaekitError
 
-        raise VaekitError("--device cuda: no CUDA GPU is visible to PyTorch; use --device cpu or --device auto")
-    return torch.device(name)
+    kind, index = check_device(name)
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise VaekitError(f"--device {name}: no CUDA GPU is visible to PyTorch; use --device cpu or --device auto")
+    if index is not None and index >= torch.cuda.device_count():
+        raise VaekitError(f"--device {name}: PyTorch sees {torch.cuda.device_count()} GPU(s), numbered from 0; "
+                          "pick one of them")
+    return torch.device(kind, index)
 
 
 def native_bf16(device: torch.device) -> bool:

@@ -20,7 +20,7 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
               help="Importance samples K for the estimate of log p(x) (VAE family).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds binarization, posterior and prior samples.")
 @click.option("--offline", is_flag=True, help="Never download data.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--no-report", is_flag=True, help="Do not rewrite RUN/report.html.")
 def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, offline, device, no_report):
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
@@ -58,7 +58,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for split, weights, batches and samples.")
 @click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True, help="Importance samples K for log p(x).")
 @click.option("--offline", is_flag=True, help="Never download data.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (one per model).")
 def compare(data, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline, device, out, quiet):

@@ -54,7 +54,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none.")
 @click.option("--binarize", default=None, help="dynamic: train on a fresh Bernoulli draw of each batch (grey levels -> 0/1), as in the log-likelihood literature.")
 @click.option("--offline", is_flag=True, help="Never download data.")
-@click.option("--device", default=None, help="auto, cpu or cuda [default: auto].")
+@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (the GPU numbered N) [default: auto].")
 @click.option("--checkpoint-every", type=int, default=None,
               help="Save RUN/train_state.pt (for --resume) every N epochs; 0: only on Ctrl-C [default: 1].")
 @click.option("--on-nan", default=None,

@@ -53,7 +53,7 @@ def reading_options(f):
 def device_options(f):
     f = click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True,
                      help="Examples per forward pass (lower it if memory runs out).")(f)
-    return click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")(f)
+    return click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")(f)
 
 
 LABEL = click.option("--label", default=None,
