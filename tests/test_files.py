@@ -309,6 +309,21 @@ def test_folder_of_16_bit_grey_pngs_is_scaled_to_8_bits(tmp_path):
     np.testing.assert_array_equal(data.x[0, 0], np.round(pixels / 257).astype(np.uint8))
 
 
+def test_folder_of_grey_palette_images_is_grey(tmp_path):
+    """A grey GIF or PNG-8 is a palette of greys: one channel, as its grey-mode twin (it was read as RGB)."""
+    pixels = (np.arange(48).reshape(6, 8) * 5).astype(np.uint8)
+    for name, palette in (("grey", [v for i in range(256) for v in (i, i, i)]), ("red", [v for i in range(256) for v in (i, 0, 0)])):
+        image = Image.fromarray(pixels, "P")
+        image.putpalette(palette)
+        (tmp_path / name).mkdir()
+        image.save(tmp_path / name / "a.png")
+        image.save(tmp_path / name / "b.gif")
+    grey = load_file(tmp_path / "grey")
+    assert grey.x.shape == (2, 1, 6, 8) and (grey.x == pixels).all()
+    red = load_file(tmp_path / "red")
+    assert red.x.shape == (2, 3, 6, 8) and (red.x[:, 0] == pixels).all() and (red.x[:, 1:] == 0).all()
+
+
 def test_folder_image_folder_labels_and_modes(tmp_path):
     save_image(tmp_path / "zebra" / "a.png", "RGBA", color=(255, 0, 0, 128))
     save_image(tmp_path / "ant" / "b.jpg", "L")

@@ -353,8 +353,8 @@ def _load_folder(path: Path, image_size: int | tuple[int, int] | None) -> Loaded
 
 def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int] | None) -> np.ndarray:
     """Decode images into a uint8 array (N, C, H, W), resized to `image_size` if given."""
-    headers = [_open_image(f, lambda image: (image.size, image.mode)) for f in files]  # reads headers only
-    mode = "L" if all(m in _GRAY_MODES for _, m in headers) else "RGB"
+    headers = [_open_image(f, lambda image: (image.size, _grey(image))) for f in files]  # headers (and palettes) only
+    mode = "L" if all(grey for _, grey in headers) else "RGB"
     if image_size is None:
         first_with_size = {}
         for f, (size, _) in zip(files, headers):
@@ -373,6 +373,14 @@ def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int
         pixels = _open_image(f, lambda image: _eight_bit(image).convert(mode).resize((width, height), Image.Resampling.BILINEAR))
         x[i] = np.asarray(pixels).reshape(height, width, len(mode)).transpose(2, 0, 1)
     return x
+
+
+def _grey(image: Image.Image) -> bool:
+    """Whether an image holds grey levels only: a grey mode, or a palette of greys (a grey GIF or PNG-8)."""
+    if image.mode != "P":
+        return image.mode in _GRAY_MODES
+    palette = image.getpalette() or []  # r, g, b, r, g, b, ...
+    return all(palette[i] == palette[i + 1] == palette[i + 2] for i in range(0, len(palette) - 2, 3))
 
 
 def _eight_bit(image: Image.Image) -> Image.Image:
