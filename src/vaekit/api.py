@@ -381,8 +381,8 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon, x)], ["original", "reconstruction"],
                     f"{name}: test images and their reconstructions")
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
-    names = data.classes or [str(i) for i in range(classes)]
     if classes:  # the row's class by name: a folder "10" sorts before "2", as in torchvision's ImageFolder
+        names = data.classes or [str(i) for i in range(classes)]
         kind += f"; rows: classes {', '.join(names[:12])}{', ...' if classes > 12 else ''}"
     plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
     if isinstance(model, VAE):  # the loss, and its KL term: near 0, the codes say nothing (posterior collapse)

@@ -429,9 +429,11 @@ def _display(m, *arrays):
 def _class_number(m, label: str | None) -> int | None:
     """--label as the class's number: a class name of the run's training data (a folder "10" sorts before
     "2", as in torchvision's ImageFolder), else a number counted in that list."""
+    if label is None:
+        return None
     classes = m.config.get("classes") or []
-    if label is None or label in classes:
-        return None if label is None else classes.index(label)
+    if label in classes:
+        return classes.index(label)
     if not label.isdigit():
         names = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
         raise VaekitError(f"--label {label} is neither a class of this run{f' ({names})' if names else ''} nor a "
