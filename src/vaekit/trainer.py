@@ -92,8 +92,6 @@ def reuse_freed_memory() -> None:
 
 def resolve_device(name: str) -> torch.device:
     """auto, cpu, cuda or cuda:N -> the torch device, or one line saying why it is not there."""
-    from .errors import VaekitError
-
     kind, index = check_device(name)
     if kind == "auto":
         kind = "cuda" if torch.cuda.is_available() else "cpu"
