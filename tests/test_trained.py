@@ -228,3 +228,17 @@ def test_values_past_the_training_range_are_clipped_with_a_warning(caplog):
         clipped = m.score(x)
     assert "64 input values lie outside the range of the data the model was trained on" in caplog.text
     np.testing.assert_array_equal(clipped["mse"][2], m.score(np.full((1, 64), 16.0))["mse"][0])  # what clipping does
+
+
+@pytest.mark.parametrize("scaler", [Scaler(0.0, 255.0, False, "uint8"), Scaler(3.0, 40.0, True, "minmax"),
+                                    Scaler([1.0, 2.0, 0.5], [2.0, 4.0, 8.0], False, "standard")])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.float16, torch.float32])
+def test_scaling_gives_the_formula_and_leaves_the_input_alone(scaler, dtype):
+    x = torch.randint(0, 256, (5, 3), dtype=torch.int64).to(dtype)
+    before = x.clone()
+    shift, scale = (torch.tensor(v, dtype=torch.float32) for v in (scaler.shift, scaler.scale))
+    expected = ((x.float() - shift) / scale).clamp(0, 1) if scaler.clip else (x.float() - shift) / scale
+    for out in (scaler.transform(x), scaler.transform(x, scaler.constants(x)), scaler.transform_counted(x)[0]):
+        assert out.dtype == torch.float32
+        assert torch.equal(out, expected)  # bit for bit: the same operations in the same order
+    assert torch.equal(x, before)

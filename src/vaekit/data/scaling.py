@@ -73,9 +73,15 @@ class Scaler:
         # float64 data are shifted before they are rounded to float32: a feature whose mean is 1e6
         # times its spread keeps its digits (shifted after rounding, every value would be the same)
         wide = _is_float64(x)
+        shift, scale = constants or self.constants(x)
+        if not wide and hasattr(x, "float") and x.dtype != torch_float32():
+            # a fresh float32 copy (uint8 images) is scaled in place: no second and third batch-sized buffer
+            out = x.float()
+            if not (np.isscalar(self.shift) and self.shift == 0):
+                out.sub_(shift)
+            return out.div_(scale)
         if not wide:
             x = x.float() if hasattr(x, "float") else np.asarray(x, dtype=np.float32)
-        shift, scale = constants or self.constants(x)
         out = (x - shift) / scale
         if wide:
             out = out.float() if hasattr(out, "float") else out.astype(np.float32)
