@@ -109,6 +109,12 @@ def train_flops_per_example(model: torch.nn.Module, x: torch.Tensor) -> int:
     Forward is 2 FLOPs per multiply-add; backward computes the weight gradient (as much again) and
     the input gradient (as much again) of every layer except the first, whose input is the data.
     """
+    macs = _multiply_adds(model, x)
+    return 6 * sum(macs) - 2 * macs[0]
+
+
+def _multiply_adds(model: torch.nn.Module, x: torch.Tensor) -> list[int]:
+    """The multiply-adds of each Linear, Conv2d and ConvTranspose2d layer of ``model(x[:1])``, in call order."""
     macs: list[int] = []
 
     def count(module, inputs, output):
@@ -124,7 +130,7 @@ def train_flops_per_example(model: torch.nn.Module, x: torch.Tensor) -> int:
         model(x[:1])
     for hook in hooks:
         hook.remove()
-    return 6 * sum(macs) - 2 * macs[0]
+    return macs
 
 
 def vaekit_config(arch: str) -> ModelConfig:
@@ -226,17 +232,21 @@ def _child(options: list[str], args) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def encode_throughput(args, run_dir: Path) -> dict:
-    """``vaekit.load(run).encode(x)`` over every image, with the MLP VAE a vaekit child saved in ``run_dir``."""
+def encode_throughput(args, run_dir: Path, peak: float) -> dict:
+    """``vaekit.load(run).encode(x)`` over every image, with the MLP VAE a vaekit child saved in ``run_dir``:
+    images/s, and the encoder's matmul GFLOP/s as a fraction of the ``peak``."""
     trained = Trained.load(run_dir, device=args.device)
     x = np.concatenate(load_fashion(args.quick))[:, None]  # (N, 1, 28, 28) uint8
     trained.encode(x[:1024])  # warm-up
     start = time.perf_counter()
     codes = trained.encode(x)
     seconds = time.perf_counter() - start
+    flops = 2 * sum(_multiply_adds(trained.module.encoder, torch.zeros(1, 1, 28, 28, device=args.device)))
     result = {"arch": "mlp", "n": len(x), "seconds": seconds, "images_per_s": len(x) / seconds,
-              "codes_shape": list(codes.shape)}
-    _print(f"encode (mlp): {result['images_per_s']:,.0f} images/s over {len(x):,} images")
+              "codes_shape": list(codes.shape), "flops_per_image": flops, "gflops": len(x) * flops / seconds / 1e9}
+    result["fraction_of_peak"] = result["gflops"] / peak
+    _print(f"encode (mlp): {result['images_per_s']:,.0f} images/s over {len(x):,} images, {result['gflops']:.0f} GFLOP/s "
+           f"= {result['fraction_of_peak']:.0%} of the highest peak measured ({peak:.0f})")
     return result
 
 
@@ -397,7 +407,10 @@ def main(argv=None) -> dict | None:
         # bf16 autocast as a second vaekit conv run where fp32 is the main one: on CPUs with AVX512-BF16
         # or AMX it is vaekit's fastest correct setting for convolutions
         results["conv"] = compare("conv", args, peak, bf16_too=args.precision == "fp32")
-        results["encode"] = encode_throughput(args, Path(saved))
+        # encode runs in fp32: its share is of the highest fp32 peak measured so far
+        fp32_peaks = [results["peak_gflops"]] + ([results[a]["peak_gflops"] for a in ("mlp", "conv")]
+                                                  if args.precision == "fp32" else [])
+        results["encode"] = encode_throughput(args, Path(saved), max(fp32_peaks))
     results["memory"] = peak_rss(args)
     results["cli"] = cli_times(args.sizes["repeats"])
     results["machine"]["load_average_end"] = os.getloadavg()  # other work on the machine disturbs every number

@@ -22,6 +22,11 @@ def test_flops_of_the_mlp_vae_are_counted_from_the_layer_sizes():
     assert run.train_flops_per_example(model, torch.rand(2, 1, 28, 28)) == 6 * macs - 2 * 784 * 400
 
 
+def test_encode_flops_are_the_encoders_forward():
+    model = run.build_model(run.vaekit_config("mlp"))
+    assert 2 * sum(run._multiply_adds(model.encoder, torch.rand(1, 1, 28, 28))) == 2 * (784 * 400 + 400 * 40)
+
+
 def test_flops_of_the_conv_body_count_every_layer():
     model = run.build_model(run.vaekit_config("conv"))
     conv1, conv2 = 14 * 14 * 32 * 9, 7 * 7 * 64 * 32 * 9
