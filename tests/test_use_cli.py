@@ -557,3 +557,22 @@ def test_an_output_inside_a_file_says_it_is_a_file(vae, tmp_path):
         fails("encode", vae, "digits", "-o", out, message=f"-o {out}: {tmp_path / 'notes.txt'} is a file, not a folder")
     fails("encode", vae, "digits", "-o", tmp_path / "none" / "z.npy", message="folder")
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_colour_model_takes_a_folder_of_grey_images_as_grey_rgb(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "grey"
+    images.mkdir()
+    levels = [0, 60, 120, 250]
+    for i, level in enumerate(levels):
+        Image.fromarray(np.full((6, 6), level, dtype=np.uint8)).save(images / f"{i}.png")
+    rgb = untrained_run(tmp_path / "rgb", "vae", DataConfig(name=str(tmp_path / "colour")), (3, 6, 6),
+                        Scaler(0.0, 255.0, False, "uint8"))
+    ok("encode", rgb, images, "--split", "all", "-o", tmp_path / "z.npy")
+    ok("reconstruct", rgb, images, "--split", "all", "-o", tmp_path / "r.npy")
+    grey_rgb = np.repeat(np.array(levels, dtype=np.uint8)[:, None, None, None], 3, axis=1) * np.ones((1, 1, 6, 6), np.uint8)
+    from vaekit import load
+
+    np.testing.assert_allclose(np.load(tmp_path / "z.npy"), load(rgb).encode(grey_rgb), rtol=1e-6, atol=1e-6)
+    assert np.load(tmp_path / "r.npy").shape == (4, 3, 6, 6)

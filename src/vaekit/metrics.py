@@ -584,6 +584,10 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
     x = _run_columns(trained, data)  # a view, unless the columns were reordered
+    if Path(cfg_data.name).is_dir() and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
+        # a folder of grey images for a model of colour images: each grey level in all three channels, as
+        # Pillow's convert("RGB") gives it (a folder with any colour image loads as RGB by itself)
+        x = np.repeat(x, 3, axis=1)
     try:  # flat examples of an image model take its shape
         x = trained.examples(x)  # a view
     except VaekitError as e:
