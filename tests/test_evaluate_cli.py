@@ -312,6 +312,9 @@ def test_every_model_with_a_posterior_gets_likelihood_metrics(tmp_path, model):
     saved = json.loads((run / "eval.json").read_text())
     assert {"neg_elbo", "iw_log_likelihood", "probe_accuracy", "frechet_distance"} <= set(saved)
     assert (run / "figures" / "interpolation.png").is_file()
+    # a cvae's densities are of x given its label, and eval.json says so
+    conditional = "log p(x | y)" in saved["units"]["iw_log_likelihood"]
+    assert conditional == (model == "cvae") and any("log p(x | y)" in n for n in saved["notes"]) == (model == "cvae")
 
 
 def test_a_run_folder_that_cannot_be_written_is_refused_before_the_work(runs, monkeypatch):

@@ -553,11 +553,16 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
             reference = x_train_grey[pick.to(x_train_grey.device)]
             result.update(generation(model, net, x_grey, reference, seed=seed,
                                      x_train=None if cfg.model == "cvae" else x_train))
+    if cfg.model == "cvae":  # the encoder and the decoder get the label: every density number is conditional
+        notes.append("CVAE: the ELBO, the log-likelihood and bits/dim are of x given its label, log p(x | y), which can "
+                     "exceed an unconditional model's log p(x) by up to log K nats for K balanced classes; compare them "
+                     "with other conditional models only")
     result["notes"] = notes
     result["units"] = {k: UNITS[k] for k in result if k in UNITS}
     if is_vae(model):
+        given = "; of x given its label y (log p(x | y), not log p(x))" if cfg.model == "cvae" else ""
         for key in ("neg_elbo", "recon", "iw_log_likelihood", "bits_per_dim"):  # the KL is what it is either way
-            result["units"][key] += f"; here: {meaning.split(':')[0]}"
+            result["units"][key] += f"; here: {meaning.split(':')[0]}{given}"
     return result
 
 
