@@ -14,6 +14,7 @@ from PIL import Image
 
 from vaekit.data import files
 from vaekit.data.files import load_file
+from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 
 
@@ -201,11 +202,26 @@ def test_npz_refuses_object_arrays(tmp_path):
 # .csv
 
 
+def test_numbers_far_from_zero_keep_their_digits_until_scaled(tmp_path):
+    """A CSV column near 1e6 with a spread of 1, and int64 timestamps: float32 would round them before the
+    scaler shifts them (to 61 and 12 distinct values of 200)."""
+    rng = np.random.default_rng(0)
+    x = np.c_[1e6 + rng.normal(size=200), rng.normal(size=200)]
+    np.savetxt(tmp_path / "far.csv", x, delimiter=",", header="a,b", comments="", fmt="%.17g")
+    stamps = (1_700_000_000 + np.arange(200) * 7).reshape(-1, 1)
+    np.save(tmp_path / "stamps.npy", stamps)
+    for data, exact in ((load_file(tmp_path / "far.csv").x, x), (load_file(tmp_path / "stamps.npy").x, stamps)):
+        scaled = Scaler.fit(data, "standard").transform(data)
+        np.testing.assert_allclose(scaled, (exact - exact.mean(0)) / exact.std(0), atol=1e-5)
+    np.save(tmp_path / "small.npy", stamps - stamps[0])  # below 2^24: float32 holds them exactly
+    assert load_file(tmp_path / "small.npy").x.dtype == np.float32
+
+
 def test_csv_with_header_and_label_name(tmp_path):
     (tmp_path / "a.csv").write_text("\ufefflabel,p0,p1\n3,0.5,1\n1,2,3\n\n")  # BOM as Excel writes it
     data = load_file(tmp_path / "a.csv", label_column="label")
     np.testing.assert_array_equal(data.x, [[0.5, 1], [2, 3]])
-    assert data.x.dtype == np.float32 and data.y.tolist() == [3, 1] and data.classes is None
+    assert data.x.dtype == np.float64 and data.y.tolist() == [3, 1] and data.classes is None
     assert data.columns == ["p0", "p1"]
 
 

@@ -67,7 +67,8 @@ def load_file(
     -------
     Loaded
         ``x`` of shape ``(N, D)`` or ``(N, C, H, W)``. uint8 stays uint8 and floats keep
-        their type (a ``.npy`` then stays memory-mapped); other integers become float32.
+        their type (a ``.npy`` then stays memory-mapped); a CSV's numbers are float64; other integers
+        become float32, or float64 beyond 2^24, where float32 would round them.
 
     Raises
     ------
@@ -130,7 +131,9 @@ def _canonical(path: Path, raw: Loaded) -> Loaded:
     if x.dtype.kind not in "biuf":
         raise _error(path, f"has values of type {x.dtype}", "save numbers, as float32 or uint8 for images")
     if x.dtype.kind in "biu" and x.dtype != np.uint8:
-        x = x.astype(np.float32)
+        # float32 holds integers exactly up to 2^24; larger ones (timestamps, ids) go to float64, which
+        # the scaler shifts before rounding
+        x = x.astype(np.float64 if max(int(x.max()), -int(x.min())) > 2**24 else np.float32)
     if not x.dtype.isnative:  # big-endian floats (torch reads native byte order only)
         x = x.astype(x.dtype.newbyteorder("="))
     _check_finite(path, x)
@@ -220,8 +223,9 @@ def _is_number(cell: str) -> bool:
 def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
     """Rows of numbers from a CSV file with an optional header and label column."""
     try:
-        # Numbers beyond float32 become inf without a warning, and are then refused as infinite.
-        with open(path, newline="", encoding="utf-8-sig") as file, np.errstate(over="ignore"):
+        # float64, as a float64 .npy stays: the scaler shifts a feature before rounding it to float32, so a
+        # column near 1e6 with a spread of 1 keeps its digits
+        with open(path, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
             rows = ((reader.line_num, row) for row in reader if row)  # (line number, cells), no blank lines
             head = [pair for pair in (next(rows, None), next(rows, None)) if pair]
@@ -255,7 +259,7 @@ def _parse_block(path: Path, block: list, columns: list[str], skip: tuple[int, .
     """The numbers of a block of (line number, cells) CSV rows, leaving out the columns ``skip``."""
     if all(len(row) == len(columns) for _, row in block):
         try:
-            return np.array([_kept(row, skip) for _, row in block], dtype=np.float32).reshape(len(block), -1)
+            return np.array([_kept(row, skip) for _, row in block], dtype=np.float64).reshape(len(block), -1)
         except ValueError:
             pass
     # a row of another length, or a cell that is no number: find which, row by row, and say so
@@ -316,7 +320,7 @@ def _parse_row(path: Path, line: int, row: list[str], columns: list[str], skip: 
         raise _error(path, f"line {line} has {len(row)} fields, the first row has {len(columns)}",
                      "give every row the same number of columns")
     try:
-        return np.array(_kept(row, skip), dtype=np.float32)
+        return np.array(_kept(row, skip), dtype=np.float64)
     except ValueError:
         column = next(i for i, cell in enumerate(row) if i not in skip and not _is_number(cell))
         separator = next((c for c in ";\t|" if c in row[column]), None)
