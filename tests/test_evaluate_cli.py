@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from vaekit import metrics
@@ -256,6 +257,27 @@ def test_the_cached_classifier_is_one_of_these_very_images():
     y[0] = (y[0] + 1) % 10
     assert metrics._cache_key(dataclasses.replace(data, y=y), 100, 0) != key
     assert metrics._cache_key(load_data(DataConfig()), 100, 0) == key  # the same data: the cache is used
+
+
+def test_data_files_of_one_name_get_classifiers_of_their_own(tmp_path, monkeypatch):
+    """people.csv in two folders: the name's own dot once cut the fingerprint off the cached file's name."""
+    from vaekit.config import DataConfig
+    from vaekit.data.datasets import load_data
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    made = []
+    for folder, shift in (("a", 0.0), ("b", 5.0)):
+        (tmp_path / folder).mkdir()
+        x = rng.normal(size=(60, 3)) + shift
+        lines = ["u,v,w,group"] + [f"{a},{b},{c},{'pq'[int(a > shift)]}" for a, b, c in x]
+        (tmp_path / folder / "people.csv").write_text("\n".join(lines) + "\n")
+        data = load_data(DataConfig(name=str(tmp_path / folder / "people.csv"), label_column="group"), seed=0,
+                         val_fraction=0.0, test_fraction=0.3)
+        made.append(metrics.feature_classifier(data, torch.device("cpu"), steps=5))
+    assert made[0].path != made[1].path and made[0].path.name.startswith("people.csv-")
+    assert sorted(p.name for p in (tmp_path / "cache" / "vaekit" / "classifiers").iterdir()) == sorted(
+        [c.path.name for c in made] + [c.path.with_suffix(".json").name for c in made])
 
 
 def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):

@@ -365,7 +365,9 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     steps = steps or CLASSIFIER_STEPS
     stem, fingerprint = _cache_key(data, steps, seed)
     base = classifier_dir() / f"{stem}-{fingerprint}"
-    weights, meta_path = base.with_suffix(".safetensors"), base.with_suffix(".json")
+    # suffixes appended, not put in place with with_suffix: a file's name (people.csv) has a dot of its
+    # own, and with_suffix would cut the fingerprint after it, sharing one classifier between data sets
+    weights, meta_path = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
     n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # the initial weights, on the CPU
@@ -373,6 +375,8 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     if cache and weights.is_file() and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
+            if meta["fingerprint"] != fingerprint:
+                raise ValueError(f"it was trained for other data (fingerprint {meta['fingerprint']})")
             net.load_state_dict(load_file(weights, device=str(device)))
             return Classifier(net.eval(), float(meta["test_accuracy"]), weights)
         except (SafetensorError, RuntimeError, OSError, ValueError, KeyError, TypeError) as e:
