@@ -211,6 +211,8 @@ def test_numpy_numbers_and_tensors_with_gradients_are_taken_as_they_are():
 
 def test_load_checks_the_device(digits_run):
     assert vaekit.trained.Trained.load(digits_run, device="auto").module is not None
+    small = vaekit.load(digits_run, device="cpu", batch_size=7)  # the package's load takes Trained.load's options
+    assert small.batch_size == 7 and np.allclose(small.encode(DIGITS[:20]), vaekit.load(digits_run).encode(DIGITS[:20]), atol=1e-6)
     for device, message in [("gpu", "--device gpu is not one of auto, cpu, cuda"), ("cuda:x", "after 'cuda:' comes the GPU's number")]:
         with pytest.raises(VaekitError, match=message):
             Trained.load(digits_run, device=device)

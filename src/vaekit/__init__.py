@@ -6,11 +6,13 @@ Importing vaekit is cheap: torch loads only when a model is built or loaded.
 __version__ = "0.1.0"
 
 
-def load(run):
-    """Load a trained run folder: ``m = vaekit.load("runs/vae-digits")``; see ``vaekit.trained.Trained``."""
+def load(run, device: str = "cpu", *, batch_size: int = 1024, progress: bool = False):
+    """Load a trained run folder: ``m = vaekit.load("runs/vae-digits")``, onto ``device`` ("cpu", "cuda",
+    "cuda:1", "auto"); ``batch_size`` examples at a time, a progress bar with ``progress``. See
+    ``vaekit.trained.Trained``."""
     from .trained import Trained
 
-    return Trained.load(run)
+    return Trained.load(run, device, batch_size=batch_size, progress=progress)
 
 
 def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **options):
