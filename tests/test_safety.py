@@ -81,7 +81,9 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
     result = invoke(["train", "--resume", str(run)])
     assert result.exit_code == 2
     assert result.output.startswith("vaekit: error:") and "refused" in result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "weights_only" not in result.output  # never advice to unpickle
+    if container == "torch-zip":  # torch's reason, which goes on to advise weights_only=False, is replaced
+        assert "vaekit runs no code from a file" in result.output
     assert not marker.exists()
     pickle.loads(pickle.dumps(Payload(marker)))  # the payload is live: plain unpickling does create the file
     assert marker.exists()

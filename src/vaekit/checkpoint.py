@@ -200,6 +200,8 @@ def load_state(run: Path, config: dict) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # untrusted bytes: any failure to parse them is a refusal, never a traceback
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        if "weights only" in reason.lower():  # torch's own text goes on to advise weights_only=False: never that here
+            reason = "it holds objects other than tensors and plain containers, and vaekit runs no code from a file"
         raise VaekitError(f"{refused} ({reason}); delete it, or restore it from a backup") from None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise VaekitError(f"{refused} (or by an incompatible vaekit version); delete it, or restore it from a backup")
