@@ -156,6 +156,12 @@ def test_another_data_set_leaves_the_runs_own_evaluation_and_report(runs, tmp_pa
         ("a/x.npy", {}), ("b/x.csv", {}), ("x.npz", {"key": "x_test"}), ("digits", {"image_size": 8})]}
     assert names == {"eval-x.npy.json", "eval-x.csv.json", "eval-x.npz-x_test.json", "eval-digits.json"}
     assert eval_file(runs["vae"], "digits") == eval_file(runs["vae"]) == runs["vae"] / "eval.json"
+    # another split of the run's own data has its file too: eval.json and the report are the test split's
+    result = invoke("evaluate", runs["vae"], "--split", "val", "--iw-samples", 5)
+    assert result.exit_code == 0 and "report.html is left as it was" in result.output, result.output
+    assert json.loads((runs["vae"] / "eval-val.json").read_text())["split"] == "val"
+    assert (runs["vae"] / "eval.json").read_bytes() == own and (runs["vae"] / "report.html").read_bytes() == report
+    assert eval_file(runs["vae"], "a/x.npy", "train").name == "eval-x.npy-train.json"
 
 
 def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):

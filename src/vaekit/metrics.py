@@ -671,20 +671,23 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
     loaded = load_run_data(trained, data, offline, key=key, label_column=label_column, image_size=image_size)
     result = evaluate(trained.module, loaded, split=split, binarize=trained.config["cfg_data"].binarize,
                       iw_samples=iw_samples, seed=seed)
-    write_json(eval_file(run, data, key=key, label_column=label_column, image_size=image_size), result)
+    write_json(eval_file(run, data, split, key=key, label_column=label_column, image_size=image_size), result)
     return result
 
 
-def eval_file(run, data: str | None = None, **reading) -> Path:
-    """RUN/eval.json for the run's own data set, read as in training; RUN/eval-<file name>[-<key>].json for
-    another one (or another ``key``, ``label_column``, ``image_size`` of it), which leaves the run's own
-    evaluation, the one its report shows, as it was."""
+def eval_file(run, data: str | None = None, split: str = "test", **reading) -> Path:
+    """RUN/eval.json for the run's own data set's test split, read as in training; RUN/eval-<file
+    name>[-<key>][-<split>].json for another data set (or another ``key``, ``label_column``,
+    ``image_size`` of it) or another split, which leaves the run's own evaluation, the one its report
+    shows, as it was."""
     from .checkpoint import read_config
 
     own = read_config(run)["cfg_data"]
-    if (data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items()):
+    other = not ((data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items()))
+    if not other and split == "test":
         return Path(run) / EVAL
-    name = "-".join(str(part) for part in (Path(data or own.name).name, reading.get("key")) if part)
+    parts = (Path(data or own.name).name, reading.get("key")) if other else ()
+    name = "-".join(str(part) for part in (*parts, None if split == "test" else split) if part)
     return Path(run) / f"eval-{_SAFE.sub('_', name)}.json"
 
 

@@ -26,8 +26,8 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
-    With --data of another data set it writes RUN/eval-NAME.json instead, and leaves the run's own
-    evaluation and report as they are. Log-likelihoods are in nats per example; eval.json's
+    With --data of another data set, or --split val or train, it writes RUN/eval-NAME.json,
+    RUN/eval-val.json, ... instead, and leaves the run's own evaluation and report as they are. Log-likelihoods are in nats per example; eval.json's
     likelihood_meaning says whether they are a log-likelihood (binarized or Gaussian data) or only a
     bound on a loss (grey levels).
     """
@@ -41,7 +41,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     click.echo(f"likelihood: {result['likelihood_meaning']}")
     for note in result["notes"]:
         click.echo(f"note: {note}")
-    written = eval_file(run, data, key=key, label_column=label_column, image_size=image_size)
+    written = eval_file(run, data, split, key=key, label_column=label_column, image_size=image_size)
     click.echo(f"wrote {written}")
     if written.name != EVAL:
         click.echo(f"report.html is left as it was: it shows the run's own data ({EVAL})")
