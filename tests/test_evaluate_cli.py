@@ -194,6 +194,12 @@ def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
     # the run's own file is read as in training unless told otherwise
     result = invoke("evaluate", csv_run, "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0 and "probe_accuracy" in json.loads((csv_run / "eval.json").read_text())
+    # another CSV whose header names the run's label column (its columns in another order): read with it
+    np.savetxt(tmp_path / "new.csv", np.column_stack([digits.target, flat[:, ::-1]]), delimiter=",", comments="",
+               header=",".join(["label"] + [f"p{i}" for i in reversed(range(64))]), fmt="%g")
+    result = invoke("evaluate", csv_run, "--data", tmp_path / "new.csv", "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "probe_accuracy" in json.loads((csv_run / "eval-new.csv.json").read_text())  # the labels were found
 
 
 def test_evaluate_a_folder_that_is_not_a_run(tmp_path):

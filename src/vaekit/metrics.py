@@ -18,6 +18,7 @@ says so in ``likelihood_meaning``.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -576,7 +577,8 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     as in training, its examples shaped as the model's.
 
     ``key``, ``label_column`` and ``image_size`` say how to read the file, as for ``vaekit train``;
-    those not given are the run's for its own data, and unset for another file. ``split=False``: all
+    those not given are the run's for its own data, and unset for another file (but for the run's label
+    column, by name, in another CSV file whose header has it). ``split=False``: all
     examples in "train", however few (see ``load_data``).
     """
     from .data.datasets import check_reading_options, load_data
@@ -588,7 +590,8 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
         # the run's key and label column name arrays of its own file; its image size, the model's input,
         # fits any other folder of images
         size = cfg_data.image_size if Path(name).is_dir() else None
-        cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=None, image_size=size)
+        label = cfg_data.label_column if _csv_header_names(name, cfg_data.label_column) else None
+        cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=label, image_size=size)
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
@@ -602,6 +605,19 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     except VaekitError as e:
         raise VaekitError(f"{cfg_data.name}: {e}") from None
     return dataclasses.replace(data, x=x, **_run_labels(trained, data))
+
+
+def _csv_header_names(path: str, column: str | None) -> bool:
+    """Whether ``path`` is a CSV file whose first row names the column ``column`` (the run's label
+    column, taken by name in another CSV file with the same header: columns go by name)."""
+    if column is None or Path(path).suffix.lower() != ".csv" or not Path(path).is_file():
+        return False
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            first = next(csv.reader(file), [])
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return False  # the reader says what is wrong with the file
+    return column in [name.strip() for name in first]
 
 
 def same_data(name: str, run_name: str) -> bool:
