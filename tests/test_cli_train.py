@@ -81,6 +81,7 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--model", "ae", "--beta", "3"], "--beta 3.0 applies to a VAE's KL term, which --model ae does not have"),
     (["--model", "dae", "--kl-warmup", "3", "--free-bits", "1"], "--kl-warmup 3, --free-bits 1.0 apply to a VAE's KL term"),
     (["--k", "50"], "--k 50 is the number of importance samples of --model iwae"),
+    (["--model", "ae", "--noise", "mask:0.2"], "--noise mask:0.2 makes a denoising autoencoder; use --model dae"),
     (["--sigma", "0.1"], "--sigma 0.1 is the standard deviation of a VAE's Gaussian likelihood, which --model vae with "
                          "--likelihood bernoulli does not have"),
 ])

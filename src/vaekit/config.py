@@ -82,6 +82,9 @@ class ModelConfig:
             several = len(kl_options) > 1
             raise VaekitError(f"{', '.join(kl_options)} appl{'y' if several else 'ies'} to a VAE's KL term, which --model "
                               f"{self.model} does not have; drop {'them' if several else 'it'} or use --model vae")
+        if self.model == "ae" and self.noise:  # an AE trained on corrupted input is a DAE: say so in its name
+            raise VaekitError(f"--noise {self.noise} makes a denoising autoencoder; use --model dae --noise {self.noise}, "
+                              "or drop --noise")
         if self.k != defaults.k and self.model != "iwae":
             raise VaekitError(f"--k {self.k} is the number of importance samples of --model iwae; drop it or use --model iwae")
         if self.sigma != defaults.sigma and not (probabilistic and self.likelihood.startswith("gaussian")):
