@@ -228,7 +228,7 @@ def test_values_past_the_training_range_are_clipped_with_a_warning(caplog):
         m.encode(DIGITS[:3])
         assert not caplog.records
         clipped = m.score(x)
-    assert "64 input values lie outside the range of the data the model was trained on" in caplog.text
+    assert "64 values of the 3 examples scaled here lie outside the range of the model's training split" in caplog.text
     np.testing.assert_array_equal(clipped["mse"][2], m.score(np.full((1, 64), 16.0))["mse"][0])  # what clipping does
 
 

@@ -279,8 +279,9 @@ class Trained:
             yield xb, self._labels(y, start)
         if clipped:
             logging.getLogger(__name__).warning(
-                f"{clipped:,} input values lie outside the range of the data the model was trained on and were clipped "
-                "to it (--scale minmax), so outliers there look less unusual than they are")
+                f"{clipped:,} values of the {len(x):,} examples scaled here lie outside the range of the model's training "
+                "split and were clipped to it (min-max scaling is fitted on the training split alone), so outliers "
+                "there look less unusual than they are")
 
     def _latent_batches(self, z, y=None):
         import torch
