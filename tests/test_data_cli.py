@@ -121,6 +121,24 @@ def test_standard_scaling_keeps_features_far_from_zero():
                                expected, atol=1e-4)
 
 
+def test_values_far_from_zero_come_back_with_their_digits():
+    """The way back to the user's units: float32 rounds a value near 1e6 to steps of 0.0625, 6% of this
+    feature's spread; a scaler fitted on float64 data inverts in float64."""
+    import torch
+
+    from vaekit.sklearn import VAETransformer
+
+    x = np.random.default_rng(0).normal(size=(200, 3)) + [1e6, 0.0, -5e5]
+    s = Scaler.fit(x, "standard")
+    assert s.wide and not Scaler.fit(x.astype(np.float32), "standard").wide
+    back = s.inverse(torch.from_numpy(s.transform(x)))
+    assert back.dtype == torch.float64
+    np.testing.assert_allclose(back.numpy(), x, rtol=0, atol=1e-5)
+    vae = VAETransformer(latent_dim=2, hidden=(8,), epochs=2, scale="standard", random_state=0, device="cpu").fit(x)
+    decoded = vae.inverse_transform(vae.transform(x))[:, 0]
+    assert decoded.dtype == np.float64 and np.abs(decoded * 16 - np.round(decoded * 16)).max() > 0.01  # off float32's grid
+
+
 def test_a_scaler_matches_itself_up_to_rounding_only():
     x = np.random.default_rng(0).normal(5, 3, size=(200, 4))
     s = Scaler.fit(x, "standard")

@@ -375,7 +375,8 @@ def _alive(pid: int) -> bool:
 
 
 def _scaler(data) -> Scaler:
-    if not isinstance(data, dict) or set(data) != {"shift", "scale", "clip", "kind"}:
+    # "wide" came later: a run from before it has float32 outputs, as it always had
+    if not isinstance(data, dict) or not {"shift", "scale", "clip", "kind"} <= set(data) <= {"shift", "scale", "clip", "kind", "wide"}:
         raise VaekitError("scaler is missing or malformed; retrain or fix the file")
     for key in ("shift", "scale"):
         value = data[key]
@@ -385,6 +386,7 @@ def _scaler(data) -> Scaler:
     scale = data["scale"] if isinstance(data["scale"], list) else [data["scale"]]
     if not scale or 0 in scale:
         raise VaekitError("scaler.scale must be non-zero numbers; retrain or fix the file")
-    if not isinstance(data["clip"], bool) or data["kind"] not in SCALER_KINDS:
-        raise VaekitError(f"scaler.clip must be true/false and scaler.kind one of {', '.join(SCALER_KINDS)}; retrain or fix the file")
+    if not isinstance(data["clip"], bool) or not isinstance(data.get("wide", False), bool) or data["kind"] not in SCALER_KINDS:
+        raise VaekitError(f"scaler.clip and scaler.wide must be true/false and scaler.kind one of {', '.join(SCALER_KINDS)}; "
+                          "retrain or fix the file")
     return Scaler(**data)

@@ -317,7 +317,8 @@ class Trained:
 
     def _collect(self, n: int, parts, tuple_out: bool = False):
         """Run ``parts`` (tensors or tuples of tensors, one per batch, in order) in eval mode and copy
-        them into float32 numpy arrays of n rows allocated once; returns one array or a tuple of arrays."""
+        them into numpy arrays of n rows allocated once, float32 (float64 for float64 parts: values in
+        the units of float64 data); returns one array or a tuple of arrays."""
         import torch
 
         outs, start = None, 0
@@ -329,7 +330,8 @@ class Trained:
                 for part in parts:
                     part = part if isinstance(part, tuple) else (part,)
                     if outs is None:
-                        outs = tuple(np.empty((n, *p.shape[1:]), dtype=np.float32) for p in part)
+                        outs = tuple(np.empty((n, *p.shape[1:]), dtype=np.float64 if p.dtype == torch.float64 else np.float32)
+                                     for p in part)
                     for out, p in zip(outs, part):
                         out[start : start + len(p)] = p.cpu().numpy()
                     start += len(part[0])

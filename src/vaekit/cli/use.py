@@ -455,8 +455,9 @@ def _save_examples(path, kind: str, x, m) -> None:
         _save_table(path, kind, flat, m.config.get("columns") or [f"x{i}" for i in range(flat.shape[1])])
 
 
-def _save_table(path, kind: str, table, names: list[str], fmt="%.9g") -> None:
-    """A 2-D table as .npy or as .csv with a header row (9 significant digits: a float32 reads back as it was)."""
+def _save_table(path, kind: str, table, names: list[str], fmt=None) -> None:
+    """A 2-D table as .npy or as .csv with a header row (9 significant digits, 17 for float64: each value
+    reads back as it was)."""
     import csv
     import io
 
@@ -470,7 +471,7 @@ def _save_table(path, kind: str, table, names: list[str], fmt="%.9g") -> None:
     csv.writer(header, lineterminator="\n").writerow(names)  # quoted where a name holds a comma
     with atomic_file(path) as f:  # row by row into the file: never the whole text in memory
         f.write(header.getvalue().encode())
-        np.savetxt(f, table, delimiter=",", fmt=fmt)
+        np.savetxt(f, table, delimiter=",", fmt=fmt or ("%.17g" if table.dtype == np.float64 else "%.9g"))
 
 
 def _save_npy(path, array) -> None:

@@ -21,6 +21,9 @@ class Scaler:
     scale: float | list[float] = 1.0  # then divided by
     clip: bool = False  # clip to [0, 1] after scaling (minmax: test data may stray past the train range)
     kind: str = "none"  # how it was fitted: uint8, minmax, standard or none
+    # fitted on float64 data: the inverse works in float64 and returns float64, so values far from zero
+    # (a feature near 1e6 with a spread of 1) come back with their digits, not in float32's steps of 0.06
+    wide: bool = False
 
     @classmethod
     def fit(cls, x: np.ndarray, kind: str, rows: np.ndarray | None = None) -> Scaler:
@@ -39,7 +42,7 @@ class Scaler:
         else:
             shift, scale = stats["mean"], stats["std"]
         scale = np.where(scale > 0, scale, 1.0)  # a constant feature: leave it at 0 instead of dividing by 0
-        return cls(_plain(shift), _plain(scale), kind == "minmax", kind)
+        return cls(_plain(shift), _plain(scale), kind == "minmax", kind, x.dtype == np.float64)
 
     def matches(self, other: Scaler) -> bool:
         """Whether ``other`` is the same scaling, up to float rounding: how the statistics are summed
@@ -88,6 +91,9 @@ class Scaler:
         return out
 
     def inverse(self, x):
+        """Model units -> the user's: ``x * scale + shift``, in float64 for a scaler fitted on float64 data."""
+        if self.wide and not _is_float64(x):
+            x = x.double() if hasattr(x, "double") else np.asarray(x, dtype=np.float64)
         shift, scale = self.constants(x)
         return x * scale + shift
 
