@@ -223,6 +223,21 @@ def test_compare_trains_three_models_and_writes_the_comparison(tmp_path):
     assert again.exit_code == 2 and "not empty" in again.output
 
 
+def test_compare_reads_a_file_as_train_does(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4)) * [1, 10, 100, 1000] + 50
+    rows = ["a,b,c,d,kind"] + [f"{a},{b},{c},{d},{'uv'[int(a > 50)]}" for a, b, c, d in x]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "cmp"
+    result = invoke("compare", "--data", tmp_path / "t.csv", "--label-column", "kind", "--scale", "standard",
+                    "--epochs", 1, "--latent-dim", 2, "--hidden", "8", "--iw-samples", 5, "--out", out, "-q")
+    assert result.exit_code == 0, result.output
+    for name in ("ae", "dae", "vae"):
+        config = json.loads((out / name / "config.json").read_text())
+        assert (config["data"]["label_column"], config["data"]["scale"]) == ("kind", "standard")
+    assert "probe_accuracy" in json.loads((out / "compare.json").read_text())["vae"]  # the labels were read
+
+
 def test_report_command(runs, tmp_path):
     result = invoke("report", runs["vae"])
     assert result.exit_code == 0 and "report.html" in result.output

@@ -713,12 +713,14 @@ COMPARED = ("ae", "dae", "vae")  # the models `vaekit compare` trains
 def compare_models(out=None, *, data: str = "digits", epochs: int | None = None, latent_dim: int = 16,
                    hidden: tuple[int, ...] | None = None, binarize: str | None = None, seed: int = 0,
                    iw_samples: int = DEFAULT_IW_SAMPLES, offline: bool = False, device: str = "auto",
-                   verbose: bool = True) -> tuple[Path, dict]:
+                   verbose: bool = True, key: str | None = None, label_column: str | None = None,
+                   image_size: int | None = None, scale: str | None = None) -> tuple[Path, dict]:
     """Train an AE, a DAE and a VAE with the same body, seed and epochs on the same data, evaluate
     each, and write ``OUT/compare.json`` and ``OUT/report.html``; returns (OUT, {model: eval dict}).
 
     ``epochs`` defaults to 100 on the small embedded digits and 20 elsewhere; early stopping is
-    off so every model gets the same budget.
+    off so every model gets the same budget. ``key``, ``label_column``, ``image_size`` and ``scale``
+    read and scale a file as for ``vaekit train``.
     """
     from .api import prepare_out, train
     from .fileio import write_json
@@ -727,11 +729,14 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
     check_iw_samples(iw_samples)
     folder = prepare_out(out, "compare", data)
     epochs = epochs if epochs is not None else (100 if data == "digits" else 20)
+    reading = {k: v for k, v in dict(key=key, label_column=label_column, image_size=image_size, scale=scale).items()
+               if v is not None}
     results = {}
     for name in COMPARED:
         start = time.perf_counter()
         trained = train(out=folder / name, verbose=False, offline=offline, model=name, data=data, epochs=epochs,
-                        latent_dim=latent_dim, hidden=hidden, binarize=binarize, seed=seed, patience=0, device=device)
+                        latent_dim=latent_dim, hidden=hidden, binarize=binarize, seed=seed, patience=0, device=device,
+                        **reading)
         results[name] = evaluate_run(trained.run, iw_samples=iw_samples, seed=seed, offline=offline, device=device)
         write_report(trained.run, offline=offline)  # now with its metrics
         if verbose:

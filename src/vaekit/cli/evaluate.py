@@ -51,6 +51,11 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 
 @cli.command()
 @click.option("--data", default="digits", show_default=True, help="A named data set or a file, as for `vaekit train`.")
+@click.option("--key", default=None, help=".npz: the array holding the data.")
+@click.option("--label-column", default=None, help=".csv: the column holding labels; .npz: the array holding them [default: y, when present].")
+@click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
+@click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none; standard "
+                                            "trains every model with a Gaussian likelihood.")
 @click.option("--epochs", type=int, default=None, help="Training epochs of every model [default: 100 on digits, else 20].")
 @click.option("--latent-dim", type=int, default=16, show_default=True, help="Size of every model's code.")
 @click.option("--hidden", default=None, help="Hidden widths of every body, e.g. 512,256 [default: vaekit train's].")
@@ -61,7 +66,8 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (one per model).")
-def compare(data, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline, device, out, quiet):
+def compare(data, key, label_column, image_size, scale, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline,
+            device, out, quiet):
     """Train an AE, a denoising AE and a VAE with the same body, seed and budget, and compare them.
 
     Writes DIR/ae, DIR/dae and DIR/vae (run folders), DIR/compare.json (each model's eval.json)
@@ -74,7 +80,8 @@ def compare(data, epochs, latent_dim, hidden, binarize, seed, iw_samples, offlin
 
     folder, results = compare_models(out, data=data, epochs=epochs, latent_dim=latent_dim, hidden=_int_list(hidden),
                                      binarize=binarize, seed=seed, iw_samples=iw_samples, offline=offline,
-                                     device=device, verbose=not quiet)
+                                     device=device, verbose=not quiet, key=key, label_column=label_column,
+                                     image_size=image_size, scale=scale)
     click.echo(metric_table(results))
     click.echo("")
     click.echo(reading(results))
