@@ -96,6 +96,17 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
     assert not out.exists()
 
 
+def test_a_test_fraction_for_data_with_a_test_split_of_their_own_is_refused(tmp_path):
+    from vaekit.data import catalog
+
+    if not any(d["name"] == "fashion-mnist" and d["cached"] for d in catalog.describe()):
+        pytest.skip("no local copy of Fashion-MNIST (the Debian package dataset-fashion-mnist has one)")
+    out = tmp_path / "r"
+    result = run("train", "--data", "fashion-mnist", "--offline", "--test-fraction", "0.5", "--out", str(out), "--quiet")
+    assert result.exit_code == 2 and "--test-fraction 0.5 is for data without a test split of their own" in result.output
+    assert "(10,000 examples)" in result.output and not out.exists()
+
+
 def test_out_that_is_a_file_or_not_writable(tmp_path):
     a_file = tmp_path / "file"
     a_file.write_text("keep me")

@@ -333,9 +333,11 @@ def test_score_index_is_the_example_number(vae, tmp_path):
     assert list(index) == list(load_data(DataConfig()).splits["test"][:4])
 
 
-def test_score_errors(vae, tmp_path):
+def test_score_errors(vae, dae, tmp_path):
     fails("score", vae, "digits", "-o", tmp_path / "s.npy", message="use one of .csv")
     fails("score", vae, "digits", "--samples", "0", "-o", tmp_path / "s.csv", message="--samples")
+    fails("score", dae, "digits", "--samples", "5", "-o", tmp_path / "s.csv", message="but this run's model is dae, whose codes are points")
+    assert not (tmp_path / "s.csv").exists()
 
 
 # -- run folders that cannot be used ------------------------------------------------------------

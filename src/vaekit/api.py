@@ -112,6 +112,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     if options.get("name") and not is_named(options["name"]) and Path(options["name"]).exists():
         options["name"] = str(Path(options["name"]).resolve())  # the run finds its data from any working directory
     likelihood_given = options.get("likelihood") is not None
+    test_fraction_given = options.get("test_fraction") is not None
     model_cfg, train_cfg, data_cfg = split_options(options)
     if options.get("hidden") is None:
         model_cfg.hidden = default_hidden(model_cfg.arch)
@@ -132,6 +133,10 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
     model_cfg.input_shape = data.shape
+    if test_fraction_given and data.official_test:
+        raise VaekitError(f"--test-fraction {train_cfg.test_fraction} is for data without a test split of their own, but "
+                          f"{data_cfg.name} has one ({len(data.splits['test']):,} examples), which every run is scored "
+                          "on; drop --test-fraction")
     if model_cfg.model == "cvae":
         if data.y is None:
             raise VaekitError(f"--model cvae needs labels but --data {data_cfg.name} has none; give labelled data (an image "

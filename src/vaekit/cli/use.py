@@ -271,6 +271,9 @@ def score(run, out, samples, seed, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
+    if samples != 1 and not m.is_vae:
+        raise VaekitError(f"--samples {samples} averages a VAE's posterior draws, but this run's model is "
+                          f"{m.model_cfg.model}, whose codes are points; drop --samples")
     x, y, index, what = _read(m, out, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
     columns = {"index": index, **({} if y is None else {"label": y}), **scores}

@@ -28,6 +28,7 @@ class Data:
     splits: dict[str, np.ndarray]  # "train", "val", "test" -> sorted indices into x
     scaler: Scaler
     columns: list[str] | None = None  # the names of x's columns, from a CSV file's header
+    official_test: bool = False  # the test split is the data set's own (Fashion-MNIST's 10,000), not a share
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -59,7 +60,7 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
     if scaler is None:
         scaler = Scaler.fit(x, cfg.scale, splits["train"])
-    return Data(cfg.name, x, y, classes, splits, scaler, columns)
+    return Data(cfg.name, x, y, classes, splits, scaler, columns, n_test is not None)
 
 
 def is_named(name: str) -> bool:
