@@ -146,6 +146,18 @@ def test_npy_corrupt_or_truncated(tmp_path, content):
     expect_error(tmp_path / "a.npy", "np.save")
 
 
+def test_a_folder_whose_images_lie_deeper_says_where(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a" / "b" / "x.png")
+    expect_error(tmp_path, "only deeper (a/b/x.png)", "one per class")
+
+
+def test_a_file_that_is_not_numpy_is_not_called_a_pickle(tmp_path):
+    """np.load takes any file without NumPy's or zip's magic bytes for a pickle, and says so."""
+    (tmp_path / "a.npy").write_text("time,value\n1,2\n")
+    expect_error(tmp_path / "a.npy", "is not a NumPy file (it does not begin as np.save and np.savez files do)")
+
+
 # .npz
 
 

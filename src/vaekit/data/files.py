@@ -176,6 +176,14 @@ def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str
 def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> Loaded:
     """An array from a .npy file (memory-mapped) or from a .npz archive, with its labels."""
     try:
+        with open(path, "rb") as f:
+            magic = f.read(6)
+    except OSError as exc:
+        raise _error(path, f"cannot be read ({exc.strerror})", "check the path and its permissions") from exc
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):  # np.load takes anything else for a pickle
+        raise _error(path, "is not a NumPy file (it does not begin as np.save and np.savez files do)",
+                     "save plain numeric arrays with np.save or np.savez")
+    try:
         # a corrupt header's shape may overflow before np.load refuses it; a header numpy reads as
         # Python 2's makes it warn (advice for the file's writer, not the user)
         with np.errstate(over="ignore"), warnings.catch_warnings():
@@ -346,6 +354,10 @@ def _load_folder(path: Path, image_size: int | tuple[int, int] | None) -> Loaded
         raise _error(path, "has images both directly inside and in sub-folders",
                      "keep either unlabeled images or one sub-folder per class")
     if not files and not class_dirs:
+        deeper = next((p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES), None)
+        if deeper is not None:
+            raise _error(path, f"has no images directly inside or in its sub-folders, only deeper ({deeper.relative_to(path)})",
+                         "point to the folder whose sub-folders (one per class) hold the images")
         raise _error(path, f"has no images ({', '.join(IMAGE_SUFFIXES)})", "point to a folder of images")
     if not class_dirs:
         return Loaded(_read_images(path, files, image_size), None, None)
