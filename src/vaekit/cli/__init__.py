@@ -13,6 +13,8 @@ import threading
 
 import click
 
+NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2; 8.1 prints the help itself
+
 from ..errors import VaekitError
 
 
@@ -54,6 +56,9 @@ class Group(click.Group):
             code = super().main(args, prog_name or "vaekit", standalone_mode=False, **extra)
         except VaekitError as e:
             fail(str(e))
+        except NO_ARGS as e:  # a bare `vaekit`: its help, as --help gives it, not as an error message
+            click.echo(e.ctx.get_help(), err=True)
+            sys.exit(2)
         except click.UsageError as e:
             command = e.ctx.command_path if e.ctx else "vaekit"
             fail(f"{e.format_message()} (see `{command} --help`)")
