@@ -146,7 +146,7 @@ def test_installed_command_and_module(tmp_path):
     assert result.returncode == 2 and result.stderr.startswith("vaekit: error: --latent-dim 0")
     assert subprocess.run([exe, "--help"], capture_output=True, text=True).returncode == 0
     bare = subprocess.run([exe], capture_output=True, text=True)  # the help, not "error: Usage: ..."
-    assert bare.returncode == 2 and bare.stderr.startswith("Usage: vaekit") and "error" not in bare.stderr
+    assert bare.returncode == 2 and bare.stderr.startswith("Usage: vaekit") and "vaekit: error" not in bare.stderr
 
 
 def test_datasets_lists_every_named_set():
