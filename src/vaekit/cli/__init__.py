@@ -13,9 +13,9 @@ import threading
 
 import click
 
-NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2; 8.1 prints the help itself
-
 from ..errors import VaekitError
+
+NO_ARGS = getattr(click.exceptions, "NoArgsIsHelpError", ())  # click >= 8.2; 8.1 prints the help itself
 
 
 # how torch says an allocation failed (CPU, CUDA), without importing torch here

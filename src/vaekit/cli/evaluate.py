@@ -27,9 +27,9 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
     With --data of another data set, or --split val or train, it writes RUN/eval-NAME.json,
-    RUN/eval-val.json, ... instead, and leaves the run's own evaluation and report as they are. Log-likelihoods are in nats per example; eval.json's
-    likelihood_meaning says whether they are a log-likelihood (binarized or Gaussian data) or only a
-    bound on a loss (grey levels).
+    RUN/eval-val.json, ... instead, and leaves the run's own evaluation and report as they are.
+    Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
+    log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
     """
     from ..metrics import EVAL, eval_file, evaluate_run
     from ..report import metric_table, write_report
@@ -44,7 +44,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     written = eval_file(run, data, split, key=key, label_column=label_column, image_size=image_size)
     click.echo(f"wrote {written}")
     if written.name != EVAL:
-        click.echo(f"report.html is left as it was: it shows the run's own data ({EVAL})")
+        click.echo(f"report.html is left as it was: it shows the run's own data and test split ({EVAL})")
     elif not no_report:
         click.echo(f"wrote {write_report(run, offline=offline)}")
 
