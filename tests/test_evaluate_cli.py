@@ -61,9 +61,9 @@ def test_evaluate_writes_eval_json_and_prints_a_table(runs):
 
 def test_evaluate_is_reproducible(runs):
     first = invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report", "--split", "val")
-    a = json.loads((runs["vae"] / "eval.json").read_text())
+    a = json.loads((runs["vae"] / "eval-val.json").read_text())
     second = invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report", "--split", "val")
-    b = json.loads((runs["vae"] / "eval.json").read_text())
+    b = json.loads((runs["vae"] / "eval-val.json").read_text())
     assert first.exit_code == second.exit_code == 0
     assert a == b and a["split"] == "val"
 
