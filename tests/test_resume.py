@@ -309,3 +309,33 @@ def test_resume_refuses_a_csv_whose_columns_moved(tmp_path, monkeypatch):
     csv.write_text("c,a,b\n" + "".join(",".join(f"{v:.4f}" for v in row[[2, 0, 1]]) + "\n" for row in x))
     with pytest.raises(VaekitError, match="changed since the run started \\(its columns differ\\)"):
         vaekit.api.train(resume=tmp_path / "run", verbose=False)
+
+
+def test_resume_refuses_an_image_folder_whose_images_changed(tmp_path, monkeypatch):
+    """uint8 images scale by 0..255 whatever they hold: only the data's digest sees one replaced."""
+    import numpy as np
+    from PIL import Image
+
+    import vaekit.api
+    from vaekit.errors import VaekitError
+    from vaekit.optim import Adam
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(folder / f"{i:02d}.png")
+    step, steps = Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == 3:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=tmp_path / "run", data=str(folder), epochs=5, hidden=(8,), latent_dim=2, verbose=False)
+    Image.fromarray(np.zeros((6, 6), np.uint8)).save(folder / "07.png")
+    with pytest.raises(VaekitError, match="changed since the run started \\(its examples, labels or split differ\\)"):
+        vaekit.api.train(resume=tmp_path / "run", verbose=False)

@@ -93,7 +93,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
 
 def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
-    from .data.datasets import check_reading_options, is_named, load_data
+    from .data.datasets import check_reading_options, digest, is_named, load_data
     from .models import DAE_DEFAULT_NOISE, build_model
     from .trainer import check_batch_split, native_bf16, resolve_device, set_seed
 
@@ -163,7 +163,8 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     if world.main and (unfinished := _unfinished_schedule(model_cfg, train_cfg.epochs)):
         logging.getLogger(__name__).warning(unfinished)
     model = build_model(model_cfg).to(device)
-    extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()}}
+    extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()},
+             "data_digest": digest(data)}  # what --resume must find again
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
 
 
@@ -190,7 +191,7 @@ def _check_memory(model_cfg, device) -> None:
 def resume_run(run, verbose: bool = True, offline: bool = False):
     """Continue the interrupted run ``run`` after the last epoch in its train_state.pt; like ``train`` from there."""
     from . import checkpoint, distributed
-    from .data.datasets import load_data
+    from .data.datasets import digest, load_data
     from .models import build_model
     from .trainer import resolve_device
 
@@ -205,8 +206,11 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
     moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
-    if moved or not data.scaler.matches(config["cfg_scaler"]):
-        what = "its columns differ" if moved else "its scaling differs"
+    sizes = {k: len(v) for k, v in data.splits.items()}
+    changed = sizes != config.get("split", sizes) or config.get("data_digest", None) not in (None, digest(data))
+    if moved or changed or not data.scaler.matches(config["cfg_scaler"]):
+        what = ("its columns differ" if moved else "its examples, labels or split differ" if changed
+                else "its scaling differs")
         raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
                           "resuming needs the same data")
     model = build_model(model_cfg).to(device)

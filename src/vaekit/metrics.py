@@ -339,16 +339,13 @@ def _cache_key(data, steps: int, seed: int) -> tuple[str, str]:
     """(file stem, fingerprint): the fingerprint changes with the data (their values and labels, not
     only their name and shape: a folder whose images were replaced), split and scaling, so a cached
     classifier never saw the examples it is tested on, nor other data than these."""
+    from .data.datasets import digest
+
     shape = "x".join(map(str, data.shape))
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(str(data.name)).name).strip("-") or "data"
     h = hashlib.sha256()
     h.update(json.dumps([str(data.name), data.shape, dataclasses.asdict(data.scaler), len(data.classes or []),
-                         CLASSIFIER_VERSION, FEATURES, steps, seed]).encode())
-    for split in ("train", "test"):
-        h.update(np.ascontiguousarray(data.splits[split], dtype=np.int64).tobytes())
-    for start in range(0, len(data.x), 4096):  # a chunk at a time, so a memmap is never read whole (Fashion-MNIST: 0.03 s)
-        h.update(np.ascontiguousarray(data.x[start : start + 4096]))
-    h.update(np.ascontiguousarray(data.y, dtype=np.int64))
+                         CLASSIFIER_VERSION, FEATURES, steps, seed, digest(data)]).encode())
     return f"{stem}-{shape}", h.hexdigest()[:16]
 
 
