@@ -172,6 +172,21 @@ def test_latent_plot_projects_on_the_principal_axes_as_scikit_learn_does(tmp_pat
     assert out.stdout.strip() == "False" and Image.open(tmp_path / "latent.png").size[0] > 100
 
 
+@pytest.mark.parametrize("n_classes", [3, 12, 25])
+def test_every_class_in_the_latent_plot_has_a_colour_of_its_own(tmp_path, monkeypatch, n_classes):
+    from vaekit import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.setdefault("fig", fig))
+    labels = np.arange(5 * n_classes) % n_classes
+    plots.save_latent(tmp_path / "latent.png", np.random.default_rng(0).normal(size=(len(labels), 2)), labels)
+    points = drawn["fig"].axes[0].collections[0]
+    faces = points.to_rgba(points.get_array())[:, :3]  # one per point, in the labels' order
+    colour = {tuple(np.round(faces[i], 4)) for i in range(n_classes)}
+    assert len(colour) == n_classes
+    assert len(drawn["fig"].axes[0].get_legend().get_texts()) == n_classes
+
+
 def test_originals_and_reconstructions_share_one_grey_scale():
     import torch
 

@@ -141,7 +141,14 @@ def save_latent(path: Path, z: np.ndarray, labels: np.ndarray | None, classes: l
     elif z.shape[1] == 1:
         z = np.column_stack([z[:, 0], np.zeros(len(z))])
     fig, ax = plt.subplots(figsize=(6, 5))
-    colours = {"c": labels, "cmap": "tab10"} if labels is not None else {"c": "tab:blue"}
+    colours = {"c": "tab:blue"}
+    if labels is not None:  # one colour per class: tab10 spread over 11 or more classes gives two of them one colour
+        from matplotlib.colors import ListedColormap
+
+        n = int(labels.max()) + 1
+        cmap = (ListedColormap(plt.get_cmap("tab10" if n <= 10 else "tab20").colors[:n]) if n <= 20
+                else plt.get_cmap("turbo").resampled(n))
+        colours = {"c": labels, "cmap": cmap, "vmin": -0.5, "vmax": n - 0.5}
     points = ax.scatter(z[:, 0], z[:, 1], s=6, alpha=0.8, **colours)
     if labels is not None:
         handles, names = points.legend_elements(num=None)
