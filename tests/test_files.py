@@ -146,6 +146,22 @@ def test_npy_corrupt_or_truncated(tmp_path, content):
     expect_error(tmp_path / "a.npy", "np.save")
 
 
+def test_transparency_is_dropped_with_a_warning(tmp_path, caplog):
+    """The picture of an RGBA or LA image can lie in its alpha alone: convert() keeps the colour underneath."""
+    glyph = np.zeros((4, 4), np.uint8)
+    glyph[1:3, 1:3] = 255
+    Image.fromarray(np.dstack([np.full((4, 4, 3), 255, np.uint8), glyph]), "RGBA").save(tmp_path / "a.png")
+    Image.fromarray(np.full((4, 4), 9, np.uint8)).save(tmp_path / "b.png")
+    with caplog.at_level("WARNING", logger="vaekit"):
+        x = load_file(tmp_path).x
+    assert x.shape == (2, 3, 4, 4) and "1 image(s) have transparency (first: a.png), which vaekit drops" in caplog.text
+    caplog.clear()
+    (tmp_path / "a.png").unlink()
+    with caplog.at_level("WARNING", logger="vaekit"):
+        load_file(tmp_path)
+    assert not caplog.records
+
+
 def test_a_folder_whose_images_lie_deeper_says_where(tmp_path):
     (tmp_path / "a" / "b").mkdir(parents=True)
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "a" / "b" / "x.png")

@@ -1,12 +1,13 @@
 """Load a user's own data set: a .npy, .npz or .csv file, or a folder of images.
 
 Every loader ends in the same canonical layout, so the rest of vaekit sees one of two shapes:
-``(N, D)`` vectors or ``(N, C, H, W)`` images with C in 1, 3, 4. Bad input raises
+``(N, D)`` vectors or ``(N, C, H, W)`` images with C in 1, 3, 4 (1 or 3 from a folder). Bad input raises
 ``VaekitError`` with the message ``<file>: <what is wrong>; <how to fix it>``.
 """
 
 import csv
 import itertools
+import logging
 import os
 import warnings
 from collections.abc import Callable
@@ -369,11 +370,16 @@ def _load_folder(path: Path, image_size: int | tuple[int, int] | None) -> Loaded
 
 def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int] | None) -> np.ndarray:
     """Decode images into a uint8 array (N, C, H, W), resized to `image_size` if given."""
-    headers = [_open_image(f, lambda image: (image.size, _grey(image))) for f in files]  # headers (and palettes) only
-    mode = "L" if all(grey for _, grey in headers) else "RGB"
+    headers = [_open_image(f, lambda image: (image.size, _grey(image), _alpha(image))) for f in files]  # headers (and palettes) only
+    mode = "L" if all(grey for _, grey, _ in headers) else "RGB"
+    if see_through := [f.name for f, (_, _, alpha) in zip(files, headers) if alpha]:
+        logging.getLogger(__name__).warning(
+            f"{path}: {len(see_through)} image(s) have transparency (first: {see_through[0]}), which vaekit drops: "
+            "transparent pixels keep whatever colour they hold; flatten them onto a background first if the picture "
+            "lies in the transparency")
     if image_size is None:
         first_with_size = {}
-        for f, (size, _) in zip(files, headers):
+        for f, (size, _, _) in zip(files, headers):
             first_with_size.setdefault(size, f.name)
         if len(first_with_size) > 1:
             (a, file_a), (b, file_b) = list(first_with_size.items())[:2]
@@ -389,6 +395,11 @@ def _read_images(path: Path, files: list[Path], image_size: int | tuple[int, int
         pixels = _open_image(f, lambda image: _eight_bit(image).convert(mode).resize((width, height), Image.Resampling.BILINEAR))
         x[i] = np.asarray(pixels).reshape(height, width, len(mode)).transpose(2, 0, 1)
     return x
+
+
+def _alpha(image: Image.Image) -> bool:
+    """Whether an image has an alpha channel or a transparent colour, which ``convert("L"/"RGB")`` drops."""
+    return image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info
 
 
 def _grey(image: Image.Image) -> bool:
