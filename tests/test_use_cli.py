@@ -561,6 +561,20 @@ def test_an_output_inside_a_file_says_it_is_a_file(vae, tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def test_a_folder_of_another_image_size_gets_the_option_that_fits_it(tmp_path):
+    from PIL import Image
+
+    images = tmp_path / "big"
+    images.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((10, 10), 40 * i, dtype=np.uint8)).save(images / f"{i}.png")
+    small = untrained_run(tmp_path / "small", "vae", DataConfig(name=str(tmp_path / "orig")), (1, 6, 6),
+                          Scaler(0.0, 255.0, False, "uint8"))
+    fails("encode", small, images, "-o", tmp_path / "z.npy", message="its images are 10x10 but the model takes 6x6; "
+                                                                    "resize them with --image-size 6")
+    ok("encode", small, images, "--image-size", "6", "-o", tmp_path / "z.npy")
+
+
 def test_a_colour_model_takes_a_folder_of_grey_images_as_grey_rgb(tmp_path):
     from PIL import Image
 

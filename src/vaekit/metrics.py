@@ -600,6 +600,10 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     try:  # flat examples of an image model take its shape
         x = trained.examples(x)  # a view
     except VaekitError as e:
+        _, *size = trained.input_shape
+        if Path(cfg_data.name).is_dir() and len(size) == 2 and size[0] == size[1] and x.shape[2:] != tuple(size):
+            raise VaekitError(f"{cfg_data.name}: its images are {x.shape[3]}x{x.shape[2]} but the model takes "
+                              f"{size[1]}x{size[0]}; resize them with --image-size {size[0]}") from None
         raise VaekitError(f"{cfg_data.name}: {e}") from None
     return dataclasses.replace(data, x=x, **_run_labels(trained, data))
 
