@@ -231,3 +231,17 @@ def test_the_manifold_grid_says_which_codes_it_decodes(monkeypatch, tmp_path):
     assert [t.get_text() for t in ax.get_yticklabels()] == ["1.5", "0", "-1.5"]
     assert list(ax.get_xticks()) == [3.5, 21.5, 39.5]  # the centres of 8-pixel cells, 1 pixel apart
     assert ax.get_xlabel() == "z[0]" and ax.get_ylabel() == "z[1]"
+
+
+def test_a_cvae_interpolation_says_each_strip_is_decoded_with_its_start_class(tmp_path, monkeypatch):
+    from vaekit import plots
+    from vaekit.api import train
+
+    drawn = {}
+    save_rows = plots.save_rows
+    monkeypatch.setattr(plots, "save_rows", lambda path, rows, labels, title: (
+        drawn.__setitem__(path.name, (labels, title)), save_rows(path, rows, labels, title))[-1])
+    train(out=tmp_path / "cvae", verbose=False, model="cvae", epochs=1, latent_dim=2, hidden=(8,))
+    labels, title = drawn["interpolation.png"]
+    assert title.endswith("each decoded with its start's class")
+    assert all(label.split(" to ")[0] == label.rsplit("decoded as ", 1)[1] for label in labels)

@@ -217,11 +217,17 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
         ya, yb = (data.y[a], data.y[b]) if trained.model_cfg.model == "cvae" else (None, None)
         path = trained.interpolate(data.x[a], data.x[b], steps=steps, ya=ya, yb=yb)  # (P, steps, *shape), original units
         names = data.classes or []
-        labels = [f"{names[data.y[i]]} to {names[data.y[j]]}" if data.y is not None and names else f"#{i} to #{j}"
-                  for i, j in zip(a, b)]
+
+        def name(k):  # an example by its class's name, or by its number
+            return names[data.y[k]] if data.y is not None and names else f"#{k}"
+
+        labels = [f"{name(i)} to {name(j)}" for i, j in zip(a, b)]
+        title = f"{trained.model_cfg.model.upper()}: decoded straight lines between the codes of test examples"
+        if ya is not None:  # the decoder gets one label per frame: the start's, so a strip never turns into its end's class
+            labels = [f"{label}, decoded as {name(i)}" for label, i in zip(labels, a)]
+            title += ", each decoded with its start's class"
         path = model_units(path)
-        plots.save_rows(figures / "interpolation.png", [_display(p, path) for p in path], labels,  # one grey scale
-                        f"{trained.model_cfg.model.upper()}: decoded straight lines between the codes of test examples")
+        plots.save_rows(figures / "interpolation.png", [_display(p, path) for p in path], labels, title)  # one grey scale
     if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
         images = _display(model_units(trained.decode(z)))
