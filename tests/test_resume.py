@@ -339,3 +339,27 @@ def test_resume_refuses_an_image_folder_whose_images_changed(tmp_path, monkeypat
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(folder / "07.png")
     with pytest.raises(VaekitError, match="changed since the run started \\(its examples, labels or split differ\\)"):
         vaekit.api.train(resume=tmp_path / "run", verbose=False)
+
+
+def test_resume_may_continue_on_another_device(tmp_path, monkeypatch):
+    """A requeued job lands where the run's GPU is not: --device is the one setting a resume takes."""
+    import vaekit.api
+    from vaekit.errors import VaekitError
+    from vaekit.optim import Adam
+
+    step, steps = Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == 15:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    options = dict(epochs=3, hidden=(8,), latent_dim=2, batch_size=256, verbose=False)
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=tmp_path / "run", **options)
+    with pytest.raises(VaekitError, match=r"\(--device aside\); drop --lr$"):
+        vaekit.api.train(resume=tmp_path / "run", device="cpu", lr=0.1, verbose=False)
+    trained = vaekit.api.train(resume=tmp_path / "run", device="cpu", verbose=False)
+    assert trained.summary["epochs_trained"] == 3

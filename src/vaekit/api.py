@@ -98,10 +98,11 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from .trainer import check_batch_split, native_bf16, resolve_device, set_seed
 
     if resume is not None:
-        given = [f"--{k.replace('_', '-')}" for k in options] + (["--out"] if out is not None else [])
+        given = [f"--{k.replace('_', '-')}" for k in options if k != "device"] + (["--out"] if out is not None else [])
         if given:
-            raise VaekitError(f"--resume {resume} continues with the run's own settings; drop {', '.join(given)}")
-        return resume_run(resume, verbose=verbose, offline=offline)
+            raise VaekitError(f"--resume {resume} continues with the run's own settings (--device aside); drop "
+                              f"{', '.join(given)}")
+        return resume_run(resume, verbose=verbose, offline=offline, device=options.get("device"))
     if "data" in options:
         options["name"] = options.pop("data")
     if isinstance(options.get("name"), os.PathLike):
@@ -188,8 +189,11 @@ def _check_memory(model_cfg, device) -> None:
                           "use a smaller --latent-dim, --hidden or --image-size")
 
 
-def resume_run(run, verbose: bool = True, offline: bool = False):
-    """Continue the interrupted run ``run`` after the last epoch in its train_state.pt; like ``train`` from there."""
+def resume_run(run, verbose: bool = True, offline: bool = False, device: str | None = None):
+    """Continue the interrupted run ``run`` after the last epoch in its train_state.pt; like ``train`` from there.
+
+    ``device`` (default: the run's own) continues on another device, say a requeued job on a machine
+    without the run's GPU; the numbers then differ from an uninterrupted run's in their rounding."""
     from . import checkpoint, distributed
     from .data.datasets import digest, load_data
     from .models import build_model
@@ -202,7 +206,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False):
                           f"(`vaekit report {run}` draws any figures it lacks)")
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
     state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
-    world, device = distributed.setup(resolve_device(train_cfg.device))
+    world, device = distributed.setup(resolve_device(device or train_cfg.device))
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
     moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)

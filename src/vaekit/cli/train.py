@@ -64,7 +64,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
               help="fp32 (default) or bf16: train under bfloat16 autocast (GPUs; CPUs with AVX512-BF16 or AMX).")
 @click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
 @click.option("--resume", default=None, metavar="RUN",
-              help="Continue an interrupted run from its last saved epoch, with its own settings.")
+              help="Continue an interrupted run from its last saved epoch, with its own settings (--device may differ).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress or per-epoch output.")
 @click.pass_context
 def train(ctx, out, quiet, offline, resume, **options):
