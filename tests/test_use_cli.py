@@ -337,6 +337,8 @@ def test_score_errors(vae, dae, tmp_path):
     fails("score", vae, "digits", "-o", tmp_path / "s.npy", message="use one of .csv")
     fails("score", vae, "digits", "--samples", "0", "-o", tmp_path / "s.csv", message="--samples")
     fails("score", dae, "digits", "--samples", "5", "-o", tmp_path / "s.csv", message="but this run's model is dae, whose codes are points")
+    fails("score", dae, "digits", "--seed", "3", "-o", tmp_path / "s.csv", message="--seed 3 is for a VAE's posterior draws")
+    fails("encode", vae, "digits", "--seed", "3", "-o", tmp_path / "z.npy", message="add --sample or drop --seed")
     assert not (tmp_path / "s.csv").exists()
 
 

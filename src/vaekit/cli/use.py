@@ -87,6 +87,9 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     import numpy as np
 
     out, kind = out
+    if seed != 0 and not sample:
+        raise VaekitError(f"--seed {seed} seeds --sample's draws, and without --sample encode writes the posterior "
+                          "mean, which draws nothing; add --sample or drop --seed")
     m = _load(run, device, batch_size)
     x, y, _, what = _read(m, out, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
@@ -271,9 +274,10 @@ def score(run, out, samples, seed, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
-    if samples != 1 and not m.is_vae:
-        raise VaekitError(f"--samples {samples} averages a VAE's posterior draws, but this run's model is "
-                          f"{m.model_cfg.model}, whose codes are points; drop --samples")
+    if (samples != 1 or seed != 0) and not m.is_vae:
+        option = f"--samples {samples}" if samples != 1 else f"--seed {seed}"
+        raise VaekitError(f"{option} is for a VAE's posterior draws, but this run's model is "
+                          f"{m.model_cfg.model}, whose codes are points; drop {option.split()[0]}")
     x, y, index, what = _read(m, out, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
     columns = {"index": index, **({} if y is None else {"label": y}), **scores}
