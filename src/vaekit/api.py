@@ -392,7 +392,7 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
         codes = torch.cat([model.code(xb, yb) for xb, yb in batches.over(test)]).cpu().numpy()
     name = model.cfg.model.upper()
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon, x)], ["original", "reconstruction"],
-                    f"{name}: test images and their reconstructions")
+                    f"{name}: test {'images' if data.x.ndim == 4 else 'examples'} and their reconstructions")
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
     if classes:  # the row's class by name: a folder "10" sorts before "2", as in torchvision's ImageFolder
         names = data.classes or [str(i) for i in range(classes)]
