@@ -284,25 +284,31 @@ def test_a_second_ctrl_c_cannot_cut_the_saving_of_the_state_short(tmp_path, monk
     assert seen == [signal.SIG_IGN] and signal.getsignal(signal.SIGINT) is before  # ignored while saving, then back
 
 
+def _interrupt_at_step(monkeypatch, n: int) -> None:
+    """Ctrl-C at the n-th Adam step of the training about to start."""
+    from vaekit.optim import Adam
+
+    step, steps = Adam.step, [0]
+
+    def step_or_interrupt(self, *args, **kwargs):
+        steps[0] += 1
+        if steps[0] == n:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+
+
 def test_resume_refuses_a_csv_whose_columns_moved(tmp_path, monkeypatch):
     import numpy as np
 
     import vaekit.api
     from vaekit.errors import VaekitError
-    from vaekit.optim import Adam
 
     x = np.random.default_rng(0).random((60, 3))
     csv = tmp_path / "t.csv"
     csv.write_text("a,b,c\n" + "".join(",".join(f"{v:.4f}" for v in row) + "\n" for row in x))
-    step, steps = Adam.step, [0]
-
-    def step_or_interrupt(self, *args, **kwargs):
-        steps[0] += 1
-        if steps[0] == 3:  # epoch 2 (one batch an epoch)
-            raise KeyboardInterrupt
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    _interrupt_at_step(monkeypatch, 3)  # epoch 2 (one batch an epoch)
     options = dict(data=str(csv), scale="none", likelihood="gaussian", epochs=3, hidden=(8,), latent_dim=2, verbose=False)
     with pytest.raises(KeyboardInterrupt):  # per-column scaling would notice; with none, only the names can
         vaekit.api.train(out=tmp_path / "run", **options)
@@ -318,22 +324,13 @@ def test_resume_refuses_an_image_folder_whose_images_changed(tmp_path, monkeypat
 
     import vaekit.api
     from vaekit.errors import VaekitError
-    from vaekit.optim import Adam
 
     rng = np.random.default_rng(0)
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(30):
         Image.fromarray(rng.integers(0, 256, (6, 6), dtype=np.uint8)).save(folder / f"{i:02d}.png")
-    step, steps = Adam.step, [0]
-
-    def step_or_interrupt(self, *args, **kwargs):
-        steps[0] += 1
-        if steps[0] == 3:
-            raise KeyboardInterrupt
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    _interrupt_at_step(monkeypatch, 3)
     with pytest.raises(KeyboardInterrupt):
         vaekit.api.train(out=tmp_path / "run", data=str(folder), epochs=5, hidden=(8,), latent_dim=2, verbose=False)
     Image.fromarray(np.zeros((6, 6), np.uint8)).save(folder / "07.png")
@@ -345,17 +342,8 @@ def test_resume_may_continue_on_another_device(tmp_path, monkeypatch):
     """A requeued job lands where the run's GPU is not: --device is the one setting a resume takes."""
     import vaekit.api
     from vaekit.errors import VaekitError
-    from vaekit.optim import Adam
 
-    step, steps = Adam.step, [0]
-
-    def step_or_interrupt(self, *args, **kwargs):
-        steps[0] += 1
-        if steps[0] == 15:
-            raise KeyboardInterrupt
-        return step(self, *args, **kwargs)
-
-    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    _interrupt_at_step(monkeypatch, 15)
     options = dict(epochs=3, hidden=(8,), latent_dim=2, batch_size=256, verbose=False)
     with pytest.raises(KeyboardInterrupt):
         vaekit.api.train(out=tmp_path / "run", **options)
