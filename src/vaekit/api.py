@@ -211,7 +211,8 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
                      test_fraction=train_cfg.test_fraction, offline=offline)
     moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
     sizes = {k: len(v) for k, v in data.splits.items()}
-    changed = sizes != config.get("split", sizes) or config.get("data_digest", None) not in (None, digest(data))
+    saved = config.get("data_digest")  # (runs from before it have none)
+    changed = sizes != config.get("split", sizes) or (saved is not None and saved != digest(data))
     if moved or changed or not data.scaler.matches(config["cfg_scaler"]):
         what = ("its columns differ" if moved else "its examples, labels or split differ" if changed
                 else "its scaling differs")

@@ -593,7 +593,8 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
     x = _run_columns(trained, data)  # a view, unless the columns were reordered
-    if Path(cfg_data.name).is_dir() and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
+    folder = Path(cfg_data.name).is_dir()
+    if folder and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
         # a folder of grey images for a model of colour images: each grey level in all three channels, as
         # Pillow's convert("RGB") gives it (a folder with any colour image loads as RGB by itself)
         x = np.repeat(x, 3, axis=1)
@@ -601,7 +602,7 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
         x = trained.examples(x)  # a view
     except VaekitError as e:
         _, *size = trained.input_shape
-        if Path(cfg_data.name).is_dir() and len(size) == 2 and size[0] == size[1] and x.shape[2:] != tuple(size):
+        if folder and len(size) == 2 and size[0] == size[1] and x.shape[2:] != tuple(size):
             raise VaekitError(f"{cfg_data.name}: its images are {x.shape[3]}x{x.shape[2]} but the model takes "
                               f"{size[1]}x{size[0]}; resize them with --image-size {size[0]}") from None
         raise VaekitError(f"{cfg_data.name}: {e}") from None
@@ -700,10 +701,10 @@ def eval_file(run, data: str | None = None, split: str = "test", **reading) -> P
     from .checkpoint import read_config
 
     own = read_config(run)["cfg_data"]
-    other = not ((data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items()))
-    if not other and split == "test":
+    own_data = (data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items())
+    if own_data and split == "test":
         return Path(run) / EVAL
-    parts = (Path(data or own.name).name, reading.get("key")) if other else ()
+    parts = () if own_data else (Path(data or own.name).name, reading.get("key"))
     name = "-".join(str(part) for part in (*parts, None if split == "test" else split) if part)
     return Path(run) / f"eval-{_SAFE.sub('_', name)}.json"
 
