@@ -200,6 +200,12 @@ def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
     result = invoke("evaluate", csv_run, "--data", tmp_path / "new.csv", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
     assert "probe_accuracy" in json.loads((csv_run / "eval-new.csv.json").read_text())  # the labels were found
+    # np.savetxt's own header ("# label,p63,...") names it too
+    np.savetxt(tmp_path / "hashed.csv", np.column_stack([digits.target, flat[:, ::-1]]), delimiter=",", fmt="%g",
+               header=",".join(["label"] + [f"p{i}" for i in reversed(range(64))]))
+    result = invoke("evaluate", csv_run, "--data", tmp_path / "hashed.csv", "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    assert "probe_accuracy" in json.loads((csv_run / "eval-hashed.csv.json").read_text())
 
 
 def test_evaluate_a_folder_that_is_not_a_run(tmp_path):

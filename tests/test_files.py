@@ -251,6 +251,8 @@ def test_csv_with_header_and_label_name(tmp_path):
     np.testing.assert_array_equal(data.x, [[0.5, 1], [2, 3]])
     assert data.x.dtype == np.float64 and data.y.tolist() == [3, 1] and data.classes is None
     assert data.columns == ["p0", "p1"]
+    (tmp_path / "b.csv").write_text("p0, p1, label\n0.5, 1, 3\n")  # names after ", " as written by hand
+    assert load_file(tmp_path / "b.csv", label_column="label").y.tolist() == [3]
 
 
 def test_csv_without_header_label_by_index(tmp_path):

@@ -612,6 +612,8 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
 def _csv_header_names(path: str, column: str | None) -> bool:
     """Whether ``path`` is a CSV file whose first row names the column ``column`` (the run's label
     column, taken by name in another CSV file with the same header: columns go by name)."""
+    from .data.files import header_names
+
     if column is None or Path(path).suffix.lower() != ".csv" or not Path(path).is_file():
         return False
     try:
@@ -619,7 +621,7 @@ def _csv_header_names(path: str, column: str | None) -> bool:
             first = next(csv.reader(file), [])
     except (OSError, csv.Error, UnicodeDecodeError):
         return False  # the reader says what is wrong with the file
-    return column in [name.strip() for name in first]
+    return column in header_names(first)
 
 
 def same_data(name: str, run_name: str) -> bool:

@@ -240,9 +240,7 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
             head = [pair for pair in (next(rows, None), next(rows, None)) if pair]
             if not head:
                 raise _error(path, "has no rows", "check that the right file was given")
-            header = head.pop(0)[1] if _has_header(*(row for _, row in head)) else None
-            if header and header[0].startswith("# "):  # np.savetxt(header=...) writes "# a,b,..."
-                header = [header[0][2:], *header[1:]]
+            header = header_names(head.pop(0)[1]) if _has_header(*(row for _, row in head)) else None
             columns = header or [str(i) for i in range(len(head[0][1]))]
             label = None if label_column is None else _column_index(path, columns, label_column)
             # pandas' to_csv() writes the row index first, under an empty name: row numbers, not a feature
@@ -260,7 +258,7 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
     if not values:
         raise _error(path, "has a header but no data rows", "check that the right file was given")
     y, classes = _encode_labels(path, np.concatenate(labels)) if label is not None else (None, None)
-    names = None if header is None else [name.strip() for name in _kept(header, skip)]
+    names = None if header is None else _kept(header, skip)
     return Loaded(np.concatenate(values), y, classes, names)
 
 
@@ -286,6 +284,13 @@ def _kept(row: list, skip: tuple[int, ...]) -> list:
     return kept + row[start:]
 
 
+def header_names(row: list[str]) -> list[str]:
+    """A CSV header row's column names, without the "# " that np.savetxt(header=...) writes before them."""
+    if row and row[0].startswith("# "):
+        row = [row[0][2:], *row[1:]]
+    return [name.strip() for name in row]
+
+
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
     """A header has a name above a number, or counts the columns (0, 1, ..., n - 1 or 1, ..., n: what
     pandas writes for unnamed columns) above a row that does not, or does so after an empty name (pandas'
@@ -299,8 +304,7 @@ def _has_header(first: list[str], second: list[str] | None = None) -> bool:
 
 def _is_row_index(header: list[str]) -> bool:
     """Whether the first column is pandas' row index: the header leaves only its name empty."""
-    names = [name.strip() for name in header]
-    return len(names) >= 2 and not names[0] and all(names[1:])
+    return len(header) >= 2 and not header[0] and all(header[1:])
 
 
 def _counts_columns(row: list[str]) -> bool:
