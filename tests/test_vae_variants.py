@@ -257,6 +257,11 @@ def test_train_cvae_and_generate_a_class(tmp_path):
     result = run("generate", out, "-n", 8, "--label", 3, "-o", tmp_path / "threes.npy")
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "threes.npy").shape == (8, 1, 8, 8)
+    # without --label every class in turn, so each sample's class is known: the same as asking for them
+    result = run("generate", out, "-n", 12, "-o", tmp_path / "all.npy")
+    assert result.exit_code == 0 and "12 samples of the 10 classes in turn (sample i: class i mod 10)" in result.output
+    asked = vaekit.load(out).generate(12, seed=0, labels=np.arange(12) % 10)
+    np.testing.assert_array_equal(np.load(tmp_path / "all.npy"), asked)
     result = run("generate", out, "-n", 8, "--label", 12, "-o", tmp_path / "none.npy")
     assert result.exit_code == 2
     assert "--label 12 is not a class of this model, which has 10 (0 to 9)" in result.output

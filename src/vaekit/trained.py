@@ -111,13 +111,16 @@ class Trained:
 
         New data for a VAE; for an AE the latent space is no distribution, so the decodes
         show what an AE does off its training codes rather than new data. ``labels``
-        (conditional models): one class for all samples or one per sample; default uniform.
+        (conditional models): one class for all samples or one per sample; by default every class
+        in turn, sample i of class i mod K, so each sample's class is known.
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise VaekitError(f"n={n!r} must be a positive integer, e.g. 64")
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
             raise VaekitError(f"temperature={temperature!r} must be a positive number, e.g. 1")
         generator = self._generator(seed)
+        if labels is None and self.conditional:
+            labels = np.arange(n) % self.model_cfg.n_classes
         if labels is not None:
             labels = self.module.sample_labels(n, labels, generator)  # checked, one per sample
         starts = range(0, n, self.batch_size)

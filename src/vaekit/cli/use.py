@@ -58,7 +58,7 @@ def device_options(f):
 
 LABEL = click.option("--label", default=None,
                      help="Conditional models (cvae): the class to decode, by its name in the training data or its number "
-                          "(needed by decode; generate: uniform over classes without it).")
+                          "(needed by decode; generate: every class in turn without it, sample i of class i mod K).")
 
 
 def output_option(*suffixes: str, what: str):
@@ -176,13 +176,16 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
         click.echo(f"vaekit: warning: {m.model_cfg.model} is not a generative model: nothing made its codes follow "
                    "N(0, I), so these decodes of random codes show an AE's latent space is not a distribution", err=True)
     x = m.generate(n, seed=seed, temperature=temperature, labels=_class_number(m, label))
+    k = m.model_cfg.n_classes if m.conditional and label is None else 0  # then sample i is of class i mod k
     if kind == "png":
         from .. import plots
 
-        plots.save_grid(out, _display(m, x)[0], f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)", ncol=max(8, round(n**0.5)))
+        title = f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)" + (", column c: class c" if k else "")
+        plots.save_grid(out, _display(m, x)[0], title, ncol=k or max(8, round(n**0.5)))
     else:
         _save_examples(out, kind, x, m)
-    click.echo(f"wrote {out}: {n} samples" + ("" if label is None else f" of class {label}"))
+    said = f" of class {label}" if label is not None else f" of the {k} classes in turn (sample i: class i mod {k})" if k else ""
+    click.echo(f"wrote {out}: {n} samples{said}")
 
 
 @cli.command()
