@@ -1,5 +1,6 @@
 """The commands that use a run folder: encode, decode, reconstruct, generate, interpolate, denoise, score."""
 
+import csv
 import json
 from pathlib import Path
 
@@ -323,6 +324,20 @@ def test_score_vae_and_ae(vae, dae, tmp_path):
     np.testing.assert_allclose(table[:, 5], table[:, 3] + table[:, 4], rtol=1e-4)
     ok("score", dae, "digits", "--split", "all", "-o", tmp_path / "a.csv")
     assert (tmp_path / "a.csv").read_text().splitlines()[0] == "index,label,mse,recon"
+
+
+def test_score_labels_are_the_class_names(tmp_path):
+    """Named classes are written by name, as --label takes them, quoted where a name holds a comma."""
+    rng = np.random.default_rng(0)
+    kinds = ["cat", '"dog, big"', '"dog, big"']  # quoted in the file: the name holds a comma
+    rows = [f"{kinds[i % 3]},{','.join(map(str, rng.normal(size=4).round(3)))}" for i in range(60)]
+    (tmp_path / "pets.csv").write_text("kind,a,b,c,d\n" + "\n".join(rows) + "\n")
+    ok("train", "--data", tmp_path / "pets.csv", "--label-column", "kind", "--epochs", "1", "--latent-dim", "2",
+       "--hidden", "8", "--out", tmp_path / "run", "-q")
+    ok("score", tmp_path / "run", tmp_path / "pets.csv", "--split", "all", "-o", tmp_path / "s.csv")
+    with open(tmp_path / "s.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert [r["label"] for r in table[:3]] == ["cat", "dog, big", "dog, big"] and float(table[0]["neg_elbo"]) > 0
 
 
 def test_score_index_is_the_example_number(vae, tmp_path):

@@ -91,7 +91,7 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
         raise VaekitError(f"--seed {seed} seeds --sample's draws, and without --sample encode writes the posterior "
                           "mean, which draws nothing; add --sample or drop --seed")
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, out, **source)
+    x, y, _, _, what = _read(m, out, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
     names = [f"z{i}" for i in range(m.latent_dim)]
     if with_logvar:
@@ -142,7 +142,7 @@ def reconstruct(run, out, device, batch_size, **source):
     """
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, out, **source)
+    x, y, _, _, what = _read(m, out, **source)
     if kind == "png":
         from .. import plots
 
@@ -206,7 +206,7 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
 
     out, kind = out
     m = _load(run, device, batch_size)
-    x, y, _, what = _read(m, out, split="all", **source)
+    x, y, _, _, what = _read(m, out, split="all", **source)
     ends = _pairs(pairs, len(x))
     first, last = [i for i, _ in ends], [j for _, j in ends]
     a, b = x[first], x[last]
@@ -245,7 +245,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
     if noise is None:
         raise VaekitError(f"this {m.model_cfg.model} was trained without noise, so there is no default; "
                           "pass --noise, e.g. --noise gaussian:0.3")
-    x, y, _, what = _read(m, out, **source)
+    x, y, _, _, what = _read(m, out, **source)
     if kind == "png":
         x, y = x[:SHOWN], None if y is None else y[:SHOWN]
     noisy, denoised = m.denoise(x, noise, seed=seed, y=y)
@@ -271,7 +271,8 @@ def score(run, out, samples, seed, device, batch_size, **source):
 
     mse is the mean squared reconstruction error over features, recon the model's reconstruction
     loss, and for a VAE kl and neg_elbo = recon + kl in nats, all in the model's scaled units.
-    Higher is a worse fit. `index` is the example's number in INPUT (its row in a file).
+    Higher is a worse fit. `index` is the example's number in INPUT (its row in a file); `label`,
+    with labelled data, its class by name where the data name their classes (as --label takes them).
     """
     import numpy as np
 
@@ -281,11 +282,15 @@ def score(run, out, samples, seed, device, batch_size, **source):
         option = f"--samples {samples}" if samples != 1 else f"--seed {seed}"
         raise VaekitError(f"{option} is for a VAE's posterior draws, but this run's model is "
                           f"{m.model_cfg.model}, whose codes are points; drop {option.split()[0]}")
-    x, y, index, what = _read(m, out, **source)
+    x, y, classes, index, what = _read(m, out, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
-    columns = {"index": index, **({} if y is None else {"label": y}), **scores}
-    table = np.column_stack([np.asarray(v, dtype=np.float64) for v in columns.values()])
-    fmt = ["%d" if k in ("index", "label") else "%.9g" for k in columns]
+    # a label by its class name where the data name their classes, as --label takes it (class folders
+    # 0..11 are numbered as ImageFolder sorts them: 0, 1, 10, 11, 2, ...)
+    label = {} if y is None else {"label": y if not classes else np.array([_csv_cell(c) for c in classes], dtype=object)[y]}
+    columns = {"index": index, **label, **scores}
+    table = np.column_stack([np.asarray(v, dtype=object if k == "label" and classes else np.float64)
+                             for k, v in columns.items()])
+    fmt = ["%s" if k == "label" and classes else "%d" if k in ("index", "label") else "%.9g" for k in columns]
     _save_table(out, kind, table, list(columns), fmt)
     key = "neg_elbo" if "neg_elbo" in scores else "mse"
     worst = int(np.argmax(scores[key]))
@@ -331,8 +336,8 @@ def _load(run: str, device: str, batch_size: int):
 
 def _read(m, out, input_name: str, split: str | None = None, limit: int | None = None, key=None, label_column=None,
           image_size=None, offline: bool = False):
-    """INPUT's examples in raw units, shaped as the model's -> (x, labels or None, index of each example
-    in INPUT, description). ``out``: the command's -o, which must not be INPUT itself.
+    """INPUT's examples in raw units, shaped as the model's -> (x, labels or None, the labels' class names
+    or None, index of each example in INPUT, description). ``out``: the command's -o, which must not be INPUT itself.
 
     Split with the run's seed and fractions, so INPUT = the training data gives the run's own test split
     (the default ``split`` there; every example of any other INPUT).
@@ -355,7 +360,17 @@ def _read(m, out, input_name: str, split: str | None = None, limit: int | None =
     x = data.x[: len(index)] if split == "all" else data.x[index]  # "all": a view, never a copy
     y = None if data.y is None else data.y[index]
     what = f"{input_name} ({split}, {len(index)} examples)" if split != "all" else f"{input_name} ({len(index)} examples)"
-    return x, y, index, what
+    return x, y, data.classes, index, what
+
+
+def _csv_cell(text: str) -> str:
+    """``text`` as one CSV cell: quoted where it holds a comma, a quote or a line break."""
+    import csv
+    import io
+
+    cell = io.StringIO()
+    csv.writer(cell, lineterminator="").writerow([text])
+    return cell.getvalue()
 
 
 def _read_latents(path: str, out):
