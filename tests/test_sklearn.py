@@ -119,3 +119,14 @@ def test_divergence_warns_with_the_estimators_own_advice():
         VAETransformer(**{**TINY, "epochs": 2, "lr": 1e8}, random_state=0).fit(X[:200])
     message = str(record[0].message)
     assert "became non-finite" in message and message.endswith("try a lower lr (now 1e+08)") and "--" not in message
+
+
+def test_more_epochs_train_on_instead_of_going_back():
+    """The estimator keeps the weights after its last epoch, even where an earlier epoch's running
+    training loss was lower (a large lr makes it bounce): 8 epochs are not 4 epochs."""
+    X = load_digits().data
+    fitted = {n: AutoencoderTransformer(latent_dim=2, hidden=(16,), epochs=n, lr=0.2, random_state=0, device="cpu").fit(X)
+              for n in (4, 8)}
+    losses = [r["train_loss"] for r in fitted[8].history_]
+    assert min(losses[4:]) > min(losses[:4])  # what made the trainer go back to epoch 4
+    assert not np.array_equal(fitted[4].transform(X[:20]), fitted[8].transform(X[:20]))

@@ -55,7 +55,8 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with torch.random.fork_rng(devices=devices):  # seeded weights and noise; the caller's RNG is left alone
             torch.manual_seed(seed)
             module = build_model(model_cfg).to(device)
-            history = fit(module, data, train_cfg, device=device, verbose=bool(self.verbose))
+            # the weights after the last epoch: with no held-out data there is no better epoch to go back to
+            history = fit(module, data, train_cfg, device=device, verbose=bool(self.verbose), restore_best=False)
         if history.stopped == "diverged":  # the trainer's advice names command-line options: give the estimator's
             what = history.message.rsplit("; try ", 1)[0]
             warnings.warn(f"{type(self).__name__}: {what}; try a lower lr (now {self.lr:g})", ConvergenceWarning, stacklevel=2)
@@ -173,7 +174,8 @@ class AutoencoderTransformer(_Autoencoder):
     noise : str, optional
         DAE corruption ``kind:amount`` in scaled units (default 'gaussian:0.3' for kind='dae').
     epochs, batch_size, lr : int, int, float
-        Adam training: passes over X, examples per step, learning rate (no early stopping).
+        Adam training: passes over X, examples per step, learning rate; the model is the one after
+        the last epoch (no early stopping).
     scale : {'minmax', 'standard', 'none'}
         How X is scaled for the network (fitted on X). The reconstruction loss is the Bernoulli
         cross-entropy when the scaled data lie in [0, 1] (always with 'minmax'), else squared error.
@@ -244,7 +246,8 @@ class VAETransformer(_Autoencoder):
         p(x | z). Default: bernoulli when the scaled data lie in [0, 1] (always with 'minmax'),
         else gaussian; bernoulli or continuous-bernoulli on data outside [0, 1] is an error.
     epochs, batch_size, lr : int, int, float
-        Adam training: passes over X, examples per step, learning rate (no early stopping).
+        Adam training: passes over X, examples per step, learning rate; the model is the one after
+        the last epoch (no early stopping).
     scale : {'minmax', 'standard', 'none'}
         How X is scaled for the network (fitted on X).
     random_state : int, RandomState or None

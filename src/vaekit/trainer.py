@@ -186,8 +186,9 @@ class History:
 def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.device,
         on_epoch: Callable[[dict], None] | None = None, verbose: bool = True, binarize: str | None = None,
         resume: dict | None = None, on_state: Callable[[dict, bool], None] | None = None,
-        world: World = World()) -> History:
-    """Train ``model`` on ``data.splits['train']``; returns the History. The model ends on the best weights.
+        world: World = World(), restore_best: bool = True) -> History:
+    """Train ``model`` on ``data.splits['train']``; returns the History. The model ends on the best
+    epoch's weights, or with ``restore_best=False`` on the last epoch's (the last finite ones if training diverged).
 
     ``on_state(state, final)`` gets the ``train_state`` before the first epoch and after every epoch
     (``final`` after the last one); ``resume=state`` continues after that state's epoch exactly as the
@@ -267,7 +268,7 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
             break
     if bar is not None:
         bar.close()
-    if history.best_epoch:
+    if history.best_epoch and restore_best:
         _restore(model, None, best_state)
     return history
 
