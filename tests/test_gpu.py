@@ -107,3 +107,20 @@ def test_cli_trains_on_the_gpu_in_bf16(tmp_path):
     assert result.exit_code == 0, result.output
     codes = vaekit.load(tmp_path / "run").encode(load_data(DataConfig()).x[:5])
     assert codes.shape == (5, 4) and np.isfinite(codes).all()
+
+
+@CUDA
+def test_an_estimator_fitted_on_the_gpu_pickles_onto_the_cpu():
+    """Trained on a GPU, served on CPUs: the pickle holds no CUDA tensors, and the codes are the same."""
+    import pickle
+
+    from sklearn.datasets import load_digits
+
+    from vaekit.sklearn import VAETransformer
+
+    X = load_digits().data[:300]
+    est = VAETransformer(latent_dim=2, hidden=(16,), epochs=1, device="cuda", random_state=0).fit(X)
+    loaded = pickle.loads(pickle.dumps(est))
+    assert all(p.device.type == "cpu" for p in loaded.module_.parameters())
+    assert all(p.device.type == "cuda" for p in est.module_.parameters())  # the fitted one stays where it was
+    np.testing.assert_allclose(loaded.transform(X[:20]), est.transform(X[:20]), atol=1e-4)

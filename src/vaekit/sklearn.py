@@ -100,6 +100,17 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         and the importance-weighted log-likelihood."""
         return float(np.mean(self.score_samples(X)))
 
+    def __getstate__(self):
+        """Pickled with its model on the CPU, so an estimator fitted on a GPU loads on a machine without
+        one (torch refuses CUDA tensors there); a loaded estimator runs on the CPU."""
+        state = super().__getstate__()
+        module = state.get("module_")
+        if module is not None and any(p.device.type != "cpu" for p in module.parameters()):
+            import copy
+
+            state = {**state, "module_": copy.deepcopy(module).cpu()}
+        return state
+
     @property
     def _n_features_out(self):
         return self.module_.cfg.latent_dim  # AttributeError before fit: get_feature_names_out says not fitted
