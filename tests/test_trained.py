@@ -71,7 +71,7 @@ def test_score_matches_the_training_loss_terms(vae, digits_run):
                      test_fraction=cfg["cfg_train"].test_fraction, scaler=vae.scaler)
     logs = evaluate(vae.module, Batches(data, torch.device("cpu")), data.splits["test"])
     scores = vae.score(data.part("test"), samples=64)
-    assert set(scores) == {"mse", "recon", "kl", "neg_elbo"}
+    assert set(scores) == {"mse", "recon", "kl", "neg_elbo", "outside"}  # digits: min-max scaled
     assert scores["kl"].mean() == pytest.approx(logs["kl"], rel=1e-4)  # closed form: exact
     assert scores["neg_elbo"].mean() == pytest.approx(logs["neg_elbo"], rel=0.02)  # Monte Carlo
     np.testing.assert_allclose(scores["neg_elbo"], scores["recon"] + scores["kl"], rtol=1e-5)
@@ -82,7 +82,7 @@ def test_ae_score_is_its_training_loss():
     x = m.scaler.transform(torch.from_numpy(DIGITS[:40]))
     loss, logs = m.module.loss(x)
     scores = m.score(DIGITS[:40])
-    assert set(scores) == {"mse", "recon"}
+    assert set(scores) == {"mse", "recon", "outside"}
     assert scores["recon"].mean() == pytest.approx(logs["recon"].item(), rel=1e-5)
 
 
@@ -228,8 +228,11 @@ def test_values_past_the_training_range_are_clipped_with_a_warning(caplog):
         m.encode(DIGITS[:3])
         assert not caplog.records
         clipped = m.score(x)
-    assert "64 values of the 3 examples scaled here lie outside the range of the model's training split" in caplog.text
+    assert "64 values of the 3 examples scaled here lie outside the range of the model's training data" in caplog.text
     np.testing.assert_array_equal(clipped["mse"][2], m.score(np.full((1, 64), 16.0))["mse"][0])  # what clipping does
+    assert clipped["outside"].tolist() == [0, 0, 64]  # what the scores cannot show: which example was clipped
+    x[0, :10] = -5
+    assert m.score(x)["outside"].tolist() == [10, 0, 64]
 
 
 @pytest.mark.parametrize("scaler", [Scaler(0.0, 255.0, False, "uint8"), Scaler(3.0, 40.0, True, "minmax"),

@@ -319,11 +319,11 @@ def test_score_vae_and_ae(vae, dae, tmp_path):
     result = ok("score", vae, "digits", "-o", tmp_path / "s.csv")
     assert "mean neg_elbo" in result.output and "(over 1 posterior draw shared by every example;" in result.output
     lines = (tmp_path / "s.csv").read_text().splitlines()
-    assert lines[0] == "index,label,mse,recon,kl,neg_elbo" and len(lines) == N_TEST + 1
+    assert lines[0] == "index,label,mse,recon,kl,neg_elbo,outside" and len(lines) == N_TEST + 1
     table = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)
     np.testing.assert_allclose(table[:, 5], table[:, 3] + table[:, 4], rtol=1e-4)
     ok("score", dae, "digits", "--split", "all", "-o", tmp_path / "a.csv")
-    assert (tmp_path / "a.csv").read_text().splitlines()[0] == "index,label,mse,recon"
+    assert (tmp_path / "a.csv").read_text().splitlines()[0] == "index,label,mse,recon,outside"
 
 
 def test_score_labels_are_the_class_names(tmp_path):

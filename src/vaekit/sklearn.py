@@ -82,7 +82,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def score_samples(self, X):
         """Per-example score, higher is better, in the scaled units: the ELBO for a VAE (nats); for an
         AE minus its training loss, log p(x | code(x)) with a Bernoulli likelihood and minus the
-        summed squared error (no likelihood) with a Gaussian one."""
+        summed squared error (no likelihood) with a Gaussian one.
+
+        With scale='minmax', values outside the range of the data it was fitted on are clipped to
+        that range first (with a warning on the 'vaekit' logger), so an example is not scored lower
+        for them; to score such outliers, fit with scale='standard'."""
         X = self._validate(X)
         scores = self._trained().score(X)
         return -scores.get("neg_elbo", scores["recon"]).astype(np.float64)

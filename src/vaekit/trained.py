@@ -178,7 +178,10 @@ class Trained:
 
         ``mse``: mean squared error of the reconstruction E[x | code(x)] over features;
         ``recon``: the model's reconstruction loss term (AE: as in training; VAE: -log p(x|z));
-        VAE only: ``kl`` (KL(q(z|x) || N(0, I))) and ``neg_elbo`` = recon + kl, nats per example.
+        VAE only: ``kl`` (KL(q(z|x) || N(0, I))) and ``neg_elbo`` = recon + kl, nats per example;
+        ``outside`` (min-max scaled models): how many of the example's values lie outside the range of the
+        training data. Those are clipped to it before scoring (a Bernoulli likelihood has no values
+        beyond it), so an outlier made of such values shows there, not in the scores.
 
         The VAE's recon averages ``samples`` posterior draws z = mu + sigma * eps; the eps are
         drawn once (seeded) and shared by all examples, so each example's score depends on that
@@ -209,7 +212,12 @@ class Trained:
             return mse(module.decode(mu, yb), xb), recon, kl, recon + kl
 
         names = ("mse", "recon", "kl", "neg_elbo") if self.is_vae else ("mse", "recon")
-        return dict(zip(names, self._collect(len(x), (terms(xb, yb) for xb, yb in self._batches(x, y)), tuple_out=True)))
+        counts = [] if self.scaler.clip else None
+        scores = dict(zip(names, self._collect(len(x), (terms(xb, yb) for xb, yb in self._batches(x, y, counts)),
+                                               tuple_out=True)))
+        if counts is not None:  # what clipping hides from the scores above
+            scores["outside"] = torch.cat(counts).cpu().numpy()
+        return scores
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -257,8 +265,9 @@ class Trained:
                               "codes must be finite numbers")
         return z
 
-    def _batches(self, x, y=None):
-        """(x in model units, labels or None) as tensors on the model's device, one batch at a time."""
+    def _batches(self, x, y=None, counts: list | None = None):
+        """(x in model units, labels or None) as tensors on the model's device, one batch at a time;
+        ``counts`` gets each batch's values clipped per example, where the scaling clips."""
         import torch
 
         y = y if self.conditional else None  # other models ignore labels
@@ -278,13 +287,16 @@ class Trained:
                 row = start + int(torch.isfinite(xb.flatten(1)).all(1).logical_not().nonzero()[0, 0])
                 raise VaekitError(f"input row {row} has a NaN or infinite value; remove or fill such values first")
             xb, outside = self.scaler.transform_counted(xb.to(self._device()))
-            clipped += outside
+            if outside is not None:
+                clipped += int(outside.sum())
+                if counts is not None:
+                    counts.append(outside)
             yield xb, self._labels(y, start)
         if clipped:
             logging.getLogger(__name__).warning(
                 f"{clipped:,} values of the {len(x):,} examples scaled here lie outside the range of the model's training "
-                "split and were clipped to it (min-max scaling is fitted on the training split alone), so outliers "
-                "there look less unusual than they are")
+                "data and were clipped to it (min-max scaling is fitted on those data alone), so outliers there look less "
+                "unusual than they are; score counts them per example (outside)")
 
     def _latent_batches(self, z, y=None):
         import torch

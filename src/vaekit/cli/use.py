@@ -261,7 +261,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
 @cli.command()
 @click.argument("run")
 @input_argument()
-@output_option("csv", what="one row per example: index[, label], mse, recon[, kl, neg_elbo]")
+@output_option("csv", what="one row per example: index[, label], mse, recon[, kl, neg_elbo][, outside]")
 @click.option("--samples", type=click.IntRange(min=1), default=1, show_default=True,
               help="VAE: posterior draws averaged in the reconstruction term of -ELBO.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for the posterior draws.")
@@ -272,7 +272,9 @@ def score(run, out, samples, seed, device, batch_size, **source):
     mse is the mean squared reconstruction error over features, recon the model's reconstruction
     loss, and for a VAE kl and neg_elbo = recon + kl in nats, all in the model's scaled units.
     Higher is a worse fit. `index` is the example's number in INPUT (its row in a file); `label`,
-    with labelled data, its class by name where the data name their classes (as --label takes them).
+    with labelled data, its class by name where the data name their classes (as --label takes them);
+    `outside`, for min-max scaled data, how many of its values lie outside the training data's range:
+    they are clipped to it before scoring, so an outlier of such values shows there.
     """
     import numpy as np
 
@@ -290,7 +292,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
     columns = {"index": index, **label, **scores}
     table = np.column_stack([np.asarray(v, dtype=object if k == "label" and classes else np.float64)
                              for k, v in columns.items()])
-    fmt = ["%s" if k == "label" and classes else "%d" if k in ("index", "label") else "%.9g" for k in columns]
+    fmt = ["%s" if k == "label" and classes else "%d" if k in ("index", "label", "outside") else "%.9g" for k in columns]
     _save_table(out, kind, table, list(columns), fmt)
     key = "neg_elbo" if "neg_elbo" in scores else "mse"
     worst = int(np.argmax(scores[key]))

@@ -66,11 +66,12 @@ class Scaler:
         return _clipped(out) if self.clip else out
 
     def transform_counted(self, x) -> tuple:
-        """``transform(x)``, and how many values of x it clipped to [0, 1] beyond rounding (0 without clipping)."""
+        """``transform(x)``, and how many values of each example (N,) it clipped to [0, 1] beyond
+        rounding (None without clipping)."""
         out = self._scaled(x)
         if not self.clip:
-            return out, 0
-        return _clipped(out), int(((out < -1e-5) | (out > 1 + 1e-5)).sum())
+            return out, None
+        return _clipped(out), ((out < -1e-5) | (out > 1 + 1e-5)).reshape(len(out), -1).sum(1)
 
     def _scaled(self, x, constants: tuple | None = None):
         # float64 data are shifted before they are rounded to float32: a feature whose mean is 1e6
