@@ -80,6 +80,8 @@ def test_fit_leaves_the_global_rng_alone():
     (VAETransformer(latent_dim=0), "latent_dim=0 must be a positive integer; try latent_dim=16"),
     (VAETransformer(epochs=0), "epochs=0"),
     (VAETransformer(hidden=(0,)), "hidden="),
+    (VAETransformer(hidden="16"), "hidden='16' must be positive integers"),  # it read '1', '6'
+    (VAETransformer(hidden=()), "hidden=() must be positive integers"),
     (VAETransformer(lr=-1.0), "lr=-1.0"),
     (VAETransformer(likelihood="poisson"), "likelihood='poisson' is not one of"),
     (VAETransformer(likelihood="bernoulli", scale="standard"), "needs data in [0, 1]"),

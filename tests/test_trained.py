@@ -1,5 +1,6 @@
 """The Python API of a trained model: vaekit.load(RUN) -> numpy in, numpy out, in the user's units."""
 
+import json
 import tracemalloc
 
 import numpy as np
@@ -192,6 +193,29 @@ def test_bad_input_is_one_clear_error(call, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("call,message", [
+    (lambda m: m.encode(DIGITS[:3], [1.5, 2, 3]), "label 1.5 is not a class number"),  # it was cut to class 1
+    (lambda m: m.decode(np.zeros((2, 3)), [0, 2.5]), "label 2.5 is not a class number"),
+    (lambda m: m.generate(2, labels=0.5), "label 0.5 is not a class number"),
+])
+def test_a_fractional_label_is_refused(call, message):
+    with pytest.raises(VaekitError, match=message):
+        call(untrained("cvae", n_classes=4))
+    m = untrained("cvae", n_classes=4)
+    np.testing.assert_array_equal(m.encode(DIGITS[:3], [1.0, 2, 3]), m.encode(DIGITS[:3], [1, 2, 3]))  # whole floats are numbers
+
+
+@pytest.mark.parametrize("size", [0, -1, 2.5, True, "64"])
+def test_load_checks_the_batch_size(digits_run, size):
+    with pytest.raises(VaekitError, match=f"batch_size={size!r} must be a positive integer"):
+        vaekit.load(digits_run, batch_size=size)
+
+
+def test_a_loaded_run_has_its_summary(digits_run, vae):
+    assert vae.summary == json.loads((digits_run / "summary.json").read_text()) and vae.history is None
+    assert untrained().summary is None
+
+
 @pytest.mark.parametrize("call", [lambda m: m.encode(DIGITS[:2], sample=True), lambda m: m.encode(DIGITS[:2], with_logvar=True),
                                   lambda m: m.interpolate(DIGITS[:1], DIGITS[1:2], slerp=True)])
 def test_vae_only_options_refuse_an_ae(call):
@@ -247,3 +271,14 @@ def test_scaling_gives_the_formula_and_leaves_the_input_alone(scaler, dtype):
         assert out.dtype == torch.float32
         assert torch.equal(out, expected)  # bit for bit: the same operations in the same order
     assert torch.equal(x, before)
+
+
+def test_train_options_from_python_take_one_hidden_width_as_an_int():
+    """vaekit.train(hidden=16) is one hidden layer, as in the estimators (it failed inside the config's check)."""
+    from vaekit.api import split_options
+
+    assert split_options({"hidden": 16})[0].hidden == (16,)
+    with pytest.raises(VaekitError, match="unknown option"):
+        split_options({"hiden": 16})
+    with pytest.raises(VaekitError, match="--hidden '16' must be positive integers"):
+        split_options({"hidden": "16"})[0].validate()

@@ -28,6 +28,8 @@ def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
     for cls in (ModelConfig, TrainConfig, DataConfig):
         names = {f.name for f in dataclasses.fields(cls)}
         mine = {k: plain(v) for k, v in options.items() if k in names and v is not None}
+        if isinstance(mine.get("hidden"), int) and not isinstance(mine["hidden"], bool):  # hidden=256: one layer
+            mine["hidden"] = (mine["hidden"],)
         configs.append(cls(**mine))
     known = {f.name for cls in (ModelConfig, TrainConfig, DataConfig) for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)

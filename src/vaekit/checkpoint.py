@@ -37,6 +37,19 @@ HEARTBEAT_S = 30  # a run touches its lock this often...
 FOREIGN_STALE_S = 300  # ...so a lock of another host untouched this long belongs to a dead run
 
 
+def read_json_object(path: Path, fix: str) -> dict:
+    """The JSON object in ``path``, {} when there is none; a file that cannot be read is an error saying ``fix``."""
+    if not path.is_file():
+        return {}
+    try:
+        value = json.loads(path.read_text())
+    except ValueError:
+        raise VaekitError(f"{path}: not valid JSON; {fix}") from None
+    except OSError as e:
+        raise VaekitError(f"{path}: cannot read ({e.strerror}); {fix}") from None
+    return value if isinstance(value, dict) else {}
+
+
 def save_weights(path: Path, model) -> None:
     from safetensors.torch import save
 

@@ -48,8 +48,10 @@ class ModelConfig:
         check_choice("arch", self.arch, ARCHS)
         check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _positive_int("latent-dim", self.latent_dim, "16")
-        if not self.hidden or any(not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise VaekitError(f"--hidden {_csv(self.hidden)} must be positive integers; try --hidden 256,128")
+        if (not isinstance(self.hidden, (tuple, list)) or not self.hidden
+                or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden)):
+            shown = _csv(self.hidden) if isinstance(self.hidden, (tuple, list)) and self.hidden else repr(self.hidden)
+            raise VaekitError(f"--hidden {shown} must be positive integers; try --hidden 256,128")
         _positive("sigma", self.sigma, "1.0")
         if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
             raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")

@@ -270,7 +270,7 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
 def collect(run: Path, name: str | None = None, trained=None, data=None, offline: bool = False) -> RunView:
     """Read a run folder into a RunView named ``name`` (default: its model, vae, ae, ...), first drawing
     the figures it lacks (a run's figures never change: a finished run is not trained again)."""
-    from .checkpoint import CONFIG, METRICS, STATE, SUMMARY
+    from .checkpoint import CONFIG, METRICS, STATE, SUMMARY, read_json_object
     from .metrics import EVAL, load_run_data
 
     run = Path(run)
@@ -292,13 +292,13 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
             records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
             write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
         write_extra_figures(run, trained, data)
-    view = RunView(name or config["model"]["model"], config, _json_or_empty(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
+    view = RunView(name or config["model"]["model"], config, read_json_object(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
     # only the training table needs summary.json, so the page goes on without it; training writes it
     # again when the run's state is there to resume from (the same run, to the bit)
     fix = (f"delete it and run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file()
            else "restore it from a backup (only `vaekit train` writes it)")
     try:
-        view.summary = _json_or_empty(run / SUMMARY, fix)
+        view.summary = read_json_object(run / SUMMARY, fix)
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
         log.warning("%s", view.problems[-1])
@@ -315,19 +315,6 @@ def _read(path: Path) -> str:
         raise VaekitError(f"{path}: cannot read ({e.strerror}); is this a complete run folder?") from None
 
 
-def _json_or_empty(path: Path, fix: str) -> dict:
-    """The JSON object in ``path``, {} when there is none; a file that cannot be read is an error saying ``fix``."""
-    if not path.is_file():
-        return {}
-    try:
-        value = json.loads(path.read_text())
-    except ValueError:
-        raise VaekitError(f"{path}: not valid JSON; {fix}") from None
-    except OSError as e:
-        raise VaekitError(f"{path}: cannot read ({e.strerror}); {fix}") from None
-    return value if isinstance(value, dict) else {}
-
-
 # ----------------------------------------------------------------------------- HTML
 
 
@@ -337,13 +324,14 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
     ``trained`` and ``data`` (a run's, already loaded) save loading them again.
     Returns the path of the page.
     """
+    from .checkpoint import read_json_object
     from .fileio import atomic_write
 
     path = Path(path)
     if not path.is_dir():
         raise VaekitError(f"{path}: no such folder; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
     if (path / COMPARE).is_file():
-        names = list(_json_or_empty(path / COMPARE, "run `vaekit compare` again into a new --out folder"))
+        names = list(read_json_object(path / COMPARE, "run `vaekit compare` again into a new --out folder"))
         if not names:
             raise VaekitError(f"{path / COMPARE}: holds no models; run `vaekit compare` again")
         views = [collect(path / n, n, offline=offline) for n in names]

@@ -166,7 +166,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _model_config(self, shape: tuple[int, ...], likelihood: str) -> ModelConfig:
         hidden = self.hidden if self.hidden is not None else default_hidden(self.arch)
-        hidden = plain((hidden,) if isinstance(hidden, (int, np.integer)) else tuple(hidden))
+        if isinstance(hidden, (int, np.integer)):
+            hidden = (hidden,)
+        elif isinstance(hidden, (list, tuple, np.ndarray)):
+            hidden = tuple(hidden)  # anything else (a string) is refused as it is, not read a character at a time
+        hidden = plain(hidden)
         return ModelConfig(model=self._model_name(), arch=self.arch, input_shape=shape, latent_dim=plain(self.latent_dim),
                            hidden=hidden, likelihood=likelihood, **{k: plain(v) for k, v in self._model_options().items()})
 

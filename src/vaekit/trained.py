@@ -35,6 +35,11 @@ class Trained:
         Examples per forward pass.
     progress : bool
         Show a progress bar on stderr (only on a terminal) for work of more than one batch.
+    summary : dict or None
+        The run's summary.json (test numbers, epochs trained, why training stopped); None without one.
+    history : vaekit.trainer.History or None
+        The epochs' records, for a model trained in this process by ``vaekit.train``; None after
+        ``vaekit.load`` (the run's metrics.jsonl holds them).
     """
 
     def __init__(self, module, config: dict, run: Path | None = None, *, batch_size: int = 1024, progress: bool = False):
@@ -46,17 +51,23 @@ class Trained:
         self.model_cfg: ModelConfig = config["cfg_model"]
         self.is_vae = isinstance(module, VAE)
         self.conditional = bool(getattr(self.model_cfg, "n_classes", 0))  # decodes need labels (cvae)
-        self.batch_size, self.progress = batch_size, progress
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise VaekitError(f"batch_size={batch_size!r} must be a positive integer, e.g. 1024")
+        self.batch_size, self.progress = int(batch_size), progress
+        self.summary: dict | None = None
+        self.history = None
 
     @classmethod
     def load(cls, run, device: str = "cpu", **options) -> Trained:
         """Load a run folder written by ``vaekit train`` onto ``device`` ("cpu", "cuda", "cuda:1", "auto");
         ``options`` are ``batch_size`` and ``progress``."""
-        from .checkpoint import load_run
+        from .checkpoint import SUMMARY, load_run, read_json_object
         from .trainer import resolve_device
 
         module, config = load_run(run, str(resolve_device(device)))
-        return cls(module, config, run, **options)
+        trained = cls(module, config, run, **options)
+        trained.summary = read_json_object(Path(run) / SUMMARY, "train the run again, or delete the file") or None
+        return trained
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -274,7 +285,9 @@ class Trained:
         if y is not None and len(y) != len(x):
             raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
         if y is not None:
-            k, y = self.model_cfg.n_classes, np.asarray(y)
+            from .models.cvae import whole_labels
+
+            k, y = self.model_cfg.n_classes, whole_labels(torch.as_tensor(np.asarray(y))).numpy()
             bad = y[(y < 0) | (y >= k)]
             if len(bad):
                 raise VaekitError(f"label {bad[0]} is not a class of this {self.model_cfg.model}, which has {k} "

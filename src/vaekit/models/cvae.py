@@ -14,6 +14,14 @@ from ..nn import BODIES
 from .vae import VAE
 
 
+def whole_labels(y: torch.Tensor) -> torch.Tensor:
+    """Labels as class numbers (long); a fractional one (1.5) is refused, not cut to 1."""
+    if y.is_floating_point() and not torch.equal(y, y.round()):
+        raise VaekitError(f"label {y[y != y.round()][0].item():g} is not a class number; labels are whole numbers "
+                          "(0 for the first class)")
+    return y.long()
+
+
 class CVAE(VAE):
     """q(z | x, y) and p(x | z, y) with prior p(z) = N(0, I); y is one of ``cfg.n_classes`` labels.
 
@@ -59,7 +67,7 @@ class CVAE(VAE):
         device, k = next(self.parameters()).device, self.cfg.n_classes
         if labels is None:
             return torch.randint(k, (n,), generator=generator, device=device)
-        y = torch.as_tensor(labels, device=device).long().flatten()
+        y = whole_labels(torch.as_tensor(labels, device=device)).flatten()
         bad = y[(y < 0) | (y >= k)]
         if len(bad):
             raise VaekitError(f"--label {bad[0].item()} is not a class of this model, which has {k} (0 to {k - 1}); "
