@@ -69,25 +69,34 @@ def callers_rng_kept():
             torch.cuda.set_rng_state_all(cuda)
 
 
-@functools.cache
-def reuse_freed_memory() -> None:
-    """Make glibc keep freed memory for reuse instead of giving it back to the kernel (once per process).
+@contextlib.contextmanager
+def freed_memory_reused():
+    """While the block runs, make glibc keep freed memory for reuse instead of giving it back to the
+    kernel; afterwards give it back.
 
     A training step frees and allocates the same few megabytes again every step. By default glibc
     returns large blocks to the kernel and the next step page-faults them back in: 100-500 faults a
     step for the MLP VAE on Fashion-MNIST (2-core VM: 17-23k samples/s in a process that had run
     another training loop, against 27-31k with this). With the mmap threshold at its 32 MiB ceiling
-    and no trimming, steps reuse the heap (0-15 faults a step).
-    Peak resident memory is the same; memory freed after the peak stays with the process. No-op
-    where the C library has no ``mallopt`` (macOS, Windows).
+    and no trimming, steps reuse the heap (0-15 faults a step). Peak resident memory is the same.
+    At the end the trim threshold is glibc's default again and the free heap goes back to the kernel,
+    so a notebook or a service that trained a model does not keep its freed memory. No-op where the
+    C library has no ``mallopt`` (macOS, Windows).
     """
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        libc = ctypes.CDLL(None)
+        mallopt, malloc_trim = libc.mallopt, libc.malloc_trim
     except (OSError, AttributeError, TypeError):
+        yield
         return
     m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
     mallopt(m_mmap_threshold, 32 << 20)
     mallopt(m_trim_threshold, 1 << 30)
+    try:
+        yield
+    finally:
+        mallopt(m_trim_threshold, 128 << 10)  # glibc's default
+        malloc_trim(0)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -194,7 +203,13 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     (``final`` after the last one); ``resume=state`` continues after that state's epoch exactly as the
     uninterrupted run would have. Under torchrun, ``world`` says which share of each batch is ours.
     """
-    reuse_freed_memory()
+    with freed_memory_reused():
+        return _fit(model, data, cfg, device=device, on_epoch=on_epoch, verbose=verbose, binarize=binarize,
+                    resume=resume, on_state=on_state, world=world, restore_best=restore_best)
+
+
+def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, binarize, resume, on_state, world,
+         restore_best) -> History:
     batches = Batches(data, device, binarize)
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
