@@ -66,7 +66,10 @@ class Trained:
 
         module, config = load_run(run, str(resolve_device(device)))
         trained = cls(module, config, run, **options)
-        trained.summary = read_json_object(Path(run) / SUMMARY, "train the run again, or delete the file") or None
+        try:
+            trained.summary = read_json_object(Path(run) / SUMMARY, "") or None
+        except VaekitError:  # it feeds no use of the model: the report says what is wrong with it
+            pass
         return trained
 
     @property
