@@ -190,3 +190,11 @@ def test_fitted_code_samples_follow_the_gaussian_of_the_codes():
     z = fitted_code_sampler(Identity(), line, torch.Generator().manual_seed(0))(1000).numpy()
     np.testing.assert_allclose(z[:, 1], 2 * z[:, 0], rtol=1e-4)
     assert fitted_code_sampler(Identity(), x[:1], torch.Generator()) is None  # one example: no covariance
+
+
+def test_the_density_metrics_say_they_take_tensors():
+    """A numpy array failed deep inside torch (TypeError: order must be str, not int)."""
+    model = build_model(ModelConfig(model="vae", input_shape=(64,), latent_dim=2, hidden=(8,)).validate())
+    for metric in (elbo, iw_log_likelihood):
+        with pytest.raises(VaekitError, match="x is a ndarray, but these metrics take a tensor in the model's units"):
+            metric(model, np.zeros((3, 64), np.float32))

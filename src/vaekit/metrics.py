@@ -116,6 +116,12 @@ def _batches(x: torch.Tensor, y: torch.Tensor | None, size: int = 1024):
         yield x[start : start + size], None if y is None else y[start : start + size]
 
 
+def _check_model_units(x) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise VaekitError(f"x is a {type(x).__name__}, but these metrics take a tensor in the model's units; pass "
+                          "torch.as_tensor(trained.scaler.transform(x)) (vaekit evaluate and Trained.score take your units)")
+
+
 def is_vae(model) -> bool:
     """True for models with a posterior and a likelihood (vae, iwae, cvae)."""
     from .models import VAE
@@ -172,7 +178,11 @@ def _pca(x_train: torch.Tensor, n_components: int):
 @torch.no_grad()
 def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
     """Negative ELBO = recon + KL (one posterior sample per example, closed-form KL), KL per
-    dimension, and active units (Burda et al. 2016) from the variance of the posterior means."""
+    dimension, and active units (Burda et al. 2016) from the variance of the posterior means.
+
+    ``x``: a tensor of examples in the model's units, on its device: ``trained.scaler.transform(x)``
+    for a ``vaekit.load`` run (``Trained.score`` takes the user's units)."""
+    _check_model_units(x)
     recon, posteriors = 0.0, []
     for xb, yb in _batches(x, y):
         mu, logvar = model.encode(xb, yb)  # (B, L) each
@@ -215,8 +225,9 @@ def iw_log_likelihood(model, x: torch.Tensor, samples: int = DEFAULT_IW_SAMPLES,
     with the weights from ``model.log_weights``. It is a lower bound in expectation that tightens
     as K grows. Work is batched over examples and samples, at most ``max_rows`` decoder rows at a
     time: with many samples the K axis is cut into chunks whose log-sum-exps are combined at the
-    end, so K = 5,000 fits in memory.
+    end, so K = 5,000 fits in memory. ``x``: a tensor in the model's units, as for ``elbo``.
     """
+    _check_model_units(x)
     check_iw_samples(samples)
     per_pass = max(1, max_rows // samples)  # examples per pass when K is small
     chunk = min(samples, max_rows)  # samples per pass when K is large
