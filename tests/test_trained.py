@@ -282,3 +282,26 @@ def test_train_options_from_python_take_one_hidden_width_as_an_int():
         split_options({"hiden": 16})
     with pytest.raises(VaekitError, match="--hidden '16' must be positive integers"):
         split_options({"hidden": "16"})[0].validate()
+
+
+def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tmp_path):
+    """vaekit.load and vaekit.train, and the models they return, name latent_dim=0, not --latent-dim 0;
+    the same model in the CLI's hands keeps the shell's spelling."""
+    from vaekit.errors import python_spelling
+
+    assert python_spelling("--latent-dim 0 must be a positive integer; try --latent-dim 16") == (
+        "latent_dim=0 must be a positive integer; try latent_dim=16")
+    assert python_spelling("--label needs a cvae; drop --sample/--with-logvar") == "label needs a cvae; drop sample/with_logvar"
+    assert python_spelling("--lr -1.0 must be; run `vaekit train --resume r`") == "lr=-1.0 must be; run `vaekit train --resume r`"
+    with pytest.raises(VaekitError, match=r"^device=gpu is not one of auto, cpu, cuda") as e:
+        vaekit.load(digits_run, device="gpu")
+    assert "--" not in str(e.value)
+    m = vaekit.load(digits_run)
+    with pytest.raises(VaekitError, match="label needs a conditional model") as e:
+        m.decode(np.zeros((2, m.latent_dim)), 1)
+    assert "--" not in str(e.value)
+    with pytest.raises(VaekitError, match=r"^lr='0.01' must be a positive number; try lr=") as e:
+        vaekit.train(data="digits", lr="0.01", out=tmp_path / "r", verbose=False)
+    internal = Trained.load(digits_run)  # as the CLI and evaluate load it
+    with pytest.raises(VaekitError, match="--label needs a conditional model"):
+        internal.decode(np.zeros((2, m.latent_dim)), 1)

@@ -3,6 +3,8 @@
 Importing vaekit is cheap: torch loads only when a model is built or loaded.
 """
 
+import contextlib
+
 __version__ = "0.1.0"
 
 
@@ -12,7 +14,10 @@ def load(run, device: str = "cpu", *, batch_size: int = 1024, progress: bool = F
     ``vaekit.trained.Trained``."""
     from .trained import Trained
 
-    return Trained.load(run, device, batch_size=batch_size, progress=progress)
+    with _python_spelling():
+        trained = Trained.load(run, device, batch_size=batch_size, progress=progress)
+    trained.python_spelling = True
+    return trained
 
 
 def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **options):
@@ -20,7 +25,22 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     out="runs/vae")``; returns the loaded model. See ``vaekit.api.train`` for the arguments."""
     from .api import train as _train
 
-    return _train(out, verbose=verbose, offline=offline, resume=resume, **options)
+    with _python_spelling():
+        trained = _train(out, verbose=verbose, offline=offline, resume=resume, **options)
+    if trained is not None:  # None on the other processes under torchrun
+        trained.python_spelling = True
+    return trained
+
+
+@contextlib.contextmanager
+def _python_spelling():
+    """Errors name the arguments as Python passes them (latent_dim=0), not as the shell does (--latent-dim 0)."""
+    from .errors import VaekitError, python_spelling
+
+    try:
+        yield
+    except VaekitError as e:
+        raise VaekitError(python_spelling(str(e))) from None
 
 
 __all__ = ["load", "train", "__version__"]

@@ -250,12 +250,12 @@ def _positive_int(name: str, value, example: str, zero_ok: bool = False) -> None
     low = 0 if zero_ok else 1
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         what = "an integer >= 0" if zero_ok else "a positive integer"
-        raise VaekitError(f"--{name} {value} must be {what}; try --{name} {example}")
+        raise VaekitError(f"--{name} {value!r} must be {what}; try --{name} {example}")
 
 
 def _positive(name: str, value, example: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
-        raise VaekitError(f"--{name} {value} must be a positive number; try --{name} {example}")
+        raise VaekitError(f"--{name} {value!r} must be a positive number; try --{name} {example}")
 
 
 def _csv(values) -> str:

@@ -6,3 +6,25 @@ class VaekitError(Exception):
 
     The CLI prints it as ``vaekit: error: <message>`` and exits with status 2.
     """
+
+
+# words that follow an option's name in a message where no value does ("--label needs a cvae")
+_NOT_VALUES = {"and", "applies", "are", "as", "aside", "does", "for", "gives", "has", "in", "is", "may", "must",
+               "needs", "of", "on", "only", "or", "seeds", "takes", "to", "was", "with"}
+
+
+def python_spelling(message: str) -> str:
+    """A message for Python callers, naming arguments as they are passed there: "--latent-dim 0 must be
+    ...; try --latent-dim 16" -> "latent_dim=0 must be ...; try latent_dim=16", "drop --sample" -> "drop
+    sample". Commands in backticks stay as they are typed in a shell."""
+    import re
+
+    def option(match: re.Match) -> str:
+        name, value = match[1].replace("-", "_"), match[2]
+        return f"{name} {value}" if value in _NOT_VALUES else f"{name}={value}"
+
+    parts = re.split(r"(`[^`]*`)", message)
+    for i in range(0, len(parts), 2):  # the text outside backticks
+        text = re.sub(r"--([a-z][a-z-]*) (?!--)(\S+)", option, parts[i])
+        parts[i] = re.sub(r"--([a-z][a-z-]*)", lambda m: m[1].replace("-", "_"), text)
+    return "".join(parts)

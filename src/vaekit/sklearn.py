@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import re
 import warnings
 from contextlib import contextmanager
 
@@ -26,7 +25,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from .config import ARCHS, LIKELIHOODS, UNIT_LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
-from .errors import VaekitError
+from .errors import VaekitError, python_spelling
 
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
 
@@ -328,8 +327,7 @@ def _as_value_error():
     try:
         yield
     except VaekitError as e:
-        message = re.sub(r"--([a-z-]+) (\S+)", lambda m: f"{m[1].replace('-', '_')}={m[2]}", str(e))
-        raise ValueError(message) from None
+        raise ValueError(python_spelling(str(e))) from None
 
 
 __all__ = ["AutoencoderTransformer", "VAETransformer"]

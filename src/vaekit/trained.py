@@ -8,6 +8,7 @@ held as floats, so a 70,000-image uint8 set never needs a float copy of itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import numbers
@@ -17,7 +18,22 @@ from pathlib import Path
 import numpy as np
 
 from .config import SEEDS, ModelConfig, parse_noise
-from .errors import VaekitError
+from .errors import VaekitError, python_spelling
+
+
+def _spelled(method):
+    """``method``, whose errors name arguments as Python passes them (latent_dim=0) where the model is a
+    Python caller's (``python_spelling``), as the shell does (--latent-dim 0) where it is the CLI's."""
+    @functools.wraps(method)
+    def spelled(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except VaekitError as e:
+            if not self.python_spelling:
+                raise
+            raise VaekitError(python_spelling(str(e))) from None
+
+    return spelled
 
 
 class Trained:
@@ -40,6 +56,9 @@ class Trained:
     history : vaekit.trainer.History or None
         The epochs' records, for a model trained in this process by ``vaekit.train``; None after
         ``vaekit.load`` (the run's metrics.jsonl holds them).
+    python_spelling : bool
+        Errors name arguments as Python passes them (``labels=30``), not as the shell does
+        (``--label 30``): set by ``vaekit.load`` and ``vaekit.train``.
     """
 
     def __init__(self, module, config: dict, run: Path | None = None, *, batch_size: int = 1024, progress: bool = False):
@@ -56,6 +75,7 @@ class Trained:
         self.batch_size, self.progress = int(batch_size), progress
         self.summary: dict | None = None
         self.history = None
+        self.python_spelling = False  # errors name arguments as Python passes them (vaekit.load and train set it)
 
     @classmethod
     def load(cls, run, device: str = "cpu", **options) -> Trained:
@@ -82,6 +102,7 @@ class Trained:
 
     # -- the API -------------------------------------------------------------------------------
 
+    @_spelled
     def encode(self, x, y=None, *, sample: bool = False, with_logvar: bool = False, seed: int | None = None):
         """Codes z, (N, latent): the posterior mean for a VAE.
 
@@ -105,6 +126,7 @@ class Trained:
 
         return self._collect(len(x), (posterior(xb, yb) for xb, yb in self._batches(x, y)))
 
+    @_spelled
     def decode(self, z, y=None) -> np.ndarray:
         """Decoder means E[x | z] for codes z (N, latent), in the original units, (N, *input_shape).
 
@@ -115,11 +137,13 @@ class Trained:
             y = self.module.sample_labels(len(z), y, None).cpu().numpy()  # checked, one per code
         return self._collect(len(z), (self._decode(zb, yb) for zb, yb in self._latent_batches(z, y)))
 
+    @_spelled
     def reconstruct(self, x, y=None) -> np.ndarray:
         """E[x | code(x)], in the original units. ``y``: labels, for conditional models only."""
         x = self.examples(x)
         return self._collect(len(x), (self.scaler.inverse(self.module.reconstruct(xb, yb)) for xb, yb in self._batches(x, y)))
 
+    @_spelled
     def generate(self, n: int, seed: int | None = None, temperature: float = 1.0, labels=None) -> np.ndarray:
         """Decode z ~ N(0, temperature^2 I), (n, *input_shape) in the original units.
 
@@ -142,6 +166,7 @@ class Trained:
                                     None if labels is None else labels[i : i + self.batch_size]) for i in starts)
         return self._collect(n, (self.scaler.inverse(part) for part in parts))
 
+    @_spelled
     def interpolate(self, a, b, steps: int = 8, slerp: bool = False, ya=None, yb=None) -> np.ndarray:
         """Decodes along the path from code(a) to code(b): (P, steps, *input_shape) for P pairs.
 
@@ -162,6 +187,7 @@ class Trained:
         labels = np.repeat(np.asarray(ya), steps) if self.conditional and ya is not None else None
         return self.decode(path.reshape(-1, self.latent_dim), labels).reshape(len(za), steps, *self.input_shape)
 
+    @_spelled
     def denoise(self, x, noise: str, seed: int | None = 0, y=None) -> tuple[np.ndarray, np.ndarray]:
         """Corrupt x with ``noise`` (``kind:amount``, applied in model units as in training), then reconstruct.
 
@@ -187,6 +213,7 @@ class Trained:
                 torch.manual_seed(seed)
             return self._collect(len(x), (step(xb, yb) for xb, yb in self._batches(x, y)))
 
+    @_spelled
     def score(self, x, y=None, samples: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
         """Per-example anomaly scores (higher = worse fit), each (N,), in model units:
 
