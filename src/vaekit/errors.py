@@ -1,5 +1,7 @@
 """The one exception type a user is meant to see."""
 
+import contextlib
+
 
 class VaekitError(Exception):
     """Bad input from the user: the message is one line, ``what is wrong; how to fix it``.
@@ -28,3 +30,14 @@ def python_spelling(message: str) -> str:
         text = re.sub(r"--([a-z][a-z-]*) (?!--)(\S+)", option, parts[i])
         parts[i] = re.sub(r"--([a-z][a-z-]*)", lambda m: m[1].replace("-", "_"), text)
     return "".join(parts)
+
+
+@contextlib.contextmanager
+def python_spelled(on: bool = True):
+    """Re-raise the block's VaekitError in ``python_spelling`` (where ``on``)."""
+    try:
+        yield
+    except VaekitError as e:
+        if not on:
+            raise
+        raise VaekitError(python_spelling(str(e))) from None

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import SEEDS, ModelConfig, parse_noise
-from .errors import VaekitError, python_spelling
+from .errors import VaekitError, python_spelled
 
 
 def _spelled(method):
@@ -26,12 +26,8 @@ def _spelled(method):
     Python caller's (``python_spelling``), as the shell does (--latent-dim 0) where it is the CLI's."""
     @functools.wraps(method)
     def spelled(self, *args, **kwargs):
-        try:
+        with python_spelled(self.python_spelling):
             return method(self, *args, **kwargs)
-        except VaekitError as e:
-            if not self.python_spelling:
-                raise
-            raise VaekitError(python_spelling(str(e))) from None
 
     return spelled
 
