@@ -164,6 +164,10 @@ def test_diverged_run_says_so_without_python_warnings(tmp_path):
     assert "became non-finite in epoch 1" in result.stderr and "Warning" not in result.stderr, result.stderr
     assert all(line.startswith("vaekit: warning: ") for line in result.stderr.splitlines()), result.stderr
     assert (tmp_path / "r" / "report.html").is_file() and (tmp_path / "r" / "figures" / "loss.png").is_file()
+    # the report says why, not that the (untrained) codes collapsed
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "diverged: the loss or its gradient became non-finite in epoch 1" in page and "posterior collapse" not in page
+    assert "collapse_warning" not in json.loads((tmp_path / "r" / "summary.json").read_text())
 
 
 @pytest.mark.parametrize("schedule, warning", [

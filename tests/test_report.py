@@ -210,6 +210,21 @@ def test_training_table_shows_the_test_numbers_and_a_collapse_warning():
     assert "<td>test_neg_elbo</td><td>251.2</td><td>-</td><td>-</td>" in page
     assert '<p class="warning">vae: posterior collapse: the KL is 0.01 nats per example; remedies: --kl-warmup 10</p>' in page
     assert '<p class="notes">vae2: 4 of 16 latent dimensions are active</p>' in page  # a note, not a warning
+    # floats to 4 digits (summary.json keeps them all), and why a run stopped early
+    stopped = {"test_neg_elbo": 35.01749651810585, "stopped": "early-stopped", "message": "no better val_loss for 2 epochs"}
+    page = _summary_html([RunView("vae", {}, {}, stopped)])
+    assert "<td>35.02</td>" in page and '<p class="notes">vae: early-stopped: no better val_loss for 2 epochs</p>' in page
+
+
+def test_a_run_without_its_summary_says_so(runs, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["vae"], run)
+    (run / "summary.json").unlink()
+    page = write_report(run).read_text()
+    assert f"summary.json: missing; run `vaekit train --resume {run}` to write it again" in page
+    assert "until then the report&#x27;s training table is empty" in page
 
 
 def test_metric_units_are_printed_in_the_table_not_hidden_in_tooltips():

@@ -363,7 +363,9 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
         # E[x | posterior mean], as eval.json's mse (the logs' mse decodes a sampled z, as training does)
         summary["test_mse"] = reconstruction(model.eval(), *split_tensor(data, "test", device, binarize, seed=0))["mse"]
         summary.update(latent_usage(model.eval(), batches.over(test_idx, seed=0)))
-        if "active_units" in summary:  # not for a single test example
+        # not for a single test example, nor for a run that diverged: its weights are the last finite ones
+        # (often the untrained ones), whose latent space says nothing about the model asked for
+        if "active_units" in summary and history.stopped != "diverged":
             usage = (summary["kl_per_dim"], summary["active_units"], model.cfg.latent_dim)
             for key, say in (("collapse_warning", collapse_warning), ("latent_note", latent_note)):
                 if text := say(*usage):

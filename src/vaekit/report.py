@@ -299,6 +299,8 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
            else "restore it from a backup (only `vaekit train` writes it)")
     try:
         view.summary = read_json_object(run / SUMMARY, fix)
+        if not (run / SUMMARY).is_file():
+            raise VaekitError(f"{run / SUMMARY}: missing; {fix.replace('delete it and run', 'run')}")
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
         log.warning("%s", view.problems[-1])
@@ -392,8 +394,8 @@ def _summary_html(views: list[RunView]) -> str:
     e = html.escape
     keys = ("epochs_trained", "best_epoch", "stopped", "train_seconds", "test_neg_elbo", "test_mse")
     keys = [k for k in keys if any(k in v.summary for v in views)]
-    rows = "".join(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{e(str(v.summary.get(k, '-')))}</td>" for v in views) + "</tr>"
-                   for k in keys)
+    rows = "".join(f"<tr><td>{e(k)}</td>" + "".join(f"<td>{e(_shown(v.summary.get(k, '-')))}</td>" for v in views)
+                   + "</tr>" for k in keys)
     head = "".join(f"<th>{e(v.name)}</th>" for v in views)
     missing = [v.name for v in views if not v.metrics]
     note = (f"<p class=\"notes\">Not evaluated yet: {e(', '.join(missing))}. Run <code>vaekit evaluate RUN</code> for "
@@ -403,7 +405,16 @@ def _summary_html(views: list[RunView]) -> str:
                     for v in views if v.summary.get("latent_note"))
     note += "".join(f"<p class=\"warning\">{e(v.name)}: {e(v.summary[key])}</p>"
                     for v in views for key in ("collapse_warning", "sigma_warning") if v.summary.get(key))
+    # why training stopped where it did not complete: a diverged run's numbers are of its last finite weights
+    note += "".join(f"<p class=\"{'warning' if v.summary['stopped'] == 'diverged' else 'notes'}\">{e(v.name)}: "
+                    f"{e(v.summary['stopped'])}: {e(v.summary['message'])}</p>"
+                    for v in views if v.summary.get("stopped", "completed") != "completed" and v.summary.get("message"))
     return f"<h2>Training</h2>\n{note}<table><tr><th></th>{head}</tr>{rows}</table>"
+
+
+def _shown(value) -> str:
+    """A summary value for the table: floats to 4 significant digits (summary.json keeps them all)."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _config_html(views: list[RunView]) -> str:
