@@ -181,6 +181,21 @@ def test_a_kl_schedule_longer_than_the_run_is_warned_about(tmp_path, schedule, w
                                 "--out", str(tmp_path / "fits"), "--quiet").stderr
 
 
+@pytest.mark.parametrize("options, panel", [([], "loss"), (["--kl-warmup", "2", "--beta", "2"], "neg_elbo")])
+def test_the_loss_figure_compares_train_and_validation_on_one_objective(tmp_path, monkeypatch, options, panel):
+    """Under a KL warm-up the training loss weighs the KL by w(t) and the validation loss by beta: the
+    figure draws the -ELBO of both instead (it drew the two losses as if they were one)."""
+    from vaekit import plots
+
+    drawn = {}
+    monkeypatch.setattr(plots, "save_curves", lambda path, records, panels, title: drawn.update(panels=panels, title=title))
+    result = run("train", *options, "--epochs", "2", "--hidden", "8", "--out", str(tmp_path / "r"), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert [key for key, _ in drawn["panels"]] == [panel, "kl"] and "\n" not in drawn["title"]
+    records = [json.loads(line) for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines()]
+    assert all(f"{split}_{panel}" in r for r in records for split in ("train", "val"))
+
+
 def test_a_tiny_test_split_is_warned_about(tmp_path):
     (tmp_path / "five.csv").write_text("1,2\n3,4\n5,6\n7,8\n9,10\n")
     result = run("train", "--data", str(tmp_path / "five.csv"), "--epochs", "1", "--out", str(tmp_path / "r"), "--quiet")

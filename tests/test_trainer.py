@@ -223,6 +223,11 @@ def test_loss_curves_leave_out_non_finite_values_and_warn_about_nothing(tmp_path
     assert kl_axis.get_ylabel() == "KL, nats" and [line.get_label() for line in kl_axis.lines] == ["train", "val"]
     assert list(kl_axis.lines[0].get_ydata()) == [0.5, 0.1] and list(loss_axis.lines[0].get_ydata()) == [3.0, 2.0]
     assert [line.get_label() for line in curves.lines] == ["train"]  # val was never finite
+    assert curves.get_yscale() == "linear"
+    # a first epoch far above the rest (lr 1: 49,395 nats, then 35-73) goes on a log axis, or the rest lie flat on 0
+    plots.save_curves(tmp_path / "d.png", [{"epoch": 1, "train_loss": 49395.0}, {"epoch": 2, "train_loss": 73.0},
+                                           {"epoch": 3, "train_loss": 35.0, "val_loss": 36.0}])
+    assert drawn[-1].get_yscale() == "log"
     assert np.isnan(curves.lines[0].get_ydata()[1]) and np.isfinite(curves.get_ylim()).all()
     assert [t.get_text() for t in curves.get_legend().get_texts()] == ["train"]
     assert not empty.lines and empty.get_legend() is None and "no epoch" in empty.texts[0].get_text()

@@ -404,8 +404,11 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
         kind += f"; rows: classes {', '.join(names[:12])}{', ...' if classes > 12 else ''}"
     plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
     if isinstance(model, VAE):  # the loss, and its KL term: near 0, the codes say nothing (posterior collapse)
-        panels = [("loss", model.objective() + ", nats per example"), ("kl", "KL(q(z|x) || p(z)), nats per example")]
-        title = f"{name}: training loss and its KL term"
+        kl = ("kl", "KL(q(z|x) || p(z)), nats per example")
+        if model.cfg.kl_warmup:  # the training loss weighs the KL by w(t), the validation loss at the full weight
+            panels, title = [("neg_elbo", "-ELBO = recon + KL, nats per example"), kl], f"{name}: -ELBO and KL"
+        else:
+            panels, title = [("loss", "loss, nats per example"), kl], f"{name}: loss = {model.objective()}, and the KL"
     else:
         panels = [("loss", ("Bernoulli cross-entropy, nats" if model.cfg.likelihood == "bernoulli" else "squared error")
                    + " per example")]

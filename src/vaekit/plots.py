@@ -109,6 +109,10 @@ def save_curves(path: Path, records: list[dict], panels: list[tuple[str, str]] =
                 ax.plot(epochs, values, marker=".", label=split)
         ax.set_xlabel("epoch")
         ax.set_ylabel(ylabel)
+        drawn = np.concatenate([line.get_ydata() for line in ax.lines]) if ax.lines else np.array([])
+        drawn = drawn[np.isfinite(drawn)]
+        if len(drawn) and drawn.min() > 0 and drawn.max() > 100 * drawn.min():  # a first epoch far above the rest
+            ax.set_yscale("log")
         if ax.lines:
             ax.legend()
         else:  # training stopped before any epoch ended with a finite value

@@ -27,8 +27,8 @@ log = logging.getLogger(__name__)
 REPORT = "report.html"
 COMPARE = "compare.json"
 FIGURES = (  # file under RUN/figures, caption
-    ("loss.png", "Loss curves (train and validation); a VAE's KL term beside them"),
-    ("reconstructions.png", "Test images and their reconstructions"),
+    ("loss.png", "Loss curves (train and validation; the -ELBO under a KL warm-up); a VAE's KL beside them"),
+    ("reconstructions.png", "Test examples and their reconstructions"),
     ("samples.png", "Decoded prior samples, z ~ N(0, I)"),
     ("latent.png", "Codes of the test split"),
     ("manifold.png", "Manifold: a grid over the 2-D latent space, decoded"),
@@ -51,7 +51,7 @@ METRIC_ROWS = (  # eval.json key, label, format
     ("pca_knn_accuracy", "  PCA codes, same size", "{:.3f}"),
     ("frechet_distance", "Frechet distance of prior samples", "{:.2f}"),
     ("frechet_distance_sd", "  its sd over 5 draws of samples", "{:.2f}"),
-    ("frechet_distance_reference", "  floor: training vs test images", "{:.2f}"),
+    ("frechet_distance_reference", "  floor: training vs test examples", "{:.2f}"),
     ("frechet_distance_fitted_codes", "  codes drawn from a Gaussian fitted to the training codes", "{:.2f}"),
     ("sample_confidence", "classifier confidence on samples", "{:.3f}"),
     ("classifier_test_accuracy", "feature classifier test accuracy", "{:.3f}"),
@@ -160,7 +160,7 @@ def reading(results: dict[str, dict]) -> str:
             caveat += (f" Decoded from a Gaussian fitted to the training codes instead (ex-post density estimation), "
                        f"samples are at {r['frechet_distance_fitted_codes']:.1f}.")
         said.append(f"Decoded prior samples are at Frechet distance {r['frechet_distance']:.1f} from the test images "
-                    f"(lower is better; training vs test images: {r['frechet_distance_reference']:.1f}).{caveat}")
+                    f"(lower is better; training vs test examples: {r['frechet_distance_reference']:.1f}).{caveat}")
     mse = {n: r["mse"] for n, r in results.items() if "mse" in r}
     if mse:
         best = min(mse, key=mse.get)
