@@ -290,10 +290,10 @@ def test_the_loss_plot_says_what_its_loss_is(tmp_path, monkeypatch):
     for model in ("vae", "ae"):
         train(out=tmp_path / model, verbose=False, model=model, epochs=2, hidden=(8,), latent_dim=2)
         ax = drawn["loss.png"]
-        title = {"vae": "VAE: training loss and its KL term", "ae": "AE: training loss"}[model]
+        title = {"vae": "VAE: loss = -ELBO (recon + KL), and the KL", "ae": "AE: training loss"}[model]
         assert ax.figure.get_suptitle() == title
         assert [a.get_ylabel() for a in ax.figure.axes] == {
-            "vae": ["-ELBO (recon + KL), nats per example", "KL(q(z|x) || p(z)), nats per example"],
+            "vae": ["loss, nats per example", "KL(q(z|x) || p(z)), nats per example"],
             "ae": ["Bernoulli cross-entropy, nats per example"]}[model]
         if model == "vae":  # the KL panel draws the run's own KL per epoch
             assert [line.get_label() for line in ax.figure.axes[1].lines] == ["train", "val"]
