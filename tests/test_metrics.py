@@ -5,6 +5,7 @@ import pytest
 import torch
 from torch import nn
 
+from vaekit import losses
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
 from vaekit.metrics import (elbo, frechet_distance, frechet_distance_features, iw_log_likelihood, latent_usage,
@@ -198,3 +199,17 @@ def test_the_density_metrics_say_they_take_tensors():
     for metric in (elbo, iw_log_likelihood):
         with pytest.raises(VaekitError, match="x is a ndarray, but these metrics take a tensor in the model's units"):
             metric(model, np.zeros((3, 64), np.float32))
+
+
+def test_the_elbo_comes_with_its_standard_error_over_examples():
+    torch.manual_seed(0)
+    model = build_model(ModelConfig(model="vae", input_shape=(64,), latent_dim=2, hidden=(8,)).validate()).eval()
+    x = (torch.rand(50, 64) < 0.3).float()
+    torch.manual_seed(1)
+    result = elbo(model, x)
+    torch.manual_seed(1)  # the same draw: each example's -ELBO = -log p(x | z) + KL(q(z|x) || N(0, I))
+    mu, logvar = model.encode(x)
+    log_px, _, _ = model.importance_terms(mu, logvar, x, None, 1)
+    per_example = (losses.kl_to_standard_normal(mu, logvar).sum(1) - log_px[0]).double()
+    assert result["neg_elbo"] == pytest.approx(per_example.mean().item(), rel=1e-5)
+    assert result["neg_elbo_stderr"] == pytest.approx(per_example.std().item() / math.sqrt(50), rel=1e-4)

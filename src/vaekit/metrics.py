@@ -55,7 +55,8 @@ UNITS = {
     "pca_mse": "mean squared error per feature of PCA with latent_dim components, model units",
     "bce": "nats per example, Bernoulli cross-entropy of the reconstruction mean",
     "psnr_db": "dB, 10 log10(range^2 / mse)",
-    "neg_elbo": "nats per example",
+    "neg_elbo": "nats per example, over one seeded posterior draw per example (an estimate apart from the "
+                "importance-weighted one; neg_elbo_stderr: its standard error over examples)",
     "recon": "nats per example",
     "kl": "nats per example",
     "kl_per_dim": "nats per example, one per latent dimension",
@@ -63,6 +64,7 @@ UNITS = {
     "iw_samples": "importance samples K per example",
     "iw_log_likelihood": "nats per example, importance-weighted estimate of log p(x) (higher is better)",
     "iw_log_likelihood_stderr": "nats, standard error of the mean over examples",
+    "neg_elbo_stderr": "nats, standard error of the mean over examples (one posterior draw each)",
     "bits_per_dim": "bits per feature, -iw_log_likelihood / (D ln 2); for a density (Gaussian, continuous "
                     "Bernoulli) in model units, not the 8-bit dequantized bits/dim papers report",
     "probe_accuracy": "fraction, logistic regression on the codes",
@@ -183,15 +185,18 @@ def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
     ``x``: a tensor of examples in the model's units, on its device: ``trained.scaler.transform(x)``
     for a ``vaekit.load`` run (``Trained.score`` takes the user's units)."""
     _check_model_units(x)
-    recon, posteriors = 0.0, []
+    recon, per_example, posteriors = 0.0, [], []  # per_example: each example's -ELBO, for its standard error
     for xb, yb in _batches(x, y):
         mu, logvar = model.encode(xb, yb)  # (B, L) each
         log_px, _, _ = model.importance_terms(mu, logvar, xb, yb, 1)  # (1, B)
         recon -= log_px.sum().item()
+        per_example.append(losses.kl_to_standard_normal(mu, logvar).sum(1) - log_px[0])
         posteriors.append((mu, logvar))
     usage = _usage(posteriors)
     kl_total = sum(usage["kl_per_dim"])
-    return {"neg_elbo": recon / len(x) + kl_total, "recon": recon / len(x), "kl": kl_total, **usage}
+    spread = torch.cat(per_example).double().std().item() if len(x) > 1 else 0.0
+    return {"neg_elbo": recon / len(x) + kl_total, "recon": recon / len(x), "kl": kl_total,
+            "neg_elbo_stderr": spread / math.sqrt(len(x)), **usage}
 
 
 @torch.no_grad()
