@@ -53,7 +53,7 @@ class Trained:
         The epochs' records, for a model trained in this process by ``vaekit.train``; None after
         ``vaekit.load`` (the run's metrics.jsonl holds them).
     python_spelling : bool
-        Errors name arguments as Python passes them (``labels=30``), not as the shell does
+        Errors name arguments as Python passes them (``label=30``), not as the shell does
         (``--label 30``): set by ``vaekit.load`` and ``vaekit.train``.
     """
 
