@@ -92,6 +92,20 @@ def test_compare_report_puts_the_models_side_by_side(runs):
     assert list(saved) == ["ae", "dae", "vae"]
     for name, result in saved.items():
         assert result == json.loads((folder / name / "eval.json").read_text())
+    assert "evaluated again since" not in text
+
+
+def test_a_compare_page_says_which_member_was_evaluated_again(runs, tmp_path):
+    """The page shows each member's eval.json; one rewritten since the comparison is said to differ from compare.json."""
+    import shutil
+
+    folder = tmp_path / "compare"
+    shutil.copytree(runs["compare"], folder)
+    result = json.loads((folder / "vae" / "eval.json").read_text())
+    (folder / "vae" / "eval.json").write_text(json.dumps({**result, "iw_samples": 20}))  # as `vaekit evaluate --iw-samples 20`
+    page = write_report(folder).read_text()
+    assert "vae: evaluated again since `vaekit compare`; this page shows its eval.json, and compare.json keeps" in page
+    assert "ae: evaluated again" not in page.replace("vae: evaluated again", "")
 
 
 def test_report_command_rewrites_a_page(runs, tmp_path):

@@ -335,10 +335,15 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
     if not path.is_dir():
         raise VaekitError(f"{path}: no such folder; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
     if (path / COMPARE).is_file():
-        names = list(read_json_object(path / COMPARE, "run `vaekit compare` again into a new --out folder"))
-        if not names:
+        compared = read_json_object(path / COMPARE, "run `vaekit compare` again into a new --out folder")
+        if not compared:
             raise VaekitError(f"{path / COMPARE}: holds no models; run `vaekit compare` again")
-        views = [collect(path / n, n, offline=offline) for n in names]
+        views = [collect(path / n, n, offline=offline) for n in compared]
+        for view in views:  # the page shows each member's eval.json, which `vaekit evaluate` may have rewritten since
+            if view.metrics and view.metrics != compared[view.name]:
+                view.problems.append(f"{view.name}: evaluated again since `vaekit compare`; this page shows its "
+                                     f"eval.json, and {COMPARE} keeps the numbers of the comparison")
+        names = list(compared)
         title = f"vaekit: {', '.join(n.upper() for n in names)} on {views[0].config['data']['name']}"
     else:
         views = [collect(path, None, trained, data, offline)]  # named by its model: the page reads "the VAE's ..."
