@@ -274,3 +274,21 @@ def test_a_cvae_interpolation_says_each_strip_is_decoded_with_its_start_class(tm
     labels, title = drawn["interpolation.png"]
     assert title.endswith("each decoded with its start's class")
     assert all(label.split(" to ")[0] == label.rsplit("decoded as ", 1)[1] for label in labels)
+
+
+def test_a_table_gets_no_manifold_and_its_heat_maps_a_colour_bar(tmp_path, monkeypatch):
+    """A 2-D latent of table rows has no picture as a grid (it was a 225-row heat map without its codes);
+    heat maps of rows say what their colours are."""
+    from vaekit import plots
+    from vaekit.api import train
+
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "t.csv", rng.normal(size=(120, 6)), delimiter=",", header="a,b,c,d,e,f", comments="")
+    run = train(out=tmp_path / "run", data=str(tmp_path / "t.csv"), scale="standard", latent_dim=2, hidden=(8,),
+                epochs=1, verbose=False).run
+    assert not (run / "figures" / "manifold.png").exists() and (run / "figures" / "interpolation.png").is_file()
+    drawn = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.append(fig))
+    plots.save_rows(tmp_path / "r.png", [np.zeros((4, 6)), np.ones((4, 6))], ["original", "reconstruction"], "t")
+    plots.save_grid(tmp_path / "g.png", np.zeros((8, 6)), "t")
+    assert [fig.axes[-1].get_ylabel() for fig in drawn] == ["value, rescaled to 0..1"] * 2

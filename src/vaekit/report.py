@@ -240,8 +240,9 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
 
 
 def _has_manifold(model_config: dict) -> bool:
-    """A 2-D latent can be drawn as a grid (a cvae's would need one grid per class: not drawn)."""
-    return model_config["latent_dim"] == 2 and model_config["model"] != "cvae"
+    """A 2-D latent of images can be drawn as a grid of images (a cvae's would need one grid per class,
+    and a table's decodes would be a heat map of 225 rows with no place for their codes: not drawn)."""
+    return model_config["latent_dim"] == 2 and model_config["model"] != "cvae" and len(model_config["input_shape"]) == 3
 
 
 def _pair_indices(test: np.ndarray, y: np.ndarray | None, pairs: int) -> tuple[np.ndarray, np.ndarray]:
