@@ -194,9 +194,13 @@ def elbo(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
         posteriors.append((mu, logvar))
     usage = _usage(posteriors)
     kl_total = sum(usage["kl_per_dim"])
-    spread = torch.cat(per_example).double().std().item() if len(x) > 1 else 0.0
     return {"neg_elbo": recon / len(x) + kl_total, "recon": recon / len(x), "kl": kl_total,
-            "neg_elbo_stderr": spread / math.sqrt(len(x)), **usage}
+            "neg_elbo_stderr": _stderr(torch.cat(per_example)), **usage}
+
+
+def _stderr(values: torch.Tensor) -> float:
+    """The standard error of the mean of per-example ``values`` (N,); 0 for a single example."""
+    return (values.std() / math.sqrt(len(values))).item() if len(values) > 1 else 0.0
 
 
 @torch.no_grad()
@@ -553,7 +557,7 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
         ll = iw_log_likelihood(model, x, iw_samples, model_y)
         result["iw_samples"] = iw_samples
         result["iw_log_likelihood"] = ll.mean().item()
-        result["iw_log_likelihood_stderr"] = (ll.std() / math.sqrt(len(ll))).item() if len(ll) > 1 else 0.0
+        result["iw_log_likelihood_stderr"] = _stderr(ll)
         result["bits_per_dim"] = -result["iw_log_likelihood"] / (x[0].numel() * math.log(2))
     else:
         notes.append(f"{cfg.model.upper()}: an autoencoder has no likelihood, so no ELBO, log p(x) or bits/dim; "
