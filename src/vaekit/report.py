@@ -298,12 +298,12 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     view = RunView(name or config["model"]["model"], config, read_json_object(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
     # only the training table needs summary.json, so the page goes on without it; training writes it
     # again when the run's state is there to resume from (the same run, to the bit)
-    fix = (f"delete it and run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file()
-           else "restore it from a backup (only `vaekit train` writes it)")
+    rewrite = f"run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file() else None
+    backup = "restore it from a backup (only `vaekit train` writes it)"
     try:
-        view.summary = read_json_object(run / SUMMARY, fix)
         if not (run / SUMMARY).is_file():
-            raise VaekitError(f"{run / SUMMARY}: missing; {fix.replace('delete it and run', 'run')}")
+            raise VaekitError(f"{run / SUMMARY}: missing; {rewrite or backup}")
+        view.summary = read_json_object(run / SUMMARY, f"delete it and {rewrite}" if rewrite else backup)
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
         log.warning("%s", view.problems[-1])
