@@ -82,7 +82,24 @@ def test_encode_writes_the_means_of_the_test_split(vae, tmp_path):
 def test_encode_csv_with_logvar(vae, tmp_path):
     ok("encode", vae, "digits", "--with-logvar", "--limit", "5", "-o", tmp_path / "z.csv")
     lines = (tmp_path / "z.csv").read_text().splitlines()
-    assert lines[0] == "z0,z1,z2,z3,logvar0,logvar1,logvar2,logvar3" and len(lines) == 6
+    assert lines[0] == "index,label,z0,z1,z2,z3,logvar0,logvar1,logvar2,logvar3" and len(lines) == 6
+
+
+def test_encode_csv_rows_say_which_example(vae, tmp_path):
+    """A --split or --limit leaves out rows of INPUT: each .csv row names its example, and decode skips the names."""
+    from vaekit.data.datasets import load_data
+
+    data = load_data(DataConfig())
+    ok("encode", vae, "digits", "--split", "val", "--limit", "4", "-o", tmp_path / "z.csv")
+    ok("encode", vae, "digits", "--split", "val", "--limit", "4", "-o", tmp_path / "z.npy")
+    table = np.loadtxt(tmp_path / "z.csv", delimiter=",", skiprows=1)
+    index = data.splits["val"][:4]
+    np.testing.assert_array_equal(table[:, 0], index)
+    np.testing.assert_array_equal(table[:, 1], data.y[index])
+    np.testing.assert_array_equal(table[:, 2:].astype(np.float32), np.load(tmp_path / "z.npy"))
+    ok("decode", vae, tmp_path / "z.csv", "-o", tmp_path / "x.npy")
+    ok("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "y.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "x.npy"), np.load(tmp_path / "y.npy"))
 
 
 def test_encode_errors(vae, dae, tmp_path):
@@ -338,6 +355,11 @@ def test_score_labels_are_the_class_names(tmp_path):
     with open(tmp_path / "s.csv", newline="") as f:
         table = list(csv.DictReader(f))
     assert [r["label"] for r in table[:3]] == ["cat", "dog, big", "dog, big"] and float(table[0]["neg_elbo"]) > 0
+    ok("encode", tmp_path / "run", tmp_path / "pets.csv", "--split", "all", "-o", tmp_path / "z.csv")
+    with open(tmp_path / "z.csv", newline="") as f:
+        assert [r["label"] for r in list(csv.DictReader(f))[:3]] == ["cat", "dog, big", "dog, big"]
+    ok("decode", tmp_path / "run", tmp_path / "z.csv", "-o", tmp_path / "x.csv")
+    assert len((tmp_path / "x.csv").read_text().splitlines()) == 61
 
 
 def test_score_index_is_the_example_number(vae, tmp_path):

@@ -73,7 +73,7 @@ def output_option(*suffixes: str, what: str):
 @cli.command()
 @click.argument("run")
 @input_argument()
-@output_option("npy", "csv", what="the codes, one row per example")
+@output_option("npy", "csv", what="the codes, one row per example (.csv: after its index[, label] in INPUT, as `score` writes them)")
 @click.option("--sample", is_flag=True, help="VAE: draw z ~ q(z|x) instead of writing the posterior mean.")
 @click.option("--with-logvar", is_flag=True, help="VAE: add the log-variances as columns after z.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed for --sample.")
@@ -82,7 +82,9 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     """Codes z of INPUT's examples (a VAE's posterior mean).
 
     One row per example, in INPUT's order within --split. INPUT is a named data set (digits,
-    fashion-mnist, ...) or a file as for `vaekit train --data`.
+    fashion-mnist, ...) or a file as for `vaekit train --data`. A .csv starts each row with the
+    example's `index` in INPUT (its row in a file) and, for labelled data, its `label`; `decode`
+    skips both.
     """
     import numpy as np
 
@@ -91,12 +93,15 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
         raise VaekitError(f"--seed {seed} seeds --sample's draws, and without --sample encode writes the posterior "
                           "mean, which draws nothing; add --sample or drop --seed")
     m = _load(run, device, batch_size)
-    x, y, _, _, what = _read(m, out, **source)
+    x, y, classes, index, what = _read(m, out, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
     names = [f"z{i}" for i in range(m.latent_dim)]
     if with_logvar:
         z, names = np.concatenate(z, axis=1), names + [f"logvar{i}" for i in range(m.latent_dim)]
-    _save_table(out, kind, z, names)
+    if kind == "csv":  # which example each row is: a --split or --limit leaves out rows of INPUT
+        _save_rows(out, _example_columns(index, y, classes), dict(zip(names, z.T)))
+    else:
+        _save_table(out, kind, z, names)
     columns = "z, then logvar" if with_logvar else ("sampled z" if sample else "z")
     click.echo(f"wrote {out}: {z.shape[0]} x {z.shape[1]} ({columns}) from {what}")
 
@@ -110,7 +115,8 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
 def decode(run, latents, out, label, device, batch_size):
     """Decode codes Z from a .npy or .csv file.
 
-    Z has shape N x latent, as `vaekit encode` writes it (without --with-logvar).
+    Z has shape N x latent, as `vaekit encode` writes it (without --with-logvar; a .csv's index
+    and label columns are skipped).
     """
     out, kind = out
     m = _load(run, device, batch_size)
@@ -286,14 +292,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
                           f"{m.model_cfg.model}, whose codes are points; drop {option.split()[0]}")
     x, y, classes, index, what = _read(m, out, **source)
     scores = m.score(x, y, samples=samples, seed=seed)
-    # a label by its class name where the data name their classes, as --label takes it (class folders
-    # 0..11 are numbered as ImageFolder sorts them: 0, 1, 10, 11, 2, ...)
-    label = {} if y is None else {"label": y if not classes else np.array([_csv_cell(c) for c in classes], dtype=object)[y]}
-    columns = {"index": index, **label, **scores}
-    table = np.column_stack([np.asarray(v, dtype=object if k == "label" and classes else np.float64)
-                             for k, v in columns.items()])
-    fmt = ["%s" if k == "label" and classes else "%d" if k in ("index", "label", "outside") else "%.9g" for k in columns]
-    _save_table(out, kind, table, list(columns), fmt)
+    _save_rows(out, _example_columns(index, y, classes), scores)
     key = "neg_elbo" if "neg_elbo" in scores else "mse"
     worst = int(np.argmax(scores[key]))
     # every example shares the same eps draws: fair for ranking, but their mean keeps that draw's error
@@ -378,6 +377,7 @@ def _csv_cell(text: str) -> str:
 def _read_latents(path: str, out):
     """Codes from a .npy or .csv file (a header row, as `vaekit encode` writes, is skipped); ``out``:
     the command's -o, which must not be that file."""
+    import csv
     import warnings
     from pathlib import Path
 
@@ -391,12 +391,16 @@ def _read_latents(path: str, out):
         if p.suffix.lower() == ".npy":
             return np.load(p, mmap_mode="r", allow_pickle=False)
         if p.suffix.lower() == ".csv":
-            with open(p) as f:
+            with open(p, newline="") as f:
                 first = f.readline()
             header = any(c.isalpha() and c not in "eE" for c in first) or "nan" in first.lower()
+            names = next(csv.reader([first])) if header else []
+            # encode's index and label columns say which example a row is; they are no part of the code
+            codes = [i for i, name in enumerate(names) if name not in ("index", "label")] or None
             with warnings.catch_warnings():  # an empty file: numpy warns, and the line below says it
                 warnings.simplefilter("ignore", UserWarning)
-                z = np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), dtype=np.float32)
+                z = np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), usecols=codes, quotechar='"',
+                               dtype=np.float32)
             if z.size == 0:
                 raise VaekitError(f"{path}: holds no codes; pass codes written by `vaekit encode -o z.csv`")
             return z
@@ -499,6 +503,30 @@ def _save_table(path, kind: str, table, names: list[str], fmt=None) -> None:
     with atomic_file(path) as f:  # row by row into the file: never the whole text in memory
         f.write(header.getvalue().encode())
         np.savetxt(f, table, delimiter=",", fmt=fmt or ("%.17g" if table.dtype == np.float64 else "%.9g"))
+
+
+def _example_columns(index, y, classes) -> dict:
+    """The columns that say which example a row is: ``index``, its number in INPUT (its row in a file),
+    and with labelled data ``label``, by class name where the data name their classes, as --label takes
+    it (class folders 0..11 are numbered as ImageFolder sorts them: 0, 1, 10, 11, 2, ...)."""
+    import numpy as np
+
+    if y is None:
+        return {"index": index}
+    return {"index": index, "label": y if not classes else np.array([_csv_cell(c) for c in classes], dtype=object)[y]}
+
+
+def _save_rows(path, lead: dict, values: dict) -> None:
+    """A .csv of one row per example: the ``lead`` columns (whole numbers or quoted names), then ``values``
+    (floats; a column named ``outside`` counts, so whole)."""
+    import numpy as np
+
+    columns = {**lead, **values}
+    named = {k for k, v in lead.items() if np.asarray(v).dtype == object}
+    table = np.column_stack([np.asarray(v, dtype=object if k in named else np.float64) for k, v in columns.items()])
+    whole = set(lead) | {"outside"}
+    fmt = ["%s" if k in named else "%d" if k in whole else "%.9g" for k in columns]
+    _save_table(path, "csv", table, list(columns), fmt)
 
 
 def _save_npy(path, array) -> None:
