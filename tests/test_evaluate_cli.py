@@ -55,7 +55,8 @@ def test_evaluate_writes_eval_json_and_prints_a_table(runs):
     assert saved["neg_elbo"] == pytest.approx(saved["recon"] + saved["kl"])
     summary = json.loads((runs["vae"] / "summary.json").read_text())
     assert summary["test_mse"] == pytest.approx(saved["mse"], rel=1e-4)  # both decode the posterior mean
-    assert sum(saved["sample_class_histogram"]) == pytest.approx(1.0, abs=1e-3)
+    assert sum(saved["sample_class_histogram"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert list(saved["sample_class_histogram"]) == [str(c) for c in range(10)]  # digits' classes: 0..9
     assert (runs["vae"] / "report.html").is_file()
 
 

@@ -79,7 +79,7 @@ UNITS = {
     "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
                                      "to the training codes instead of N(0, I) (ex-post density estimation)",
     "sample_confidence": "mean max softmax probability of the classifier on prior samples",
-    "sample_class_histogram": "fraction of prior samples the classifier puts in each class",
+    "sample_class_histogram": "fraction of prior samples the classifier puts in each class, by class name",
     "classifier_test_accuracy": "fraction, the feature classifier on the test split",
 }
 
@@ -465,9 +465,11 @@ def _features(net: FeatureNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
 
 @torch.no_grad()
 def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference: torch.Tensor,
-               generator: torch.Generator | None = None, seed: int = 0, x_train: torch.Tensor | None = None) -> dict:
+               generator: torch.Generator | None = None, seed: int = 0, x_train: torch.Tensor | None = None,
+               classes: list[str] | None = None) -> dict:
     """Frechet distance of decoded prior samples (as many as test examples, at least 2) to the test
-    images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples.
+    images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples
+    (keyed by the data's class names, ``classes``, or else by class number).
 
     Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds the extra
     ones), and, given ``x_train`` (an unconditional model), the distance of samples decoded from a
@@ -498,7 +500,8 @@ def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference:
     return {
         **distances,
         "sample_confidence": float(probs.max(1).mean()),
-        "sample_class_histogram": [round(float(v), 4) for v in hist],
+        "sample_class_histogram": {str(name): round(float(v), 4)
+                                   for name, v in zip(classes or range(len(hist)), hist)},
         "classifier_test_accuracy": classifier.test_accuracy,
         "classifier": str(classifier.path),
     }
@@ -574,7 +577,7 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
             pick = torch.randperm(len(x_train_grey), generator=torch.Generator().manual_seed(seed))[: len(x_grey)]
             reference = x_train_grey[pick.to(x_train_grey.device)]
             result.update(generation(model, net, x_grey, reference, seed=seed,
-                                     x_train=None if cfg.model == "cvae" else x_train))
+                                     x_train=None if cfg.model == "cvae" else x_train, classes=data.classes))
     if cfg.model == "cvae":  # the encoder and the decoder get the label: every density number is conditional
         notes.append("CVAE: the ELBO, the log-likelihood and bits/dim are of x given its label, log p(x | y), which can "
                      "exceed an unconditional model's log p(x) by up to log K nats for K balanced classes; compare them "
