@@ -268,7 +268,7 @@ def test_a_cvae_interpolation_says_each_strip_is_decoded_with_its_start_class(tm
 
     drawn = {}
     save_rows = plots.save_rows
-    monkeypatch.setattr(plots, "save_rows", lambda path, rows, labels, title: (
+    monkeypatch.setattr(plots, "save_rows", lambda path, rows, labels, title, features=None: (
         drawn.__setitem__(path.name, (labels, title)), save_rows(path, rows, labels, title))[-1])
     train(out=tmp_path / "cvae", verbose=False, model="cvae", epochs=1, latent_dim=2, hidden=(8,))
     labels, title = drawn["interpolation.png"]
@@ -292,3 +292,30 @@ def test_a_table_gets_no_manifold_and_its_heat_maps_a_colour_bar(tmp_path, monke
     plots.save_rows(tmp_path / "r.png", [np.zeros((4, 6)), np.ones((4, 6))], ["original", "reconstruction"], "t")
     plots.save_grid(tmp_path / "g.png", np.zeros((8, 6)), "t")
     assert [fig.axes[-1].get_ylabel() for fig in drawn] == ["value, rescaled to 0..1"] * 2
+
+
+def test_heat_maps_of_a_csv_name_its_columns(tmp_path, monkeypatch):
+    """Rows of a table are drawn with the file's column names under them, not feature numbers; too many to read
+    (over plots.NAMED_FEATURES) stay numbered."""
+    from vaekit import plots
+    from vaekit.api import train
+
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "t.csv", rng.normal(size=(120, 5)), delimiter=",", header="age,height,weight,pulse,sleep",
+               comments="")
+    drawn = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path: drawn.update({Path(path).name: fig}))
+    run = train(out=tmp_path / "run", data=str(tmp_path / "t.csv"), scale="standard", latent_dim=2, hidden=(8,),
+                epochs=1, verbose=False).run
+    from click.testing import CliRunner
+
+    from vaekit.cli import cli
+
+    result = CliRunner().invoke(cli, ["interpolate", str(run), str(tmp_path / "t.csv"), "--pairs", "0:1", "-o",
+                                      str(tmp_path / "i.png")])
+    assert result.exit_code == 0, result.output
+    for name in ("reconstructions.png", "samples.png", "interpolation.png", "i.png"):
+        ticks = [t.get_text() for t in drawn[name].axes[0].get_xticklabels()]
+        assert ticks == ["age", "height", "weight", "pulse", "sleep"], name
+    plots.save_grid(tmp_path / "g.png", np.zeros((8, 41)), "t", features=[f"c{i}" for i in range(41)])
+    assert "c0" not in [t.get_text() for t in drawn["g.png"].axes[0].get_xticklabels()]

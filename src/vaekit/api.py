@@ -397,12 +397,14 @@ def write_figures(run: Path, model, data, records: list[dict], device, n: int = 
         codes = torch.cat([model.code(xb, yb) for xb, yb in batches.over(test)]).cpu().numpy()
     name = model.cfg.model.upper()
     plots.save_rows(figures / "reconstructions.png", [_display(x), _display(recon, x)], ["original", "reconstruction"],
-                    f"{name}: test {'images' if data.x.ndim == 4 else 'examples'} and their reconstructions")
+                    f"{name}: test {'images' if data.x.ndim == 4 else 'examples'} and their reconstructions",
+                    features=data.columns)
     kind = "new data" if isinstance(model, VAE) else "an AE's latent space is not a distribution"
     if classes:  # the row's class by name: a folder "10" sorts before "2", as in torchvision's ImageFolder
         names = data.classes or [str(i) for i in range(classes)]
         kind += f"; rows: classes {', '.join(names[:12])}{', ...' if classes > 12 else ''}"
-    plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})")
+    plots.save_grid(figures / "samples.png", _display(samples, x), f"{name}: decoded z ~ N(0, I) ({kind})",
+                    features=data.columns)
     if isinstance(model, VAE):  # the loss, and its KL term: near 0, the codes say nothing (posterior collapse)
         kl = ("kl", "KL(q(z|x) || p(z)), nats per example")
         if model.cfg.kl_warmup:  # the training loss weighs the KL by w(t), the validation loss at the full weight

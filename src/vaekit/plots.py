@@ -40,8 +40,20 @@ def _save(fig, path: Path) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str) -> None:
-    """One row of examples per entry of ``rows`` (e.g. originals above reconstructions)."""
+NAMED_FEATURES = 40  # a heat map's columns carry their names up to this many (CSV columns); numbers beyond
+
+
+def _feature_axis(ax, features: list[str] | None, n: int) -> None:
+    """The x axis of a heat map of ``n`` features: their names where they fit, else numbered by matplotlib."""
+    ax.set_xlabel("feature")
+    if features and len(features) == n <= NAMED_FEATURES:
+        ax.set_xticks(range(n), features, rotation=90, fontsize=7 if n > 20 else 9)
+
+
+def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str,
+              features: list[str] | None = None) -> None:
+    """One row of examples per entry of ``rows`` (e.g. originals above reconstructions). ``features``:
+    the names of vectors' features (a CSV file's columns), written under a heat map."""
     plt = _pyplot()
     ncol = len(rows[0])
     if rows[0].ndim == 4:
@@ -56,15 +68,15 @@ def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str)
         shown = ax.imshow(np.concatenate(rows), aspect="auto", cmap="viridis", interpolation="nearest")
         fig.colorbar(shown, ax=ax, label="value, rescaled to 0..1")
         ax.set_yticks([ncol * i + ncol / 2 for i in range(len(rows))], labels)
-        ax.set_xlabel("feature")
+        _feature_axis(ax, features, rows[0].shape[1])
     ax.set_title(title)
     _save(fig, path)
 
 
 def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
-              codes: tuple[np.ndarray, np.ndarray] | None = None) -> None:
+              codes: tuple[np.ndarray, np.ndarray] | None = None, features: list[str] | None = None) -> None:
     """A grid of images (or a heat map of vectors). ``codes``: the z[0] of each column and the z[1] of
-    each row that the images decode, written on the axes."""
+    each row that the images decode, written on the axes; ``features``: as for ``save_rows``."""
     plt = _pyplot()
     if images.ndim == 4:
         grid = image_grid(images, ncol)
@@ -84,7 +96,7 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
         fig, ax = plt.subplots(figsize=(10, 4))
         shown = ax.imshow(images, aspect="auto", cmap="viridis", interpolation="nearest")
         fig.colorbar(shown, ax=ax, label="value, rescaled to 0..1")
-        ax.set_xlabel("feature")
+        _feature_axis(ax, features, images.shape[1])
         ax.set_ylabel("sample")
     ax.set_title(title)
     _save(fig, path)

@@ -229,7 +229,8 @@ def write_extra_figures(run: Path, trained, data, pairs: int = 4, steps: int = 1
             labels = [f"{label}, decoded as {name(i)}" for label, i in zip(labels, a)]
             title += ", each decoded with its start's class"
         path = model_units(path)
-        plots.save_rows(figures / "interpolation.png", [_display(p, path) for p in path], labels, title)  # one grey scale
+        plots.save_rows(figures / "interpolation.png", [_display(p, path) for p in path], labels, title,  # one grey scale
+                        features=trained.config.get("columns"))
     if _has_manifold(dataclasses.asdict(trained.model_cfg)):
         z = _manifold_grid(trained, data, grid)
         images = _display(model_units(trained.decode(z)))

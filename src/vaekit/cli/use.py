@@ -130,7 +130,7 @@ def decode(run, latents, out, label, device, batch_size):
     if kind == "png":
         from .. import plots
 
-        plots.save_grid(out, _display(m, x)[0], f"decoded from {latents}")
+        plots.save_grid(out, _display(m, x)[0], f"decoded from {latents}", features=m.config.get("columns"))
     else:
         _save_examples(out, kind, x, m)
     click.echo(f"wrote {out}: {len(x)} decoded examples")
@@ -154,7 +154,8 @@ def reconstruct(run, out, device, batch_size, **source):
 
         x, y = x[:SHOWN], None if y is None else y[:SHOWN]
         recon = m.reconstruct(x, y)
-        plots.save_rows(out, _display(m, x, recon), ["original", "reconstruction"], f"{_name(m)}: {what}")
+        plots.save_rows(out, _display(m, x, recon), ["original", "reconstruction"], f"{_name(m)}: {what}",
+                        features=m.config.get("columns"))
     else:
         recon = m.reconstruct(x, y)
         _save_examples(out, kind, recon, m)
@@ -187,7 +188,7 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
         from .. import plots
 
         title = f"{_name(m)}: z ~ N(0, {temperature:g}^2 I)" + (", column c: class c" if k else "")
-        plots.save_grid(out, _display(m, x)[0], title, ncol=k or max(8, round(n**0.5)))
+        plots.save_grid(out, _display(m, x)[0], title, ncol=k or max(8, round(n**0.5)), features=m.config.get("columns"))
     else:
         _save_examples(out, kind, x, m)
     said = f" of class {label}" if label is not None else f" of the {k} classes in turn (sample i: class i mod {k})" if k else ""
@@ -226,7 +227,8 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
         rows = list(np.concatenate([a_, middle, b_], axis=1))  # per pair: input, path, input
         labels = [f"{i} to {j}" for i, j in ends]
         kind_name = "spherical" if slerp else "linear"
-        plots.save_rows(out, rows, labels, f"{_name(m)}: {kind_name} interpolation (outer columns: the inputs)")
+        plots.save_rows(out, rows, labels, f"{_name(m)}: {kind_name} interpolation (outer columns: the inputs)",
+                        features=m.config.get("columns"))
     else:
         _save_npy(out, path)
     click.echo(f"wrote {out}: {len(ends)} pair(s) x {steps} steps from {what}")
@@ -258,7 +260,8 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
     if kind == "png":
         from .. import plots
 
-        plots.save_rows(out, _display(m, noisy, denoised, x), ["noisy", "denoised", "clean"], f"{_name(m)}: {noise} on {what}")
+        plots.save_rows(out, _display(m, noisy, denoised, x), ["noisy", "denoised", "clean"], f"{_name(m)}: {noise} on {what}",
+                        features=m.config.get("columns"))
     else:
         _save_examples(out, kind, denoised, m)
     click.echo(f"wrote {out}: {len(denoised)} denoised examples ({noise}) of {what}")
