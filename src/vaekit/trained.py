@@ -113,11 +113,11 @@ class Trained:
                               "drop --sample/--with-logvar")
         if not self.is_vae:
             return self._collect(len(x), (self.module.code(xb, yb) for xb, yb in self._batches(x, y)))
-        generator = self._generator(seed)
+        noise = _RowNoise(self._generator(seed), (self.latent_dim,), torch.randn)
 
         def posterior(xb, yb):
             mu, logvar = self.module.encode(xb, yb)  # (B, latent) each
-            z = mu + torch.exp(0.5 * logvar) * self._randn(mu.shape, generator) if sample else mu
+            z = mu + torch.exp(0.5 * logvar) * noise.take(len(mu)) if sample else mu
             return (z, logvar) if with_logvar else z
 
         return self._collect(len(x), (posterior(xb, yb) for xb, yb in self._batches(x, y)))
@@ -152,15 +152,17 @@ class Trained:
             raise VaekitError(f"n={n!r} must be a positive integer, e.g. 64")
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
             raise VaekitError(f"temperature={temperature!r} must be a positive number, e.g. 1")
-        generator = self._generator(seed)
+        import torch
+
         if labels is None and self.conditional:
             labels = np.arange(n) % self.model_cfg.n_classes
         if labels is not None:
-            labels = self.module.sample_labels(n, labels, generator)  # checked, one per sample
+            labels = self.module.sample_labels(n, labels, None)  # checked, one per sample
+        noise = _RowNoise(self._generator(seed), (self.latent_dim,), torch.randn)
         starts = range(0, n, self.batch_size)
-        parts = (self.module.sample(min(self.batch_size, n - i), temperature, generator,
-                                    None if labels is None else labels[i : i + self.batch_size]) for i in starts)
-        return self._collect(n, (self.scaler.inverse(part) for part in parts))
+        parts = (self._decode(temperature * noise.take(min(self.batch_size, n - i)),
+                              None if labels is None else labels[i : i + self.batch_size]) for i in starts)
+        return self._collect(n, parts)
 
     @_spelled
     def interpolate(self, a, b, steps: int = 8, slerp: bool = False, ya=None, yb=None) -> np.ndarray:
@@ -193,21 +195,15 @@ class Trained:
 
         from .models import corrupt
 
-        parse_noise(noise)
+        kind, _ = parse_noise(noise)
         x = self.examples(x)
+        draws = _RowNoise(self._generator(seed), self.input_shape, torch.randn if kind == "gaussian" else torch.rand)
 
         def step(xb, yb):
-            noisy = corrupt(xb, noise)
+            noisy = corrupt(xb, noise, draws.take(len(xb)))
             return self.scaler.inverse(noisy), self.scaler.inverse(self.module.reconstruct(noisy, yb))
 
-        device = self._device()
-        devices = [device.index or 0] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # seeded noise without touching the caller's RNG
-            if _checked_seed(seed) is None:
-                torch.seed()
-            else:
-                torch.manual_seed(seed)
-            return self._collect(len(x), (step(xb, yb) for xb, yb in self._batches(x, y)))
+        return self._collect(len(x), (step(xb, yb) for xb, yb in self._batches(x, y)))
 
     @_spelled
     def score(self, x, y=None, samples: int = 1, seed: int = 0) -> dict[str, np.ndarray]:
@@ -412,6 +408,36 @@ def _numpy(x) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(x)
+
+
+NOISE_BLOCK = 256  # rows of seeded noise drawn at a time (see _RowNoise)
+
+
+class _RowNoise:
+    """Seeded noise for rows 0, 1, 2, ... of an input, ``draw((rows, *row_shape))`` NOISE_BLOCK rows at a time.
+
+    Row i's numbers depend on the seed and on i alone: not on the batch size, nor on how many rows
+    there are. Drawn a batch at a time they did not: on the CPU, ``torch.randn`` draws a count under
+    16, or one that is no multiple of 16, differently from the same numbers within a longer draw, so
+    `generate`, `encode --sample` and `denoise` gave other samples for another --batch-size or --limit.
+    """
+
+    def __init__(self, generator, row_shape: tuple[int, ...], draw):
+        self.generator, self.row_shape, self.draw = generator, tuple(row_shape), draw
+        self.left = None  # rows of the last block not yet taken
+
+    def take(self, n: int):
+        """The next n rows, (n, *row_shape)."""
+        import torch
+
+        parts = []
+        while n > 0:
+            if self.left is None or len(self.left) == 0:
+                self.left = self.draw((NOISE_BLOCK, *self.row_shape), generator=self.generator,
+                                      device=self.generator.device)
+            parts.append(self.left[:n])
+            self.left, n = self.left[n:], n - len(parts[-1])
+        return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 def _checked_seed(seed):

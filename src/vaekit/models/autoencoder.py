@@ -11,15 +11,16 @@ from ..errors import VaekitError
 from ..nn import build_body
 
 
-def corrupt(x: torch.Tensor, noise: str) -> torch.Tensor:
-    """Return a corrupted copy of ``x`` (``noise`` is ``kind:amount``); draws from torch's global RNG."""
+def corrupt(x: torch.Tensor, noise: str, draws: torch.Tensor | None = None) -> torch.Tensor:
+    """Return a corrupted copy of ``x`` (``noise`` is ``kind:amount``). ``draws``: x's shape, standard normal
+    for gaussian noise, uniform on [0, 1) for the others; drawn from torch's global RNG where not given."""
     kind, amount = parse_noise(noise)
     if kind == "gaussian":  # additive noise with standard deviation `amount`
-        return x + amount * torch.randn_like(x)
+        return x + amount * (torch.randn_like(x) if draws is None else draws)
+    u = torch.rand_like(x) if draws is None else draws
     if kind == "mask":  # each feature dropped to 0 with probability `amount`
-        return x * (torch.rand_like(x) >= amount)
+        return x * (u >= amount)
     # salt-pepper: a fraction `amount` of features set to 0 or 1, half each
-    u = torch.rand_like(x)
     salted = torch.where(u < amount / 2, torch.zeros_like(x), x)
     return torch.where((u >= amount / 2) & (u < amount), torch.ones_like(x), salted)
 
