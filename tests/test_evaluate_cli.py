@@ -69,6 +69,24 @@ def test_evaluate_is_reproducible(runs):
     assert a == b and a["split"] == "val"
 
 
+def test_sample_metrics_are_their_own_draws_and_the_callers_rng_is_left_alone(runs):
+    """--iw-samples moves no prior sample, --seed no classifier or floor, and evaluate_run (with vaekit.load
+    inside it) no draw of the caller's."""
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    a = metrics.evaluate_run(runs["vae"], split="val", iw_samples=3)
+    assert torch.equal(torch.rand(3), expected)
+    b = metrics.evaluate_run(runs["vae"], split="val", iw_samples=4)
+    c = metrics.evaluate_run(runs["vae"], split="val", iw_samples=3, seed=1)
+    sampled = ("frechet_distance", "frechet_distance_sd", "frechet_distance_fitted_codes", "sample_confidence",
+               "sample_class_histogram")
+    assert {k: a[k] for k in sampled} == {k: b[k] for k in sampled}
+    assert a["frechet_distance"] != c["frechet_distance"]  # --seed draws other prior samples
+    for key in ("classifier_test_accuracy", "frechet_distance_reference"):
+        assert a[key] == c[key], key
+
+
 def test_binarized_runs_report_log_likelihoods_in_nats(runs):
     result = invoke("evaluate", runs["binarized"], "--iw-samples", 10, "--no-report")
     assert result.exit_code == 0, result.output

@@ -167,10 +167,12 @@ def load_run(run: Path, device: str = "cpu"):
     if size > weights.stat().st_size:
         raise VaekitError(f"{weights}: {weights.stat().st_size} bytes cannot hold the {size:,}-byte model that "
                           f"config.json describes; retrain or restore the files")
-    model = build_model(config["cfg_model"])
+    with torch.device("meta"):  # no random initial weights to overwrite: nor a draw from the caller's RNG
+        model = build_model(config["cfg_model"])
+    model = model.to_empty(device="cpu")
     try:
         state = load_file(weights)
-        model.load_state_dict(state)
+        model.load_state_dict(state)  # strict: every parameter is filled
     except (SafetensorError, RuntimeError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None

@@ -43,7 +43,9 @@ EVAL = "eval.json"
 DEFAULT_IW_SAMPLES = 1000
 FRECHET_DRAWS = 5  # draws of prior samples whose spread frechet_distance_sd reports
 _SAFE = re.compile(r"[^\w.-]")  # what a file name made from a data set's name keeps
-SPREAD_SEED, FITTED_SEED = 1_000_003, 2_000_003  # offsets from --seed of those draws' generators: other streams
+# offsets from --seed of the generators of the prior samples and of the fitted-code samples: streams of their own,
+# which nothing drawn before them (the -ELBO's and the importance samples' draws, K of them) moves
+PRIOR_SEED, FITTED_SEED = 1_000_003, 2_000_003
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
 FEATURES = 64  # width of the classifier's penultimate layer, the space of the Frechet distance
@@ -71,9 +73,8 @@ UNITS = {
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
     "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
-    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); a VAE's "
-                        "samples follow its importance-weighted draws in the seeded stream, so another --iw-samples "
-                        "draws others (frechet_distance_sd: how much that moves it)",
+    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); another "
+                        "--seed draws other samples (frechet_distance_sd: how much that moves it)",
     "frechet_distance_reference": "squared feature units, test vs training images: the floor",
     "frechet_distance_sd": f"squared feature units: the spread (sd) of frechet_distance over {FRECHET_DRAWS} draws of samples",
     "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
@@ -174,7 +175,7 @@ def _pca(x_train: torch.Tensor, n_components: int):
 
 
 # ----------------------------------------------------------------------------- VAE likelihood
-# Posterior and prior draws use torch's global RNG, as the models do: seed it (``evaluate`` does).
+# Posterior draws use torch's global RNG, as the models do: seed it (``evaluate`` does).
 
 
 @torch.no_grad()
@@ -465,20 +466,19 @@ def _features(net: FeatureNet, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]
 
 @torch.no_grad()
 def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference: torch.Tensor,
-               generator: torch.Generator | None = None, seed: int = 0, x_train: torch.Tensor | None = None,
-               classes: list[str] | None = None) -> dict:
+               seed: int = 0, x_train: torch.Tensor | None = None, classes: list[str] | None = None) -> dict:
     """Frechet distance of decoded prior samples (as many as test examples, at least 2) to the test
     images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples
     (keyed by the data's class names, ``classes``, or else by class number).
 
-    Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds the extra
-    ones), and, given ``x_train`` (an unconditional model), the distance of samples decoded from a
+    Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds them all), and, given ``x_train`` (an unconditional model), the distance of samples decoded from a
     Gaussian fitted to the training codes instead of N(0, I): ex-post density estimation (Ghosh et al.
     2020), the fair way to sample an autoencoder, whose codes no prior describes."""
     def decoded(draw):  # as many samples as test images, a batch at a time
         return torch.cat([draw(len(xb)) for xb, _ in _batches(x_test, None)])
 
-    samples = decoded(lambda n: model.sample(n, generator=generator))
+    prior = torch.Generator(x_test.device).manual_seed(seed + PRIOR_SEED)  # not the global stream
+    samples = decoded(lambda n: model.sample(n, generator=prior))
     f_test, _ = _features(classifier.net, x_test)
     f_ref, _ = _features(classifier.net, x_reference)
     f_samples, probs = _features(classifier.net, samples)
@@ -486,10 +486,9 @@ def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference:
     distances = {}
     if len(f_test) >= 2:  # a Gaussian fitted to one example has no covariance: no distance for a single test example
         fd = [frechet_distance_features(f_test, f_samples)]
-        spread = torch.Generator(x_test.device).manual_seed(seed + SPREAD_SEED)  # not the global stream
         for _ in range(FRECHET_DRAWS - 1):
             fd.append(frechet_distance_features(f_test, _features(classifier.net, decoded(
-                lambda n: model.sample(n, generator=spread)))[0]))
+                lambda n: model.sample(n, generator=prior)))[0]))
         distances = {"frechet_distance": fd[0], "frechet_distance_sd": float(np.std(fd, ddof=1)),
                      "frechet_distance_reference": frechet_distance_features(f_test, f_ref)}
         draw = None if x_train is None else fitted_code_sampler(
@@ -570,11 +569,12 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
     else:
         result.update(latent_quality(model, x_train, y_train, x, y, conditional=model_y is not None))
         if classifier:
-            net = feature_classifier(data, device, seed=seed)
+            # one classifier, and one floor, whatever --seed: their distances are comparable across evaluations
+            net = feature_classifier(data, device)
             # generated samples are grey levels: compare them, and the floor, with grey-level images
             x_grey, _ = split_tensor(data, split, device)
             x_train_grey, _ = split_tensor(data, "train", device)
-            pick = torch.randperm(len(x_train_grey), generator=torch.Generator().manual_seed(seed))[: len(x_grey)]
+            pick = torch.randperm(len(x_train_grey), generator=torch.Generator().manual_seed(0))[: len(x_grey)]
             reference = x_train_grey[pick.to(x_train_grey.device)]
             result.update(generation(model, net, x_grey, reference, seed=seed,
                                      x_train=None if cfg.model == "cvae" else x_train, classes=data.classes))
