@@ -1,6 +1,7 @@
 import base64
 import io
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -323,3 +324,42 @@ def test_heat_maps_of_a_csv_name_its_columns(tmp_path, monkeypatch):
         assert drawn[name] == ["age", "height", "weight", "pulse", "sleep"], name
     plots.save_grid(tmp_path / "g.png", np.zeros((8, 41)), "t", features=[f"c{i}" for i in range(41)])
     assert "c0" not in drawn["g.png"]
+
+
+@pytest.mark.parametrize("text,message", [
+    ('{"format_version": 1,', "config.json: not valid JSON"),
+    ("", "config.json: not valid JSON"),
+    ("[1]", "config.json: not a JSON object"),
+    ('{"format_version": 1, "model": "vae"}', "config.json: ModelConfig in config.json is not an object"),
+])
+def test_a_damaged_config_is_a_one_line_error(runs, tmp_path, text, message):
+    """report reads config.json as every command does (it took a bare json.loads: tracebacks, or a page
+    for a config every other command refuses)."""
+    shutil.copytree(runs["vae"], tmp_path / "run")
+    (tmp_path / "run" / "config.json").write_text(text)
+    with pytest.raises(VaekitError, match=message):
+        write_report(tmp_path / "run")
+
+
+def test_damaged_eval_and_metrics_files_are_named(runs, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(runs["vae"], run)
+    (run / "eval.json").write_text('{"mse": "x", "neg_elbo": [1]}')
+    page = write_report(run).read_text()  # the page goes on without the metrics, and says why
+    assert "eval.json: mse is &quot;x&quot;, not a number; run `vaekit evaluate" in page
+    (run / "eval.json").unlink()
+    (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 3.5}\n{"epoch": "x", "train_loss": "y"}\n')
+    shutil.rmtree(run / "figures")  # the curves are drawn again from metrics.jsonl
+    with pytest.raises(VaekitError, match=r"metrics.jsonl: line 2 is not an epoch's record \(a JSON object of numbers\)"):
+        write_report(run)
+
+
+@pytest.mark.parametrize("member", ["../victim", "/tmp/victim", "..", "a/b"])
+def test_compare_members_are_folders_beside_compare_json(runs, tmp_path, member):
+    """A member's name is joined to the folder and its figures drawn there: a path would write outside it."""
+    folder = tmp_path / "compare"
+    shutil.copytree(runs["compare"], folder)
+    compared = json.loads((folder / "compare.json").read_text())
+    (folder / "compare.json").write_text(json.dumps({**compared, member: {}}))
+    with pytest.raises(VaekitError, match=f"member '{re.escape(member)}' is not the name of a folder beside it"):
+        write_report(folder)

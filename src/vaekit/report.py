@@ -274,13 +274,13 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
 def collect(run: Path, name: str | None = None, trained=None, data=None, offline: bool = False) -> RunView:
     """Read a run folder into a RunView named ``name`` (default: its model, vae, ae, ...), first drawing
     the figures it lacks (a run's figures never change: a finished run is not trained again)."""
-    from .checkpoint import CONFIG, METRICS, STATE, SUMMARY, read_json_object
+    from .checkpoint import METRICS, STATE, SUMMARY, read_config, read_json_object
     from .metrics import EVAL, load_run_data
 
     run = Path(run)
-    config = json.loads(_read(run / CONFIG))
+    config = read_config(run)  # checked as every command checks it
     figures = run / "figures"
-    wanted = [file for file, _ in FIGURES if file != "manifold.png" or _has_manifold(config["model"])]
+    wanted = [file for file, _ in FIGURES if file != "manifold.png" or _has_manifold(dataclasses.asdict(config["cfg_model"]))]
     missing = [file for file in wanted if not (figures / file).is_file()]
     if missing:
         if trained is None:
@@ -293,10 +293,17 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
         if set(missing) - {"manifold.png", "interpolation.png"}:
             from .api import write_figures
 
-            records = [json.loads(line) for line in _read(run / METRICS).splitlines() if line.strip()]
+            records = _records(run / METRICS)
             write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
         write_extra_figures(run, trained, data)
-    view = RunView(name or config["model"]["model"], config, read_json_object(run / EVAL, f"run `vaekit evaluate {run}` again to rewrite it"), {})
+    view = RunView(name or config["cfg_model"].model, config, {}, {})
+    evaluate_again = f"run `vaekit evaluate {run}` again to rewrite it"
+    try:
+        view.metrics = _typed(read_json_object(run / EVAL, evaluate_again), run / EVAL, evaluate_again, numbers=NUMBERS,
+                              texts=("likelihood_meaning",))
+    except VaekitError as e:
+        view.problems.append(f"{e}; until then the report shows no metrics of {view.name}")
+        log.warning("%s", view.problems[-1])
     # only the training table needs summary.json, so the page goes on without it; training writes it
     # again when the run's state is there to resume from (the same run, to the bit)
     rewrite = f"run `vaekit train --resume {run}` to write it again" if (run / STATE).is_file() else None
@@ -304,7 +311,9 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     try:
         if not (run / SUMMARY).is_file():
             raise VaekitError(f"{run / SUMMARY}: missing; {rewrite or backup}")
-        view.summary = read_json_object(run / SUMMARY, f"delete it and {rewrite}" if rewrite else backup)
+        fix = f"delete it and {rewrite}" if rewrite else backup
+        view.summary = _typed(read_json_object(run / SUMMARY, fix), run / SUMMARY, fix,
+                              texts=("stopped", "message", "latent_note", "collapse_warning", "sigma_warning"))
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
         log.warning("%s", view.problems[-1])
@@ -314,11 +323,44 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     return view
 
 
-def _read(path: Path) -> str:
+# eval.json's numbers that the page formats or compares
+NUMBERS = {key for key, _, _ in METRIC_ROWS} | {"pca_mse", "iw_samples"}
+
+
+def _typed(values: dict, path: Path, fix: str, numbers=(), texts=()) -> dict:
+    """``values`` (a JSON file's object), checked: each of ``numbers`` present is a number, each of ``texts`` a string."""
+    for key in numbers:
+        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], (int, float))):
+            raise VaekitError(f"{path}: {key} is {json.dumps(values[key])[:40]}, not a number; {fix}")
+    for key in texts:
+        if key in values and not isinstance(values[key], str):
+            raise VaekitError(f"{path}: {key} is {json.dumps(values[key])[:40]}, not a string; {fix}")
+    if not isinstance(values.get("notes", []), list) or not all(isinstance(n, str) for n in values.get("notes", [])):
+        raise VaekitError(f"{path}: notes is not a list of strings; {fix}")
+    return values
+
+
+def _records(path: Path) -> list[dict]:
+    """metrics.jsonl: one object of numbers per epoch, as training writes them."""
     try:
-        return path.read_text()
-    except OSError as e:
-        raise VaekitError(f"{path}: cannot read ({e.strerror}); is this a complete run folder?") from None
+        lines = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        why = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise VaekitError(f"{path}: cannot read ({why}); is this a complete run folder?") from None
+    records = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                                                   for v in record.values()):
+            raise VaekitError(f"{path}: line {number} is not an epoch's record (a JSON object of numbers); the loss "
+                              "curves are drawn from it: restore it from a backup (only `vaekit train` writes it)")
+        records.append(record)
+    return records
 
 
 # ----------------------------------------------------------------------------- HTML
@@ -340,16 +382,20 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
         compared = read_json_object(path / COMPARE, "run `vaekit compare` again into a new --out folder")
         if not compared:
             raise VaekitError(f"{path / COMPARE}: holds no models; run `vaekit compare` again")
+        for n in compared:  # a member is a folder beside compare.json, and the page draws into its figures
+            if n in ("", ".", "..") or Path(n).name != n or "\\" in n:
+                raise VaekitError(f"{path / COMPARE}: member {n!r} is not the name of a folder beside it; run "
+                                  "`vaekit compare` again into a new --out folder")
         views = [collect(path / n, n, offline=offline) for n in compared]
         for view in views:  # the page shows each member's eval.json, which `vaekit evaluate` may have rewritten since
             if view.metrics and view.metrics != compared[view.name]:
                 view.problems.append(f"{view.name}: evaluated again since `vaekit compare`; this page shows its "
                                      f"eval.json, and {COMPARE} keeps the numbers of the comparison")
         names = list(compared)
-        title = f"vaekit: {', '.join(n.upper() for n in names)} on {views[0].config['data']['name']}"
+        title = f"vaekit: {', '.join(n.upper() for n in names)} on {views[0].config['cfg_data'].name}"
     else:
         views = [collect(path, None, trained, data, offline)]  # named by its model: the page reads "the VAE's ..."
-        title = f"vaekit: {views[0].config['model']['model'].upper()} on {views[0].config['data']['name']}"
+        title = f"vaekit: {views[0].config['cfg_model'].model.upper()} on {views[0].config['cfg_data'].name}"
     out = path / REPORT
     atomic_write(out, render(title, views))
     return out
