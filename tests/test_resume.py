@@ -351,3 +351,34 @@ def test_resume_may_continue_on_another_device(tmp_path, monkeypatch):
         vaekit.api.train(resume=tmp_path / "run", device="cpu", lr=0.1, verbose=False)
     trained = vaekit.api.train(resume=tmp_path / "run", device="cpu", verbose=False)
     assert trained.summary["epochs_trained"] == 3
+
+
+@pytest.mark.parametrize("tamper,message", [
+    (lambda s: s.pop("epoch"), "it has no epoch"),
+    (lambda s: s.update(records="x"), "its records is a str"),
+    (lambda s: s.update(epoch=-50), "its epoch -50 is outside 0..5"),
+    (lambda s: s.update(epoch="5"), "its epoch is a str"),
+    (lambda s: s.update(epoch=10**6), "its epoch 1000000 is outside 0..5"),
+    (lambda s: s.update(epoch=4), "it holds 5 epoch records for 4 epochs"),
+    (lambda s: s.update(stopped="diverged", message=""), "it stopped as diverged, with no reason given"),
+    (lambda s: s["model"].update({next(iter(s["model"])): torch.zeros(3)}), "its model weights do not fit the model"),
+])
+def test_a_damaged_state_is_refused_before_the_run_folder_is_touched(runs, tmp_path, tamper, message):
+    """Resuming rewrites metrics.jsonl from the state's records and trains from its epoch: a state that would
+    lose the log (records "x"), or train 196 epochs of a 100-epoch run, is refused first."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    import vaekit.cli
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["ref"], run)
+    (run / checkpoint.SUMMARY).unlink()  # resumable again
+    state = torch.load(run / checkpoint.STATE, weights_only=True)
+    tamper(state)
+    torch.save(state, run / checkpoint.STATE)
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    result = CliRunner().invoke(vaekit.cli.cli, ["train", "--resume", str(run), "-q"])
+    assert result.exit_code == 2 and f"train_state.pt: refused to resume: {message}" in result.output, result.output
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before

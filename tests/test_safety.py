@@ -89,6 +89,14 @@ def test_pickle_payload_is_refused_and_never_runs(tmp_path, container):
     assert marker.exists()
 
 
+def state_of(run: Path, epoch: int) -> dict:
+    """A training state of the run's model after ``epoch`` epochs, as resuming checks it."""
+    weights = build_model(checkpoint.read_config(run)["cfg_model"]).state_dict()
+    return {"epoch": epoch, "model": weights, "optimizer": {}, "best": float("inf"), "best_epoch": 0,
+            "best_model": weights, "records": [{"epoch": i + 1} for i in range(epoch)], "stopped": "completed",
+            "message": "", "rng": []}
+
+
 def test_ctrl_c_while_the_state_is_written_stops_the_run_once_it_is_written_and_counted(tmp_path, monkeypatch):
     """torch.save cut short raised its own RuntimeError over the KeyboardInterrupt: a traceback, exit 1."""
     import signal
@@ -105,7 +113,7 @@ def test_ctrl_c_while_the_state_is_written_stops_the_run_once_it_is_written_and_
     monkeypatch.setattr(torch, "save", interrupted_save)
     saver = checkpoint.StateSaver(run, config, every=1)
     with pytest.raises(KeyboardInterrupt):
-        saver({"epoch": 3, "records": []}, final=False)
+        saver(state_of(run, 3), final=False)
     assert checkpoint.load_state(run, config)["epoch"] == 3 and saver.interrupted() == 3 and calls == [3]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
 
@@ -155,7 +163,7 @@ def test_torch_failing_on_its_way_out_of_ctrl_c_is_still_an_interrupt(monkeypatc
 def test_state_of_another_run_is_refused(tmp_path):
     a, b = make_run(tmp_path / "a"), make_run(tmp_path / "b")
     config = checkpoint.read_config(a)
-    checkpoint.save_state(a, {"epoch": 0, "records": []}, config)
+    checkpoint.save_state(a, state_of(a, 0), config)
     config_b = json.loads((b / checkpoint.CONFIG).read_text())
     config_b["train"]["lr"] = 0.5
     (b / checkpoint.CONFIG).write_text(json.dumps(config_b))
@@ -191,7 +199,7 @@ def dead_pid() -> int:
 
 def test_live_lock_refuses_a_second_run(tmp_path):
     run = make_run(tmp_path / "run")
-    checkpoint.save_state(run, {"epoch": 0, "records": []}, checkpoint.read_config(run))
+    checkpoint.save_state(run, state_of(run, 0), checkpoint.read_config(run))
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         (run / checkpoint.LOCK).write_text(f"{sleeper.pid} {socket.gethostname()}\n")
@@ -309,7 +317,7 @@ def test_unwritable_output_folder(tmp_path, monkeypatch):
 
 def test_unwritable_run_folder_on_resume(tmp_path, monkeypatch):
     run = make_run(tmp_path / "run")
-    checkpoint.save_state(run, {"epoch": 0, "records": []}, checkpoint.read_config(run))
+    checkpoint.save_state(run, state_of(run, 0), checkpoint.read_config(run))
     real_open = os.open
 
     def denied(path, flags, *args, **kwargs):

@@ -223,7 +223,46 @@ def load_state(run: Path, config: dict) -> dict:
     if state.get("config") != _fingerprint(config):
         raise VaekitError(f"{path}: belongs to a run with another configuration than {Path(run) / CONFIG}; "
                           "restore the matching files")
+    _check_state(state, path, config)
     return state
+
+
+STATE_FIELDS = {"epoch": int, "best_epoch": int, "best": (int, float), "model": dict, "optimizer": dict,
+                "best_model": dict, "records": list, "stopped": str, "message": str, "rng": list}
+
+
+def _check_state(state: dict, path: Path, config: dict) -> None:
+    """What resuming reads from a training state, checked before anything in the run folder is rewritten:
+    resuming writes metrics.jsonl from the state's records and trains from its epoch and weights."""
+    import torch
+
+    from .models import build_model
+
+    def bad(what: str):
+        raise VaekitError(f"{path}: refused to resume: {what}; delete it, or restore it from a backup")
+
+    for key, kind in STATE_FIELDS.items():
+        if key not in state:
+            bad(f"it has no {key}")
+        if isinstance(state[key], bool) or not isinstance(state[key], kind):
+            bad(f"its {key} is a {type(state[key]).__name__}")
+    epoch, epochs, records = state["epoch"], config["cfg_train"].epochs, state["records"]
+    if not 0 <= epoch <= epochs:
+        bad(f"its epoch {epoch} is outside 0..{epochs}, the run's epochs")
+    if len(records) != epoch or not all(isinstance(r, dict) for r in records):
+        bad(f"it holds {len(records)} epoch records for {epoch} epochs")
+    if not 0 <= state["best_epoch"] <= epoch:
+        bad(f"its best epoch {state['best_epoch']} is outside 0..{epoch}")
+    if state["stopped"] not in ("completed", "early-stopped", "diverged"):
+        bad(f"it stopped as {state['stopped']!r}, which vaekit never writes")
+    if state["stopped"] != "completed" and not state["message"]:
+        bad(f"it stopped as {state['stopped']}, with no reason given")
+    with torch.device("meta"):
+        shapes = {k: tuple(v.shape) for k, v in build_model(config["cfg_model"]).state_dict().items()}
+    for key in ("model", "best_model"):
+        got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state[key].items()}
+        if got != shapes:
+            bad(f"its {key} weights do not fit the model config.json describes")
 
 
 def _fingerprint(config: dict) -> str:
