@@ -8,6 +8,7 @@ import errno
 import json
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -179,8 +180,45 @@ def test_config_describing_a_huge_model_is_refused_before_allocating(tmp_path):
     config = json.loads((run / checkpoint.CONFIG).read_text())
     config["model"]["hidden"] = [10**9]  # 10^11 parameters
     (run / checkpoint.CONFIG).write_text(json.dumps(config))
-    with pytest.raises(VaekitError, match="cannot hold"):
+    with pytest.raises(VaekitError, match=r"encoder.net.0.weight is \[8, 64\] in the file, \[1000000000, 64\] in the model"):
         vaekit.load(run)
+
+
+def _edit_weights(run: Path, edit) -> None:
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(run / checkpoint.WEIGHTS)
+    edit(weights)
+    save_file(weights, run / checkpoint.WEIGHTS)
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda w: w.update({"decoder.net.2.bias": torch.full((64,), float("nan"))}),
+     "decoder.net.2.bias holds NaN or infinite values; restore the file, or retrain"),
+    (lambda w: w["encoder.net.0.bias"].__setitem__(0, float("inf")), "encoder.net.0.bias holds NaN or infinite values"),
+    (lambda w: w.update({"extra": torch.zeros(2)}), "(it has extra, which that model has not); restore the config.json"),
+    (lambda w: w.pop("encoder.net.0.bias"), "(it lacks encoder.net.0.bias); restore the config.json written with these"),
+    (lambda w: w.update({k: v.half() for k, v in w.items()}), "is stored as F16, where vaekit writes float32 (F32)"),
+])
+def test_weights_that_cannot_be_the_trained_ones_are_refused(tmp_path, edit, message):
+    """NaN weights gave NaN outputs with exit 0 (or a traceback from scikit-learn in evaluate); a config.json and
+    weights that disagree got torch's first line, naming nothing."""
+    import vaekit
+
+    run = make_run(tmp_path / "run")
+    _edit_weights(run, edit)
+    with pytest.raises(VaekitError, match=re.escape(message)):
+        vaekit.load(run)
+
+
+def test_an_edited_config_names_the_tensor_that_no_longer_fits(tmp_path):
+    run = make_run(tmp_path / "run")
+    config = json.loads((run / checkpoint.CONFIG).read_text())
+    config["model"]["latent_dim"] = 3
+    (run / checkpoint.CONFIG).write_text(json.dumps(config))
+    result = invoke(["encode", str(run), "digits", "-o", str(tmp_path / "z.npy")])
+    assert result.exit_code == 2 and ("model.safetensors: encoder.net.2.weight is [2, 8] in the file, [3, 8] in the "
+                                      "model config.json describes") in result.output, result.output
 
 
 def test_missing_state_says_why(tmp_path):

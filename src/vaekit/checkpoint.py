@@ -162,13 +162,11 @@ def load_run(run: Path, device: str = "cpu"):
     weights = Path(run) / WEIGHTS
     if not weights.is_file():
         raise VaekitError(f"{weights}: missing; {run} is not a complete run folder (was training interrupted?)")
-    with torch.device("meta"):  # sizes only, nothing allocated: config.json may describe an absurd model
-        size = sum(t.numel() * t.element_size() for t in build_model(config["cfg_model"]).state_dict().values())
-    if size > weights.stat().st_size:
-        raise VaekitError(f"{weights}: {weights.stat().st_size} bytes cannot hold the {size:,}-byte model that "
-                          f"config.json describes; retrain or restore the files")
-    with torch.device("meta"):  # no random initial weights to overwrite: nor a draw from the caller's RNG
+    # on meta, nothing allocated (config.json may describe an absurd model), and no random initial weights
+    # to overwrite: nor a draw from the caller's RNG
+    with torch.device("meta"):
         model = build_model(config["cfg_model"])
+    _check_weights(weights, {k: tuple(v.shape) for k, v in model.state_dict().items()})
     model = model.to_empty(device="cpu")
     try:
         state = load_file(weights)
@@ -176,7 +174,35 @@ def load_run(run: Path, device: str = "cpu"):
     except (SafetensorError, RuntimeError, OSError) as e:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None
+    for name, tensor in state.items():  # training keeps the last finite weights: others were damaged since
+        if not torch.isfinite(tensor).all():
+            raise VaekitError(f"{weights}: {name} holds NaN or infinite values; restore the file, or retrain")
     return model.to(torch.device(device)).eval(), config
+
+
+def _check_weights(weights: Path, shapes: dict[str, tuple[int, ...]]) -> None:
+    """The file's tensors, read from its header alone, against the model config.json describes (``shapes``)."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(weights, "pt") as f:
+            found = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None
+    fix = "restore the config.json written with these weights, or retrain"
+    if found.keys() != shapes.keys():
+        lacks, extra = sorted(shapes.keys() - found.keys()), sorted(found.keys() - shapes.keys())
+        said = "; ".join(part for part in (f"it lacks {', '.join(lacks[:3])}" if lacks else "",
+                                           f"it has {', '.join(extra[:3])}, which that model has not" if extra else "") if part)
+        raise VaekitError(f"{weights}: not the weights of the model config.json describes ({said}); {fix}")
+    for name, shape in shapes.items():
+        if found[name][0] != shape:
+            raise VaekitError(f"{weights}: {name} is {list(found[name][0])} in the file, {list(shape)} in the model "
+                              f"config.json describes (its model sizes); {fix}")
+        if found[name][1] != "F32":
+            raise VaekitError(f"{weights}: {name} is stored as {found[name][1]}, where vaekit writes float32 (F32); "
+                              "retrain or restore the file")
 
 
 def finished(run: Path, config: dict) -> bool:
