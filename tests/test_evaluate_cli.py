@@ -408,3 +408,24 @@ def test_the_five_draws_of_prior_samples_differ(runs, monkeypatch):
     monkeypatch.setattr(metrics, "frechet_distance_features", lambda a, b: seen.append(real(a, b)) or seen[-1])
     assert invoke("evaluate", runs["ae"], "--no-report").exit_code == 0
     assert len(set(seen[: metrics.FRECHET_DRAWS])) == metrics.FRECHET_DRAWS, seen
+
+
+def test_a_run_whose_data_changed_is_not_evaluated_on_them(tmp_path):
+    """The run's own file, changed since training (rows added, or another test fraction in config.json), no longer
+    holds out its test split: evaluate overwrote eval.json with numbers from training rows. --split all still reads it."""
+    from vaekit.api import train
+
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "a.csv", rng.normal(size=(120, 4)), delimiter=",", header="a,b,c,d", comments="")
+    run = train(out=tmp_path / "run", data=str(tmp_path / "a.csv"), scale="standard", latent_dim=2, hidden=(8,),
+                epochs=1, verbose=False).run
+    assert invoke("evaluate", run, "--no-report").exit_code == 0
+    before = (run / "eval.json").read_bytes()
+    with open(tmp_path / "a.csv", "a") as f:
+        f.write("1,2,3,4\n")
+    for args in (["evaluate", run, "--no-report"], ["encode", run, tmp_path / "a.csv", "-o", tmp_path / "z.npy"]):
+        result = invoke(*args)
+        assert result.exit_code == 2 and "a.csv: changed since the run was trained on it" in result.output, result.output
+    assert (run / "eval.json").read_bytes() == before
+    assert invoke("encode", run, tmp_path / "a.csv", "--split", "all", "-o", tmp_path / "z.npy").exit_code == 0
+    assert np.load(tmp_path / "z.npy").shape == (121, 2)

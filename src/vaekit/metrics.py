@@ -601,9 +601,10 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     column, by name, in another CSV file whose header has it). ``split=False``: all
     examples in "train", however few (see ``load_data``).
     """
-    from .data.datasets import check_reading_options, load_data
+    from .data.datasets import check_reading_options, digest, load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
+    own = cfg_data
     given = {"key": key, "label_column": label_column, "image_size": image_size}
     check_reading_options(name or cfg_data.name, **given)
     if name is not None and not same_data(name, cfg_data.name):
@@ -615,6 +616,12 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
+    if cfg_data == own and split:  # the run's own data: its test split is held out only if they are as in training
+        saved, sizes = trained.config.get("data_digest"), trained.config.get("split")  # (older runs have neither)
+        if sizes not in (None, {k: len(v) for k, v in data.splits.items()}) or saved not in (None, digest(data)):
+            raise VaekitError(f"{cfg_data.name}: changed since the run was trained on it (its examples, labels or "
+                              "split differ), so its test split is no longer the held-out one; restore it (`--split all` "
+                              "reads every example as it is now, in the commands that take it)")
     x = _run_columns(trained, data)  # a view, unless the columns were reordered
     folder = Path(cfg_data.name).is_dir()
     if folder and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
