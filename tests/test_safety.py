@@ -498,3 +498,34 @@ def test_grad_clip_limits_the_steps():
     train_tiny(clipped, epochs=1, grad_clip=1e-12)
     moved = [sum((a - b).abs().sum() for a, b in zip(weights(m), start)) for m in (free, clipped)]
     assert moved[1] < 0.1 * moved[0]
+
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda c: c["model"].update(latent_dim=-3), "model.latent_dim -3 must be a positive integer up to 2147483647; "
+                                                 "retrain or fix the file"),
+    (lambda c: c["model"].update(latent_dim=10**30), "model.latent_dim 1000000000000000000000000000000 must be"),
+    (lambda c: c["model"].update(hidden=[10**40]), "model.hidden 40-digit number must be positive integers"),
+    (lambda c: c["model"].update(model="gan"), "model.model gan is not one of ae, dae, vae, iwae, cvae; retrain or fix the file"),
+    (lambda c: c["train"].update(device="tpu"), "train.device tpu is not one of auto, cpu, cuda; retrain"),
+    (lambda c: c["model"].update(input_shape=[1, 4, 10**12]), "model.input_shape [1, 4, 1000000000000] must be"),
+    (lambda c: c["scaler"].update(shift=[0.0] * 64), "scaler.shift has 64 values for inputs of shape [1, 8, 8] (one per"),
+    (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
+])
+def test_a_config_edited_out_of_range_names_its_field(tmp_path, edit, message):
+    """Said in config.json's fields, not `vaekit train`'s options (`encode` has no --latent-dim); sizes torch cannot
+    take and per-pixel scalings of an image model are refused, where they crashed inside torch."""
+    run = make_run(tmp_path / "run")
+    config = json.loads((run / checkpoint.CONFIG).read_text())
+    edit(config)
+    (run / checkpoint.CONFIG).write_text(json.dumps(config))
+    result = invoke(["encode", str(run), "digits", "-o", str(tmp_path / "z.npy")])
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "--" not in result.output.split("config.json: ")[1]
+
+
+def test_a_number_too_long_to_print_is_named(tmp_path):
+    run = make_run(tmp_path / "run")
+    text = (run / checkpoint.CONFIG).read_text().replace('"latent_dim": 2', '"latent_dim": 1' + "0" * 5000)
+    (run / checkpoint.CONFIG).write_text(text)
+    result = invoke(["encode", str(run), "digits", "-o", str(tmp_path / "z.npy")])
+    assert result.exit_code == 2 and "not valid JSON (a number of over 4300 digits)" in result.output, result.output

@@ -15,6 +15,7 @@ import errno
 import json
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -23,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
+from .config import FORMAT_VERSION, MAX_SIZE, DataConfig, ModelConfig, TrainConfig, from_dict, shown_number, to_dict
 from .data.scaling import SCALES, Scaler
 from .errors import VaekitError
 from .fileio import atomic_file, atomic_write, signals_held, write_json
@@ -90,20 +91,26 @@ def read_config(run: Path) -> dict:
     try:
         config = json.loads(path.read_bytes(), parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as e:
-        reason = "nested too deeply" if isinstance(e, RecursionError) else str(e)
+        reason = ("nested too deeply" if isinstance(e, RecursionError) else
+                  "a number of over 4300 digits" if "int_max_str_digits" in str(e) else str(e))
         raise VaekitError(f"{path}: not valid JSON ({reason}); retrain or restore the file") from None
     if not isinstance(config, dict):
         raise VaekitError(f"{path}: not a JSON object; retrain or restore the file")
     version = config.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
+    if "format_version" not in config:
         raise VaekitError(f"{path}: no format_version; this is not a vaekit run folder")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise VaekitError(f"{path}: format_version {json.dumps(version)[:40]} must be an integer; retrain or restore the file")
     if version < 1:
         raise VaekitError(f"{path}: format_version {version} is not valid; retrain or restore the file")
     if version > FORMAT_VERSION:
         raise VaekitError(f"{path}: format version {version} is newer than this vaekit understands ({FORMAT_VERSION}); upgrade vaekit")
     try:
-        config["cfg_model"] = from_dict(ModelConfig, config.get("model")).validate()
-        config["cfg_train"] = from_dict(TrainConfig, config.get("train")).validate()
+        for key, cls, section in (("cfg_model", ModelConfig, "model"), ("cfg_train", TrainConfig, "train")):
+            try:
+                config[key] = from_dict(cls, config.get(section)).validate()
+            except VaekitError as e:  # said in the options of `vaekit train`: say it in the file's fields
+                raise VaekitError(_field_spelling(str(e), section)) from None
         config["cfg_data"] = from_dict(DataConfig, config.get("data"))
         config["cfg_scaler"] = _scaler(config.get("scaler"))
         _check_ranges(config)
@@ -114,6 +121,13 @@ def read_config(run: Path) -> dict:
     return config
 
 
+def _field_spelling(message: str, section: str) -> str:
+    """A check's message about `vaekit train`'s options (``--latent-dim -3 must be ...; try --latent-dim 16``),
+    about config.json's fields instead (``model.latent_dim -3 must be ...; retrain or fix the file``)."""
+    said = re.sub(r"--([a-z][a-z-]*)", lambda m: f"{section}.{m.group(1).replace('-', '_')}", message.split("; ")[0])
+    return f"{said}; retrain or fix the file"
+
+
 def _no_constant(name: str):
     raise ValueError(f"{name} is not a number a config.json can hold")
 
@@ -121,8 +135,11 @@ def _no_constant(name: str):
 def _check_ranges(config: dict) -> None:
     """What the types alone do not say: sizes are positive, names are known, lists fit the data."""
     shape = config["cfg_model"].input_shape
-    if not shape or any(d < 1 for d in shape):
-        raise VaekitError(f"model.input_shape {list(shape)} must be positive sizes; retrain or restore the file")
+    if not shape or len(shape) not in (1, 3) or any(isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= MAX_SIZE
+                                                    for d in shape):
+        shown = ", ".join(map(shown_number, shape)) if isinstance(shape, (list, tuple)) else repr(shape)
+        raise VaekitError(f"model.input_shape [{shown}] must be (features,) or (channels, height, width), positive "
+                          "sizes; retrain or restore the file")
     data = config["cfg_data"]
     if not isinstance(data.name, str) or not data.name:
         raise VaekitError("data.name must be a data set name or path; retrain or fix the file")
@@ -132,8 +149,9 @@ def _check_ranges(config: dict) -> None:
         raise VaekitError(f"data.image_size {data.image_size!r} must be a positive integer; retrain or fix the file")
     for key in ("shift", "scale"):
         value = getattr(config["cfg_scaler"], key)
-        if isinstance(value, list) and len(value) != math.prod(shape):
-            raise VaekitError(f"scaler.{key} has {len(value)} values for inputs of shape {list(shape)}; retrain or fix the file")
+        if isinstance(value, list) and (len(shape) != 1 or len(value) != shape[0]):  # images share one value
+            raise VaekitError(f"scaler.{key} has {len(value)} values for inputs of shape {list(shape)} (one per "
+                              "feature of a vector; one for all pixels of an image); retrain or fix the file")
     for key, what in (("classes", "label names"), ("columns", "column names")):
         names = config.get(key)
         if names is not None and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):

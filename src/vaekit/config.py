@@ -49,9 +49,10 @@ class ModelConfig:
         check_choice("likelihood", self.likelihood, LIKELIHOODS)
         _positive_int("latent-dim", self.latent_dim, "16")
         if (not isinstance(self.hidden, (tuple, list)) or not self.hidden
-                or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden)):
-            shown = _csv(self.hidden) if isinstance(self.hidden, (tuple, list)) and self.hidden else repr(self.hidden)
-            raise VaekitError(f"--hidden {shown} must be positive integers; try --hidden 256,128")
+                or any(isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_SIZE for h in self.hidden)):
+            shown = (",".join(map(shown_number, self.hidden)) if isinstance(self.hidden, (tuple, list)) and self.hidden
+                     else repr(self.hidden))
+            raise VaekitError(f"--hidden {shown} must be positive integers up to {MAX_SIZE}; try --hidden 256,128")
         _positive("sigma", self.sigma, "1.0")
         if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
             raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
@@ -246,11 +247,21 @@ def check_choice(name: str, value, allowed: tuple) -> None:
         raise VaekitError(f"--{name} {value} is not one of {', '.join(allowed)}; try --{name} {allowed[0]}")
 
 
+MAX_SIZE = 2**31 - 1  # the largest layer width, latent size or count torch takes as a size
+
+
 def _positive_int(name: str, value, example: str, zero_ok: bool = False) -> None:
     low = 0 if zero_ok else 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SIZE:
         what = "an integer >= 0" if zero_ok else "a positive integer"
-        raise VaekitError(f"--{name} {value!r} must be {what}; try --{name} {example}")
+        raise VaekitError(f"--{name} {shown_number(value)} must be {what} up to {MAX_SIZE}; try --{name} {example}")
+
+
+def shown_number(value) -> str:
+    """``repr(value)``, but for an integer too long to print (Python refuses str() beyond 4300 digits)."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return f"{'-' if value < 0 else ''}{value.bit_length() * 30103 // 100000}-digit number"
+    return repr(value)
 
 
 def _positive(name: str, value, example: str) -> None:
