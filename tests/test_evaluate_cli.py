@@ -429,3 +429,18 @@ def test_a_run_whose_data_changed_is_not_evaluated_on_them(tmp_path):
     assert (run / "eval.json").read_bytes() == before
     assert invoke("encode", run, tmp_path / "a.csv", "--split", "all", "-o", tmp_path / "z.npy").exit_code == 0
     assert np.load(tmp_path / "z.npy").shape == (121, 2)
+
+
+def test_a_run_whose_data_moved_says_so(tmp_path):
+    """The user gave no --data: 'no such data set or file' for '--data a.csv' blamed an option they never passed."""
+    from vaekit.api import train
+
+    rng = np.random.default_rng(0)
+    np.savetxt(tmp_path / "a.csv", rng.normal(size=(60, 3)), delimiter=",", header="a,b,c", comments="")
+    run = train(out=tmp_path / "run", data=str(tmp_path / "a.csv"), latent_dim=2, hidden=(8,), epochs=1,
+                verbose=False).run
+    (tmp_path / "a.csv").rename(tmp_path / "b.csv")
+    result = invoke("evaluate", run, "--no-report")
+    said = "a.csv: the data this run was trained on (config.json data.name) is not there"
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert invoke("evaluate", run, "--data", tmp_path / "b.csv", "--no-report").exit_code == 0

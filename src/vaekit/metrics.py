@@ -601,7 +601,7 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     column, by name, in another CSV file whose header has it). ``split=False``: all
     examples in "train", however few (see ``load_data``).
     """
-    from .data.datasets import check_reading_options, digest, load_data
+    from .data.datasets import check_reading_options, digest, is_named, load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
     own = cfg_data
@@ -614,6 +614,9 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
         label = cfg_data.label_column if _csv_header_names(name, cfg_data.label_column) else None
         cfg_data = dataclasses.replace(cfg_data, name=name, key=None, label_column=label, image_size=size)
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
+    if name is None and not is_named(cfg_data.name) and not Path(cfg_data.name).exists():
+        raise VaekitError(f"{cfg_data.name}: the data this run was trained on (config.json data.name) is not there any "
+                          "more; restore it, or name where it is now (`vaekit evaluate RUN --data PATH`, or INPUT)")
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
     if cfg_data == own and split:  # the run's own data: its test split is held out only if they are as in training
