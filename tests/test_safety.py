@@ -501,15 +501,16 @@ def test_grad_clip_limits_the_steps():
 
 
 @pytest.mark.parametrize("edit,message", [
-    (lambda c: c["model"].update(latent_dim=-3), "model.latent_dim -3 must be a positive integer up to 2147483647; "
-                                                 "retrain or fix the file"),
-    (lambda c: c["model"].update(latent_dim=10**30), "model.latent_dim 1000000000000000000000000000000 must be"),
+    (lambda c: c["model"].update(latent_dim=-3), "model.latent_dim -3 must be a positive integer; retrain or "
+                                                 "fix the file"),
+    (lambda c: c["model"].update(latent_dim=10**30), "model.latent_dim 1000000000000000000000000000000 must be at most"),
     (lambda c: c["model"].update(hidden=[10**40]), "model.hidden 40-digit number must be positive integers"),
     (lambda c: c["model"].update(model="gan"), "model.model gan is not one of ae, dae, vae, iwae, cvae; retrain or fix the file"),
     (lambda c: c["train"].update(device="tpu"), "train.device tpu is not one of auto, cpu, cuda; retrain"),
     (lambda c: c["model"].update(input_shape=[1, 4, 10**12]), "model.input_shape [1, 4, 1000000000000] must be"),
     (lambda c: c["scaler"].update(shift=[0.0] * 64), "scaler.shift has 64 values for inputs of shape [1, 8, 8] (one per"),
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
+    (lambda c: c["model"].update(n_classes=5), "n_classes=5 is the number of classes a cvae is conditioned on, and a ae"),
 ])
 def test_a_config_edited_out_of_range_names_its_field(tmp_path, edit, message):
     """Said in config.json's fields, not `vaekit train`'s options (`encode` has no --latent-dim); sizes torch cannot

@@ -52,7 +52,7 @@ class ModelConfig:
                 or any(isinstance(h, bool) or not isinstance(h, int) or not 1 <= h <= MAX_SIZE for h in self.hidden)):
             shown = (",".join(map(shown_number, self.hidden)) if isinstance(self.hidden, (tuple, list)) and self.hidden
                      else repr(self.hidden))
-            raise VaekitError(f"--hidden {shown} must be positive integers up to {MAX_SIZE}; try --hidden 256,128")
+            raise VaekitError(f"--hidden {shown} must be positive integers, at most {MAX_SIZE}; try --hidden 256,128")
         _positive("sigma", self.sigma, "1.0")
         if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
             raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
@@ -109,6 +109,9 @@ class ModelConfig:
                                                           or self.n_classes < 1):
             raise VaekitError(f"--model cvae needs labels: n_classes={self.n_classes}, but training fills it in from the "
                               "data's labels; train the cvae on labelled data")
+        if self.model != "cvae" and self.n_classes != 0:  # it would be taken for a conditional model's classes
+            raise VaekitError(f"n_classes={shown_number(self.n_classes)} is the number of classes a cvae is conditioned "
+                              f"on, and a {self.model} has none; leave it 0")
 
 
 @dataclass
@@ -253,8 +256,9 @@ MAX_SIZE = 2**31 - 1  # the largest layer width, latent size or count torch take
 def _positive_int(name: str, value, example: str, zero_ok: bool = False) -> None:
     low = 0 if zero_ok else 1
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= MAX_SIZE:
-        what = "an integer >= 0" if zero_ok else "a positive integer"
-        raise VaekitError(f"--{name} {shown_number(value)} must be {what} up to {MAX_SIZE}; try --{name} {example}")
+        what = f"at most {MAX_SIZE}" if isinstance(value, int) and value > MAX_SIZE else (
+            "an integer >= 0" if zero_ok else "a positive integer")
+        raise VaekitError(f"--{name} {shown_number(value)} must be {what}; try --{name} {example}")
 
 
 def shown_number(value) -> str:
