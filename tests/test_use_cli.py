@@ -293,6 +293,8 @@ def test_generate_errors(vae, tmp_path):
     fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="temperature=-1.0")
     fails("generate", vae, "-o", tmp_path / "g.csv.gz", message="unknown output type .gz")
     fails("generate", tmp_path / "nowhere", "-o", tmp_path / "g.png", message="no such run folder")
+    fails("generate", vae / "config.json", "-o", tmp_path / "g.png",
+          message=f"config.json: a file, not a run folder; pass the folder that holds it ({vae})")
     assert not (tmp_path / "g.png").exists()
 
 

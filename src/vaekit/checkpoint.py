@@ -81,6 +81,8 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
 def read_config(run: Path) -> dict:
     """Read and validate RUN/config.json; returns the raw dict with the dataclasses under ``cfg_*`` keys."""
     run = Path(run)
+    if run.is_file():
+        raise VaekitError(f"{run}: a file, not a run folder; pass the folder that holds it{'' if run.parent == run else f' ({run.parent})'}")
     if not run.is_dir():
         raise VaekitError(f"{run}: no such run folder; pass a folder written by `vaekit train`")
     path = run / CONFIG
