@@ -510,6 +510,7 @@ def test_grad_clip_limits_the_steps():
     (lambda c: c["model"].update(input_shape=[1, 4, 10**12]), "model.input_shape [1, 4, 1000000000000] must be"),
     (lambda c: c["scaler"].update(shift=[0.0] * 64), "scaler.shift has 64 values for inputs of shape [1, 8, 8] (one per"),
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
+    (lambda c: c["data"].update(binarize="static"), 'data.binarize "static" must be "dynamic" or null'),
     (lambda c: c["model"].update(n_classes=5), "n_classes=5 is the number of classes a cvae is conditioned on, and a ae"),
 ])
 def test_a_config_edited_out_of_range_names_its_field(tmp_path, edit, message):

@@ -147,6 +147,8 @@ def _check_ranges(config: dict) -> None:
         raise VaekitError("data.name must be a data set name or path; retrain or fix the file")
     if data.scale not in SCALES:
         raise VaekitError(f"data.scale {data.scale!r} is not one of {', '.join(SCALES)}; retrain or fix the file")
+    if data.binarize not in (None, "dynamic"):
+        raise VaekitError(f"data.binarize {json.dumps(data.binarize)[:40]} must be \"dynamic\" or null; retrain or fix the file")
     if data.image_size is not None and (not isinstance(data.image_size, int) or data.image_size < 1):
         raise VaekitError(f"data.image_size {data.image_size!r} must be a positive integer; retrain or fix the file")
     for key in ("shift", "scale"):
