@@ -295,6 +295,9 @@ def test_generate_errors(vae, tmp_path):
     fails("generate", tmp_path / "nowhere", "-o", tmp_path / "g.png", message="no such run folder")
     fails("generate", vae / "config.json", "-o", tmp_path / "g.png",
           message=f"config.json: a file, not a run folder; pass the folder that holds it ({vae})")
+    ok("encode", vae, "digits", "--limit", "2", "-o", tmp_path / "z.csv")
+    fails("decode", tmp_path / "z.csv", vae, "-o", tmp_path / "x.npy",  # the arguments swapped
+          message="z.csv: a file, not a run folder; pass a folder written by `vaekit train` (RUN comes first)")
     assert not (tmp_path / "g.png").exists()
 
 
@@ -362,6 +365,29 @@ def test_score_labels_are_the_class_names(tmp_path):
         assert [r["label"] for r in list(csv.DictReader(f))[:3]] == ["cat", "dog, big", "dog, big"]
     ok("decode", tmp_path / "run", tmp_path / "z.csv", "-o", tmp_path / "x.csv")
     assert len((tmp_path / "x.csv").read_text().splitlines()) == 61
+    spaced = (tmp_path / "z.csv").read_text().replace("index,label,", "index, label, ", 1)  # spaces after commas
+    (tmp_path / "zs.csv").write_text(spaced)
+    ok("decode", tmp_path / "run", tmp_path / "zs.csv", "-o", tmp_path / "xs.csv")
+    assert (tmp_path / "xs.csv").read_text() == (tmp_path / "x.csv").read_text()
+
+
+def test_a_cvae_decodes_each_code_with_its_rows_label(tmp_path):
+    """encode writes each code's label; decode took none of them and asked for one --label for every row."""
+    rng = np.random.default_rng(0)
+    kinds = ["cat", '"dog, big"', "emu"]
+    rows = [f"{kinds[i % 3]},{','.join(map(str, rng.normal(i % 3, size=3).round(3)))}" for i in range(60)]
+    (tmp_path / "pets.csv").write_text("kind,a,b,c\n" + "\n".join(rows) + "\n")
+    ok("train", "--model", "cvae", "--data", tmp_path / "pets.csv", "--label-column", "kind", "--epochs", "1",
+       "--latent-dim", "2", "--hidden", "8", "--out", tmp_path / "run", "-q")
+    ok("encode", tmp_path / "run", tmp_path / "pets.csv", "--split", "all", "--limit", "6", "-o", tmp_path / "z.csv")
+    ok("encode", tmp_path / "run", tmp_path / "pets.csv", "--split", "all", "--limit", "6", "-o", tmp_path / "z.npy")
+    ok("decode", tmp_path / "run", tmp_path / "z.csv", "-o", tmp_path / "x.npy")
+    decoded = np.load(tmp_path / "x.npy")
+    for name, rows in (("cat", [0, 3]), ("dog, big", [1, 4]), ("emu", [2, 5])):
+        ok("decode", tmp_path / "run", tmp_path / "z.npy", "--label", name, "-o", tmp_path / "one.npy")
+        np.testing.assert_allclose(decoded[rows], np.load(tmp_path / "one.npy")[rows], rtol=1e-6)
+    fails("decode", tmp_path / "run", tmp_path / "z.npy", "-o", tmp_path / "y.npy",
+          message="z.npy names none (a .csv from `vaekit encode` has a label column); pass --label, e.g. --label 0")
 
 
 def test_score_index_is_the_example_number(vae, tmp_path):

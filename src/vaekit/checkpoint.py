@@ -81,8 +81,9 @@ def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, d
 def read_config(run: Path) -> dict:
     """Read and validate RUN/config.json; returns the raw dict with the dataclasses under ``cfg_*`` keys."""
     run = Path(run)
-    if run.is_file():
-        raise VaekitError(f"{run}: a file, not a run folder; pass the folder that holds it{'' if run.parent == run else f' ({run.parent})'}")
+    if run.is_file():  # the folder that holds it, where that is a run (RUN/config.json), or else RUN comes first
+        held = f"the folder that holds it ({run.parent})" if (run.parent / CONFIG).is_file() else "a folder written by `vaekit train` (RUN comes first)"
+        raise VaekitError(f"{run}: a file, not a run folder; pass {held}")
     if not run.is_dir():
         raise VaekitError(f"{run}: no such run folder; pass a folder written by `vaekit train`")
     path = run / CONFIG

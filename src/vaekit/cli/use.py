@@ -116,16 +116,18 @@ def decode(run, latents, out, label, device, batch_size):
     """Decode codes Z from a .npy or .csv file.
 
     Z has shape N x latent, as `vaekit encode` writes it (without --with-logvar; a .csv's index
-    and label columns are skipped).
+    and label columns are skipped). A conditional model decodes each code with --label, or else
+    with its row's label in a .csv from `vaekit encode`.
     """
     out, kind = out
     m = _load(run, device, batch_size)
-    if m.conditional and label is None:
-        raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class; pass --label, e.g. --label 0")
-    label = _class_number(m, label)
     z = _read_latents(latents, out)
+    if m.conditional and label is None:
+        label = _row_labels(m, latents)
+    else:
+        label = _class_number(m, label)
     if kind == "png":
-        z = z[:64]
+        z, label = z[:64], label[:64] if isinstance(label, list) else label
     x = m.decode(z, label)
     if kind == "png":
         from .. import plots
@@ -397,7 +399,7 @@ def _read_latents(path: str, out):
             with open(p, newline="") as f:
                 first = f.readline()
             header = any(c.isalpha() and c not in "eE" for c in first) or "nan" in first.lower()
-            names = next(csv.reader([first])) if header else []
+            names = [name.strip() for name in next(csv.reader([first]))] if header else []
             # encode's index and label columns say which example a row is; they are no part of the code
             codes = [i for i, name in enumerate(names) if name not in ("index", "label")] or None
             with warnings.catch_warnings():  # an empty file: numpy warns, and the line below says it
@@ -458,6 +460,26 @@ def _display(m, *arrays):
         return shown
     lo, hi = min(float(s.min()) for s in shown), max(float(s.max()) for s in shown)
     return [(s - lo) / max(hi - lo, 1e-12) for s in shown]
+
+
+def _row_labels(m, path: str) -> list[int]:
+    """The class of each code in a .csv of codes, from its label column (as `vaekit encode` writes it)."""
+    import csv
+
+    names = []
+    if path.lower().endswith(".csv"):
+        with open(path, newline="") as f:
+            rows = csv.reader(f)
+            header = [name.strip() for name in next(rows, [])]
+            if "label" in header:
+                names = [row[header.index("label")].strip() for row in rows if row]
+    if not names:
+        raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class, and {path} names none (a .csv from "
+                          "`vaekit encode` has a label column); pass --label, e.g. --label 0")
+    try:
+        return [_class_number(m, name) for name in names]
+    except VaekitError as e:
+        raise VaekitError(f"{path}: its label column: {str(e).removeprefix('--label ')}") from None
 
 
 def _class_number(m, label: str | None) -> int | None:
