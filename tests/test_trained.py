@@ -14,6 +14,7 @@ from vaekit.config import ModelConfig
 from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 from vaekit.models import build_model
+import vaekit.trained as trained_module
 from vaekit.trained import Trained
 
 DIGITS = load_digits().images[:, None].astype(np.float32)  # (1797, 1, 8, 8), grey levels 0..16
@@ -117,7 +118,7 @@ def test_a_large_uint8_memmap_is_never_copied_as_floats(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["generate", "encode", "denoise"])
-def test_seeded_draws_do_not_change_with_the_batch_size_or_the_count(method):
+def test_seeded_draws_do_not_change_with_the_batch_size_or_the_count(method, monkeypatch):
     """Row i's noise depends on the seed and on i alone. Drawn a batch at a time it did not: torch.randn draws
     a count under 16 (3 latents x 5 rows) differently from the same numbers within a longer draw."""
     rows = DIGITS.reshape(len(DIGITS), -1)[:, :5]  # denoise: 5 features a row, 25 numbers a batch of 5
@@ -125,6 +126,7 @@ def test_seeded_draws_do_not_change_with_the_batch_size_or_the_count(method):
     run = {"generate": lambda n: m.generate(n, seed=5),
            "encode": lambda n: m.encode(DIGITS[:n], sample=True, seed=5),
            "denoise": lambda n: m.denoise(rows[:n], "gaussian:0.5", seed=5)[0]}[method]
+    monkeypatch.setattr(trained_module, "NOISE_BLOCK", 40)  # blocks of 8 to 13 rows: batches cross them
     whole = run(300)
     m.batch_size = 5
     np.testing.assert_allclose(run(300), whole, rtol=1e-5, atol=1e-5)

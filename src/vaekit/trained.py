@@ -410,11 +410,12 @@ def _numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
-NOISE_BLOCK = 256  # rows of seeded noise drawn at a time (see _RowNoise)
+NOISE_BLOCK = 2**16  # numbers of seeded noise drawn at a time, in whole rows (see _RowNoise)
 
 
 class _RowNoise:
-    """Seeded noise for rows 0, 1, 2, ... of an input, ``draw((rows, *row_shape))`` NOISE_BLOCK rows at a time.
+    """Seeded noise for rows 0, 1, 2, ... of an input, ``draw((rows, *row_shape))`` a fixed number of rows at a
+    time (about NOISE_BLOCK numbers; one row, if a row holds more).
 
     Row i's numbers depend on the seed and on i alone: not on the batch size, nor on how many rows
     there are. Drawn a batch at a time they did not: on the CPU, ``torch.randn`` draws a count under
@@ -424,6 +425,7 @@ class _RowNoise:
 
     def __init__(self, generator, row_shape: tuple[int, ...], draw):
         self.generator, self.row_shape, self.draw = generator, tuple(row_shape), draw
+        self.rows = max(1, NOISE_BLOCK // math.prod(row_shape))  # a block's rows: fixed for the shape
         self.left = None  # rows of the last block not yet taken
 
     def take(self, n: int):
@@ -433,10 +435,12 @@ class _RowNoise:
         parts = []
         while n > 0:
             if self.left is None or len(self.left) == 0:
-                self.left = self.draw((NOISE_BLOCK, *self.row_shape), generator=self.generator,
+                self.left = self.draw((self.rows, *self.row_shape), generator=self.generator,
                                       device=self.generator.device)
             parts.append(self.left[:n])
             self.left, n = self.left[n:], n - len(parts[-1])
+        if not parts:  # no rows
+            return torch.empty((0, *self.row_shape), device=self.generator.device)
         return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
