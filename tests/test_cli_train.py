@@ -64,6 +64,8 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--noise", "gaussian:abc"], "gaussian:abc"),
     (["--noise", "blur:0.1"], "blur"),
     (["--hidden", "a,b"], "--hidden a,b"),
+    (["--hidden", "2147483647,2147483647"], "hidden sizes 2147483647,2147483647 with latent size 16 make layers too large"),
+    (["--latent-dim", "2147483648"], "--latent-dim 2147483648 must be at most 2147483647"),
     (["--lr", "0"], "--lr 0"),
     (["--device", "tpu"], "--device tpu"),
     (["--device", "cuda:x"], "--device cuda:x: after 'cuda:' comes the GPU's number"),  # cuda:1 picks a GPU
