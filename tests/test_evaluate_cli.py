@@ -441,6 +441,7 @@ def test_a_run_whose_data_moved_says_so(tmp_path):
                 verbose=False).run
     (tmp_path / "a.csv").rename(tmp_path / "b.csv")
     result = invoke("evaluate", run, "--no-report")
-    said = "a.csv: the data this run was trained on (config.json data.name) is not there"
+    said = "a.csv: the data this run was trained on (config.json data.name) is not there any more; put it back at"
     assert result.exit_code == 2 and said in result.output, result.output
-    assert invoke("evaluate", run, "--data", tmp_path / "b.csv", "--no-report").exit_code == 0
+    (tmp_path / "a.csv").symlink_to(tmp_path / "b.csv")  # as the message advises
+    assert invoke("evaluate", run, "--no-report").exit_code == 0

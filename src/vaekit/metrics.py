@@ -616,15 +616,15 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     cfg_data = dataclasses.replace(cfg_data, **{k: v for k, v in given.items() if v is not None})
     if name is None and not is_named(cfg_data.name) and not Path(cfg_data.name).exists():
         raise VaekitError(f"{cfg_data.name}: the data this run was trained on (config.json data.name) is not there any "
-                          "more; restore it, or name where it is now (`vaekit evaluate RUN --data PATH`, or INPUT)")
+                          "more; put it back at that path (a symbolic link to where it is now will do)")
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
     if cfg_data == own and split:  # the run's own data: its test split is held out only if they are as in training
         saved, sizes = trained.config.get("data_digest"), trained.config.get("split")  # (older runs have neither)
         if sizes not in (None, {k: len(v) for k, v in data.splits.items()}) or saved not in (None, digest(data)):
             raise VaekitError(f"{cfg_data.name}: changed since the run was trained on it (its examples, labels or "
-                              "split differ), so its test split is no longer the held-out one; restore it (`--split all` "
-                              "reads every example as it is now, in the commands that take it)")
+                              "split differ), so its test split is no longer the held-out one; restore it (encode, score and the "
+                              "other commands with --split all read every example of it as it is now)")
     x = _run_columns(trained, data)  # a view, unless the columns were reordered
     folder = Path(cfg_data.name).is_dir()
     if folder and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
