@@ -329,12 +329,11 @@ NUMBERS = {key for key, _, _ in METRIC_ROWS} | {"pca_mse", "iw_samples"}
 
 def _typed(values: dict, path: Path, fix: str, numbers=(), texts=()) -> dict:
     """``values`` (a JSON file's object), checked: each of ``numbers`` present is a number, each of ``texts`` a string."""
-    for key in numbers:
-        if key in values and (isinstance(values[key], bool) or not isinstance(values[key], (int, float))):
-            raise VaekitError(f"{path}: {key} is {json.dumps(values[key])[:40]}, not a number; {fix}")
-    for key in texts:
-        if key in values and not isinstance(values[key], str):
-            raise VaekitError(f"{path}: {key} is {json.dumps(values[key])[:40]}, not a string; {fix}")
+    for key, value in values.items():  # in the file's order: the first wrong value is named
+        if key in numbers and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise VaekitError(f"{path}: {key} is {json.dumps(value)[:40]}, not a number; {fix}")
+        if key in texts and not isinstance(value, str):
+            raise VaekitError(f"{path}: {key} is {json.dumps(value)[:40]}, not a string; {fix}")
     if not isinstance(values.get("notes", []), list) or not all(isinstance(n, str) for n in values.get("notes", [])):
         raise VaekitError(f"{path}: notes is not a list of strings; {fix}")
     return values
