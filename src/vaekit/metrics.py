@@ -471,9 +471,10 @@ def generation(model, classifier: Classifier, x_test: torch.Tensor, x_reference:
     images, the train-vs-test floor, and the classifier's confidence and class histogram on the samples
     (keyed by the data's class names, ``classes``, or else by class number).
 
-    Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds them all), and, given ``x_train`` (an unconditional model), the distance of samples decoded from a
-    Gaussian fitted to the training codes instead of N(0, I): ex-post density estimation (Ghosh et al.
-    2020), the fair way to sample an autoencoder, whose codes no prior describes."""
+    Also the spread of that distance over FRECHET_DRAWS draws of samples (``seed`` seeds them all),
+    and, given ``x_train`` (an unconditional model), the distance of samples decoded from a Gaussian
+    fitted to the training codes instead of N(0, I): ex-post density estimation (Ghosh et al. 2020),
+    the fair way to sample an autoencoder, whose codes no prior describes."""
     def decoded(draw):  # as many samples as test images, a batch at a time
         return torch.cat([draw(len(xb)) for xb, _ in _batches(x_test, None)])
 
@@ -604,7 +605,6 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
     from .data.datasets import check_reading_options, digest, is_named, load_data
 
     cfg_data, cfg_train = trained.config["cfg_data"], trained.config["cfg_train"]
-    own = cfg_data
     given = {"key": key, "label_column": label_column, "image_size": image_size}
     check_reading_options(name or cfg_data.name, **given)
     if name is not None and not same_data(name, cfg_data.name):
@@ -619,12 +619,12 @@ def load_run_data(trained, name: str | None = None, offline: bool = False, *, ke
                           "more; put it back at that path (a symbolic link to where it is now will do)")
     data = load_data(cfg_data, seed=cfg_train.seed, val_fraction=cfg_train.val_fraction,
                      test_fraction=cfg_train.test_fraction, offline=offline, scaler=trained.scaler, split=split)
-    if cfg_data == own and split:  # the run's own data: its test split is held out only if they are as in training
+    if cfg_data == trained.config["cfg_data"] and split:  # the run's own data: its test split is held out only if they are as in training
         saved, sizes = trained.config.get("data_digest"), trained.config.get("split")  # (older runs have neither)
         if sizes not in (None, {k: len(v) for k, v in data.splits.items()}) or saved not in (None, digest(data)):
             raise VaekitError(f"{cfg_data.name}: changed since the run was trained on it (its examples, labels or "
-                              "split differ), so its test split is no longer the held-out one; restore it (encode, score and the "
-                              "other commands with --split all read every example of it as it is now)")
+                              "split differ), so its test split is no longer the held-out one; restore it (encode, "
+                              "score and the other commands with --split all read every example of it as it is now)")
     x = _run_columns(trained, data)  # a view, unless the columns were reordered
     folder = Path(cfg_data.name).is_dir()
     if folder and x.ndim == 4 and x.shape[1] == 1 and tuple(trained.input_shape[:1]) == (3,):
