@@ -512,6 +512,8 @@ def test_grad_clip_limits_the_steps():
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
     (lambda c: c["data"].update(binarize="static"), 'data.binarize "static" must be "dynamic" or null'),
     (lambda c: c["model"].update(n_classes=5), "n_classes=5 is the number of classes a cvae is conditioned on, and a ae"),
+    (lambda c: (c["model"].update(model="cvae", n_classes=3), c.update(classes=list("0123456789"))),
+     "classes has 10 names for a cvae of 3 classes (model.n_classes)"),
 ])
 def test_a_config_edited_out_of_range_names_its_field(tmp_path, edit, message):
     """Said in config.json's fields, not `vaekit train`'s options (`encode` has no --latent-dim); sizes torch cannot

@@ -161,6 +161,10 @@ def _check_ranges(config: dict) -> None:
         names = config.get(key)
         if names is not None and not (isinstance(names, list) and all(isinstance(c, str) for c in names)):
             raise VaekitError(f"{key} must be a list of {what} or null; retrain or fix the file")
+    classes, model = config.get("classes"), config["cfg_model"]
+    if classes is not None and model.model == "cvae" and len(classes) != model.n_classes:
+        raise VaekitError(f"classes has {len(classes)} names for a cvae of {model.n_classes} classes "
+                          "(model.n_classes); retrain or fix the file")
     if not isinstance(config.get("finished", True), bool):
         raise VaekitError("finished must be true or false; retrain or fix the file")
     columns = config.get("columns")
