@@ -47,15 +47,18 @@ def step_or_die(self, *args, **kwargs):
         os.kill(os.getpid(), signal.SIGKILL)
     return step(self, *args, **kwargs)
 Adam.step = step_or_die
+args = sys.argv[1:]
+if os.environ["RANK"] == "1" and "VAEKIT_TEST_RANK1_DATA" in os.environ:  # this process reads other data
+    args[args.index("--data") + 1] = os.environ["VAEKIT_TEST_RANK1_DATA"]
 import vaekit.api, vaekit.report
 vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
 from vaekit.cli import main
-main(sys.argv[1:])
+main(args)
 """
 
 
-def torchrun(worker: Path, args: list[str], kill_at: int = 0) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAEKIT_TEST_KILL_AT": str(kill_at)}
+def torchrun(worker: Path, args: list[str], kill_at: int = 0, **env) -> subprocess.Popen:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "VAEKIT_TEST_KILL_AT": str(kill_at), **env}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(worker), *args]
     return subprocess.Popen(command, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
@@ -194,3 +197,57 @@ def test_resuming_a_run_another_process_holds_stops_every_process_with_its_line(
     workers = worker_lines(err)
     assert code != 0 and workers == [workers[0]] * 2, err
     assert workers[0].startswith("vaekit: error: ") and "in use by another training run" in workers[0]
+
+
+@pytest.mark.parametrize("rank1_data", ["missing.npy", "other.npy"])
+def test_a_process_that_cannot_read_the_data_or_reads_other_data_stops_every_process(tmp_path, rank1_data):
+    """Rank 1 failed alone (its peer died in a gloo traceback after writing a half run folder that neither
+    a new run nor --resume could use), or trained on other data than rank 0 without a word."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "data.npy", rng.random((300, 6)).astype(np.float32))
+    np.save(tmp_path / "other.npy", rng.random((300, 6)).astype(np.float32))  # the same shape, other values
+    args = ["train", "--model", "ae", "--hidden", "8", "--latent-dim", "2", "--epochs", "1", "--data",
+            str(tmp_path / "data.npy"), "--out", str(tmp_path / "run"), "-q"]
+    code, out, err = finish(torchrun(worker, args, VAEKIT_TEST_RANK1_DATA=str(tmp_path / rank1_data)))
+    workers = worker_lines(err)
+    assert code != 0 and len(workers) == 2 and all(line.startswith("vaekit: error: ") for line in workers), err
+    assert not (tmp_path / "run").exists()  # (torchrun's own failure report has a traceback; the workers have none)
+    if rank1_data == "missing.npy":
+        assert sorted(workers)[0].startswith("vaekit: error: --data") and "missing.npy" in workers[0] + workers[1]
+        assert any(line.startswith("vaekit: error: process 1: --data") for line in workers)
+    else:
+        assert workers == ["vaekit: error: process 1 read other data than process 0 (their examples, labels or split "
+                           "differ); give every process the same data"] * 2
+
+
+def test_a_process_waiting_for_its_peers_ends_on_sigterm(tmp_path):
+    """The join blocks in C++, where the CLI's SIGTERM handler never ran: a process whose peer never came
+    ignored SIGTERM and Ctrl-C until SIGKILL (`timeout`, a scheduler's stop)."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0",
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "vaekit", "train", "--model", "ae", "--epochs", "1", "--out",
+                             str(tmp_path / "run"), "-q"], env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # rank 0 listens for its peers once it is joining
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+        time.sleep(1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == -signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert not (tmp_path / "run").exists()

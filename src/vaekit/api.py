@@ -95,9 +95,9 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
 
 def _train(out, verbose: bool, offline: bool, resume, options: dict):
     from . import distributed
-    from .data.datasets import check_reading_options, digest, is_named, load_data
+    from .data.datasets import check_reading_options, digest, is_named
     from .models import DAE_DEFAULT_NOISE, build_model
-    from .trainer import check_batch_split, native_bf16, resolve_device, set_seed
+    from .trainer import check_batch_split, native_bf16, resolve_device
 
     if resume is not None:
         given = [f"--{k.replace('_', '-')}" for k in options if k != "device"] + (["--out"] if out is not None else [])
@@ -132,6 +132,32 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     check_batch_split(train_cfg.batch_size, world)  # before the run folder is made
     run = distributed.on_main(lambda: prepare_out(out, model_cfg.model, data_cfg.name), world)
 
+    # every process reads and checks the data; an error on any of them stops them all, as does other data
+    data = distributed.agree(lambda: _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given), world,
+                             same=digest)
+    _check_memory(model_cfg, device)
+    if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
+        logging.getLogger(__name__).warning(
+            f"this {'GPU' if device.type == 'cuda' else 'CPU'} has no bfloat16 arithmetic of its own (x86 CPUs need "
+            "AVX512-BF16 or AMX; NVIDIA GPUs, Ampere or newer), so --precision bf16 is emulated and trains slower than "
+            "fp32; drop --precision bf16")
+    if len(data.splits["test"]) < 10 and world.main:
+        logging.getLogger(__name__).warning(
+            f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
+            "give more data or a larger --test-fraction")
+    if world.main and (unfinished := _unfinished_schedule(model_cfg, train_cfg.epochs)):
+        logging.getLogger(__name__).warning(unfinished)
+    model = build_model(model_cfg).to(device)
+    extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()},
+             "data_digest": digest(data)}  # what --resume must find again
+    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
+
+
+def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_given: bool):
+    """Load the training data and check them against the options; fills in the model's input shape and classes -> data."""
+    from .data.datasets import load_data
+    from .trainer import set_seed
+
     set_seed(train_cfg.seed)
     data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                      test_fraction=train_cfg.test_fraction, offline=offline)
@@ -153,22 +179,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
                                           or data.scaler.kind not in ("uint8", "minmax")):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
-    _check_memory(model_cfg, device)
-    if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
-        logging.getLogger(__name__).warning(
-            f"this {'GPU' if device.type == 'cuda' else 'CPU'} has no bfloat16 arithmetic of its own (x86 CPUs need "
-            "AVX512-BF16 or AMX; NVIDIA GPUs, Ampere or newer), so --precision bf16 is emulated and trains slower than "
-            "fp32; drop --precision bf16")
-    if len(data.splits["test"]) < 10 and world.main:
-        logging.getLogger(__name__).warning(
-            f"the test split holds {len(data.splits['test'])} example(s), so summary.json's test numbers say little; "
-            "give more data or a larger --test-fraction")
-    if world.main and (unfinished := _unfinished_schedule(model_cfg, train_cfg.epochs)):
-        logging.getLogger(__name__).warning(unfinished)
-    model = build_model(model_cfg).to(device)
-    extra = {"classes": data.classes, "columns": data.columns, "split": {k: len(v) for k, v in data.splits.items()},
-             "data_digest": digest(data)}  # what --resume must find again
-    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
+    return data
 
 
 def _check_memory(model_cfg, device) -> None:
@@ -209,17 +220,22 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
     state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
     world, device = distributed.setup(resolve_device(device or train_cfg.device))
-    data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
-                     test_fraction=train_cfg.test_fraction, offline=offline)
-    moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
-    sizes = {k: len(v) for k, v in data.splits.items()}
-    saved = config.get("data_digest")  # (runs from before it have none)
-    changed = sizes != config.get("split", sizes) or (saved is not None and saved != digest(data))
-    if moved or changed or not data.scaler.matches(config["cfg_scaler"]):
-        what = ("its columns differ" if moved else "its examples, labels or split differ" if changed
-                else "its scaling differs")
-        raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
-                          "resuming needs the same data")
+
+    def read_data():
+        data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
+                         test_fraction=train_cfg.test_fraction, offline=offline)
+        moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
+        sizes = {k: len(v) for k, v in data.splits.items()}
+        saved = config.get("data_digest")  # (runs from before it have none)
+        changed = sizes != config.get("split", sizes) or (saved is not None and saved != digest(data))
+        if moved or changed or not data.scaler.matches(config["cfg_scaler"]):
+            what = ("its columns differ" if moved else "its examples, labels or split differ" if changed
+                    else "its scaling differs")
+            raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
+                              "resuming needs the same data")
+        return data
+
+    data = distributed.agree(read_data, world, same=digest)  # an error on any process stops them all
     model = build_model(model_cfg).to(device)
     standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler", "finished"}
     extra = {k: v for k, v in config.items() if k not in standard and not k.startswith("cfg_")}

@@ -12,7 +12,10 @@ then every function here is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -56,8 +59,25 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     elif (threads := cpu_threads(os.environ, _usable_cores())) is not None:
         torch.set_num_threads(threads)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        with _default_signals():
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, device
+
+
+@contextlib.contextmanager
+def _default_signals():
+    """Ctrl-C and SIGTERM end the process while it waits to join its peers: the join blocks in C++,
+    where Python's handlers (the CLI's SIGTERM handler, KeyboardInterrupt) never get to run, so a
+    process whose peer never came (it failed, or was never started) ignored both until SIGKILL."""
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def cpu_threads(environ, cores: int) -> int | None:
@@ -153,6 +173,31 @@ def on_main(fn, world: World, share: bool = True):
         teardown(world)  # every process stops here: they leave the group together
         raise VaekitError(error)
     return result if world.main else shared
+
+
+def agree(fn, world: World, same=None):
+    """``fn()`` on every process -> its result. A VaekitError on any process stops them all, together,
+    each with one line: the failing process with its own, the others naming it. ``same(result)``: a
+    value that must be alike everywhere (the data's digest), so that no process trains on other data
+    than the rest (a different row count aborted gloo, a different width raised DDP's traceback, the
+    same shape trained on silently)."""
+    if world.size == 1:
+        return fn()
+    result = error = None
+    try:
+        result = fn()
+    except VaekitError as e:
+        error = str(e)
+    everyone = gather((error, None if error is not None or same is None else same(result)), world)
+    failed = next(((rank, e) for rank, (e, _) in enumerate(everyone) if e is not None), None)
+    other = next((rank for rank, (_, value) in enumerate(everyone) if value != everyone[0][1]), None)
+    if failed is not None or other is not None:
+        teardown(world)  # every process stops here: they leave the group together
+        if failed is not None:
+            raise VaekitError(error if error is not None else f"process {failed[0]}: {failed[1]}")
+        raise VaekitError(f"process {other} read other data than process 0 (their examples, labels or split differ); "
+                          "give every process the same data")
+    return result
 
 
 def from_main(obj, world: World):
