@@ -140,6 +140,28 @@ def test_batch_size_must_split_over_the_processes():
         fit(torch.nn.Linear(2, 2), data, TrainConfig(batch_size=5), device=torch.device("cpu"), world=World(0, 2))
 
 
+
+def test_resuming_on_a_process_count_that_does_not_split_the_batch_says_which_count_does(tmp_path, monkeypatch):
+    """It advised `--batch-size 4`, which --resume then refused (a run resumes with its own settings)."""
+    import vaekit.distributed
+    from vaekit.optim import Adam
+
+    step = Adam.step
+
+    def step_or_interrupt(self, *args, **kwargs):
+        if self.steps.item() == 250:  # in epoch 2 (211 steps an epoch): the state after epoch 1 is saved
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(Adam, "step", step_or_interrupt)
+    with pytest.raises(KeyboardInterrupt):  # an unfinished run, batches of 6
+        train(out=tmp_path / "run", verbose=False, **{**OPTIONS, "batch_size": 6})
+    monkeypatch.setattr(vaekit.distributed, "setup", lambda device: (World(0, 4), device))
+    with pytest.raises(VaekitError, match=r"batch of 6 examples does not split evenly over 4 processes; resume it on a "
+                                          r"number of processes that divides 6, e.g. 3$"):
+        train(resume=tmp_path / "run", verbose=False)
+
+
 @pytest.mark.parametrize("environ, cores, threads", [
     ({"LOCAL_WORLD_SIZE": "2", "OMP_NUM_THREADS": "1"}, 16, 8),  # torchrun's default: share the cores
     ({"LOCAL_WORLD_SIZE": "4"}, 16, 4),

@@ -220,6 +220,11 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
     state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
     world, device = distributed.setup(resolve_device(device or train_cfg.device))
+    if train_cfg.batch_size % world.size:  # its batch size is the run's own: the process count is what can change
+        fits = max(n for n in range(1, world.size) if train_cfg.batch_size % n == 0)
+        raise VaekitError(f"--resume {run}: its batch of {train_cfg.batch_size} examples does not split evenly over "
+                          f"{world.size} processes; resume it on a number of processes that divides "
+                          f"{train_cfg.batch_size}, e.g. {fits}")
 
     def read_data():
         data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
