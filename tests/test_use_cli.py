@@ -133,6 +133,29 @@ def test_no_command_writes_over_its_input(vae, tmp_path):
     assert x.read_bytes() == before and np.load(tmp_path / "z.npy").shape == (30, 4)
 
 
+def test_no_command_writes_over_the_data_its_run_was_trained_on(tmp_path):
+    """`generate RUN -o data.npy` replaced the user's data with samples (and the run could no longer
+    find what it was trained on); `-o` inside its image folder added an image of another size to it."""
+    from PIL import Image
+
+    x = tmp_path / "x.npy"
+    np.save(x, np.random.default_rng(0).random((30, 6)).astype(np.float32))
+    run_npy = untrained_run(tmp_path / "run-npy", "vae", DataConfig(name=str(x)), (6,), Scaler(0.0, 1.0, True, "minmax"))
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(images / "0.png")
+    run_png = untrained_run(tmp_path / "run-png", "vae", DataConfig(name=str(images)), (1, 8, 8), Scaler(0.0, 255.0, True, "uint8"))
+    before = x.read_bytes()
+    fails("generate", run_npy, "-n", 3, "-o", x, message=f"is the file this run was trained on ({x}), and writing it "
+                                                          "would replace your data")
+    np.save(tmp_path / "z.npy", np.zeros((2, 2), np.float32))
+    fails("decode", run_npy, tmp_path / "z.npy", "-o", tmp_path / "." / "x.npy", message="is the file this run was trained on")
+    fails("generate", run_png, "-n", 1, "-o", images / "new.png", message=f"is inside the image folder this run was "
+                                                                          f"trained on, {images}, whose images it would join")
+    assert x.read_bytes() == before and sorted(p.name for p in images.iterdir()) == ["0.png"]
+    ok("generate", run_npy, "-n", 3, "-o", tmp_path / "samples.npy")
+
+
 def test_no_command_writes_into_its_input_folder(vae, tmp_path, monkeypatch):
     from PIL import Image
 

@@ -92,7 +92,7 @@ def encode(run, out, sample, with_logvar, seed, device, batch_size, **source):
     if seed != 0 and not sample:
         raise VaekitError(f"--seed {seed} seeds --sample's draws, and without --sample encode writes the posterior "
                           "mean, which draws nothing; add --sample or drop --seed")
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     x, y, classes, index, what = _read(m, out, **source)
     z = m.encode(x, y, sample=sample, with_logvar=with_logvar, seed=seed)
     names = [f"z{i}" for i in range(m.latent_dim)]
@@ -120,7 +120,7 @@ def decode(run, latents, out, label, device, batch_size):
     with its row's label in a .csv from `vaekit encode`.
     """
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     z = _read_latents(latents, out)
     if m.conditional and label is None:
         label = _row_labels(m, latents)
@@ -149,7 +149,7 @@ def reconstruct(run, out, device, batch_size, **source):
     Writes decode(encode(x)) in the data's original units.
     """
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     x, y, _, _, what = _read(m, out, **source)
     if kind == "png":
         from .. import plots
@@ -180,7 +180,7 @@ def generate(run, n, out, seed, temperature, label, device, batch_size):
     decodes of random codes show that, rather than new data.
     """
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     if not m.is_vae:
         click.echo(f"vaekit: warning: {m.model_cfg.model} is not a generative model: nothing made its codes follow "
                    "N(0, I), so these decodes of random codes show an AE's latent space is not a distribution", err=True)
@@ -214,7 +214,7 @@ def interpolate(run, pairs, steps, slerp, out, device, batch_size, **source):
     import numpy as np
 
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     x, y, _, _, what = _read(m, out, split="all", **source)
     ends = _pairs(pairs, len(x))
     first, last = [i for i, _ in ends], [j for _, j in ends]
@@ -250,7 +250,7 @@ def denoise(run, noise, seed, out, device, batch_size, **source):
     Shows how well the model removes the noise: the PNG has noisy, denoised and clean rows.
     """
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     noise = noise or m.model_cfg.noise
     if noise is None:
         raise VaekitError(f"this {m.model_cfg.model} was trained without noise, so there is no default; "
@@ -290,7 +290,7 @@ def score(run, out, samples, seed, device, batch_size, **source):
     import numpy as np
 
     out, kind = out
-    m = _load(run, device, batch_size)
+    m = _load(run, device, batch_size, out)
     if (samples != 1 or seed != 0) and not m.is_vae:
         option = f"--samples {samples}" if samples != 1 else f"--seed {seed}"
         raise VaekitError(f"{option} is for a VAE's posterior draws, but this run's model is "
@@ -333,11 +333,16 @@ def _output(path: str, allowed: tuple[str, ...]):
     return p, kind
 
 
-def _load(run: str, device: str, batch_size: int):
+def _load(run: str, device: str, batch_size: int, out):
+    """The run's model; ``out``, the command's -o, must not be the data it was trained on (the run would
+    lose them with the user)."""
     from ..trainer import resolve_device
     from ..trained import Trained
 
-    return Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)
+    m = Trained.load(run, str(resolve_device(device)), batch_size=batch_size, progress=True)
+    data = m.config["cfg_data"].name
+    _not_the_input(out, data, (f"the file this run was trained on ({data})", "the image folder this run was trained on,"))
+    return m
 
 
 def _read(m, out, input_name: str, split: str | None = None, limit: int | None = None, key=None, label_column=None,
@@ -415,20 +420,20 @@ def _read_latents(path: str, out):
     raise VaekitError(f"{path}: unknown file type {p.suffix or '(no suffix)'}; pass a .npy or .csv file of codes")
 
 
-def _not_the_input(out, source: str) -> None:
-    """Refuse an -o that names the file being read, or lies in the folder of images being read: writing
-    it would replace the user's data, or add to it."""
+def _not_the_input(out, source: str, names: tuple[str, str] = ("the input file itself", "the input folder")) -> None:
+    """Refuse an -o that names the file being read (or trained on), or lies in such a folder of images:
+    writing it would replace the user's data, or add to it."""
     import os
     from pathlib import Path
 
     from ..data.datasets import is_named
 
     if out.exists() and os.path.exists(source) and os.path.samefile(out, source):
-        raise VaekitError(f"-o {out} is the input file itself, and writing it would replace your data; "
+        raise VaekitError(f"-o {out} is {names[0]}, and writing it would replace your data; "
                           "pick another output name")
     written = Path(os.path.realpath(out.parent), out.name)  # a link that -o names is replaced, not followed
     if not is_named(source) and os.path.isdir(source) and written.is_relative_to(os.path.realpath(source)):
-        raise VaekitError(f"-o {out} is inside the input folder {source}, whose images it would join; "
+        raise VaekitError(f"-o {out} is inside {names[1]} {source}, whose images it would join; "
                           "pick a path outside it")
 
 
