@@ -156,6 +156,22 @@ def test_no_command_writes_over_the_data_its_run_was_trained_on(tmp_path):
     ok("generate", run_npy, "-n", 3, "-o", tmp_path / "samples.npy")
 
 
+def test_csv_outputs_are_utf8_whatever_the_class_names(tmp_path):
+    """np.savetxt wrote the rows in latin-1 under a UTF-8 header: 猫 raised UnicodeEncodeError, and café
+    came out as a byte that UTF-8 readers (decode among them) refused."""
+    from PIL import Image
+
+    images = tmp_path / "images"
+    for i, name in enumerate(["café", "猫"]):
+        (images / name).mkdir(parents=True)
+        Image.fromarray(np.full((8, 8), 100 * i, np.uint8)).save(images / name / "0.png")
+    run_png = untrained_run(tmp_path / "run", "vae", DataConfig(name=str(images)), (1, 8, 8), Scaler(0.0, 255.0, True, "uint8"))
+    for command in ("score", "encode"):
+        ok(command, run_png, images, "--split", "all", "-o", tmp_path / f"{command}.csv")
+        rows = (tmp_path / f"{command}.csv").read_text(encoding="utf-8").splitlines()
+        assert [row.split(",")[1] for row in rows[1:]] == ["café", "猫"], rows
+
+
 def test_no_command_writes_into_its_input_folder(vae, tmp_path, monkeypatch):
     from PIL import Image
 

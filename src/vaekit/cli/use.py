@@ -532,7 +532,8 @@ def _save_table(path, kind: str, table, names: list[str], fmt=None) -> None:
     csv.writer(header, lineterminator="\n").writerow(names)  # quoted where a name holds a comma
     with atomic_file(path) as f:  # row by row into the file: never the whole text in memory
         f.write(header.getvalue().encode())
-        np.savetxt(f, table, delimiter=",", fmt=fmt or ("%.17g" if table.dtype == np.float64 else "%.9g"))
+        np.savetxt(f, table, delimiter=",", fmt=fmt or ("%.17g" if table.dtype == np.float64 else "%.9g"),
+                   encoding="utf-8")  # (its default, latin-1, failed on class names such as 猫 and mangled é)
 
 
 def _example_columns(index, y, classes) -> dict:
