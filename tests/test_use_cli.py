@@ -277,8 +277,13 @@ def test_decode_errors(vae, tmp_path):
     fails("decode", vae, tmp_path / "zl.csv", "-o", tmp_path / "x.npy",
           message="latents have shape (3, 8) but the model expects (N, 4)")
     fails("decode", vae, tmp_path / "none.npy", "-o", tmp_path / "x.npy", message="no such file")
-    (tmp_path / "junk.npy").write_bytes(b"not numpy")
-    fails("decode", vae, tmp_path / "junk.npy", "-o", tmp_path / "x.npy", message="cannot read codes")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")  # numpy's own message advised allow_pickle=True
+    fails("decode", vae, tmp_path / "junk.npy", "-o", tmp_path / "x.npy", message="junk.npy: not a .npy file")
+    (tmp_path / "empty.npy").write_bytes(b"")  # an EOFError, which click took for Ctrl-D: "interrupted", exit 130
+    fails("decode", vae, tmp_path / "empty.npy", "-o", tmp_path / "x.npy", message="empty.npy: not a .npy file")
+    np.save(tmp_path / "cut.npy", np.zeros((3, 4), np.float32))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "cut.npy").read_bytes()[:20])  # a header cut short
+    fails("decode", vae, tmp_path / "cut.npy", "-o", tmp_path / "x.npy", message="cut.npy: cannot read codes")
     ok("encode", vae, "digits", "--limit", "3", "-o", tmp_path / "z.npy")
     fails("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.png", "--label", "1", message="needs a conditional model")
     np.save(tmp_path / "znan.npy", np.array([[0, 0, 0, 0], [0, np.nan, 0, 0]], dtype=np.float32))

@@ -399,6 +399,10 @@ def _read_latents(path: str, out):
     _not_the_input(out, path)
     try:
         if p.suffix.lower() == ".npy":
+            with open(p, "rb") as f:
+                if f.read(6) != b"\x93NUMPY":  # (numpy's own error advises loading it unsafely, as a pickle)
+                    raise VaekitError(f"{path}: not a .npy file (empty, or no numpy header); pass codes written by "
+                                      "`vaekit encode -o z.npy`")
             return np.load(p, mmap_mode="r", allow_pickle=False)
         if p.suffix.lower() == ".csv":
             with open(p, newline="") as f:
@@ -414,7 +418,7 @@ def _read_latents(path: str, out):
             if z.size == 0:
                 raise VaekitError(f"{path}: holds no codes; pass codes written by `vaekit encode -o z.csv`")
             return z
-    except (ValueError, OSError) as e:
+    except (ValueError, OSError, EOFError) as e:  # EOFError: a cut header (click took it for Ctrl-D: "interrupted")
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise VaekitError(f"{path}: cannot read codes ({first}); pass a .npy or .csv file from `vaekit encode`") from None
     raise VaekitError(f"{path}: unknown file type {p.suffix or '(no suffix)'}; pass a .npy or .csv file of codes")
