@@ -65,6 +65,7 @@ def test_npy_transpose_keeps_values(tmp_path):
 @pytest.mark.parametrize("dtype, expected", [
     (np.uint8, np.uint8), (np.float32, np.float32), (np.float64, np.float64),
     (np.int64, np.float32), (np.int16, np.float32), (np.bool_, np.float32),
+    (np.longdouble, np.float64),  # torch has no extended precision: it raised a TypeError in training
 ])
 def test_dtypes(tmp_path, dtype, expected):
     np.save(tmp_path / "a.npy", np.ones((3, 4), dtype=dtype))
@@ -88,6 +89,10 @@ def test_big_endian_arrays_come_in_native_byte_order(tmp_path, dtype):
     (np.zeros((2, 5, 5, 5)), ["channel"]),
     (np.array([[1.0, 2.0], [3.0, np.nan]]), ["NaN", "sample 1"]),
     (np.array([[np.inf, 2.0]]), ["infinite", "sample 0"]),
+    # finite, but scaling overflowed (minmax's range of +-3e38 float32s; standard scaling's squares): an SVD
+    # traceback after training, and a "finished" run that generated infinities
+    (np.array([[3e38, -3e38]], dtype=np.float32), ["beyond +-1e+30", "too large to scale in float32"]),
+    (np.array([[1.0, 2.0], [1e300, 0.0]]), ["beyond +-1e+30"]),
     (np.zeros((2, 2), dtype=np.complex64), ["complex64"]),
     (np.array([["a", "b"]]), ["<U1"]),
 ])

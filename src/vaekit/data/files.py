@@ -135,12 +135,19 @@ def _canonical(path: Path, raw: Loaded) -> Loaded:
         # float32 holds integers exactly up to 2^24; larger ones (timestamps, ids) go to float64, which
         # the scaler shifts before rounding
         x = x.astype(np.float64 if max(int(x.max()), -int(x.min())) > 2**24 else np.float32)
+    if x.dtype.kind == "f" and x.dtype.itemsize > 8:  # extended precision (np.longdouble): torch has no such type
+        x = x.astype(np.float64)
     if not x.dtype.isnative:  # big-endian floats (torch reads native byte order only)
         x = x.astype(x.dtype.newbyteorder("="))
     _check_finite(path, x)
     if y is not None and len(y) != len(x):
         raise _error(path, f"has {len(y)} labels for {len(x)} samples", "give exactly one label per sample")
     return Loaded(x, y, raw.classes, raw.columns)
+
+
+# the largest magnitude a value may have: its range, squared for a standard deviation, fits a float64,
+# and the scaled values a float32
+TOO_LARGE = 1e30
 
 
 def _check_finite(path: Path, x: np.ndarray) -> None:
@@ -154,6 +161,10 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
         if not finite.all():
             row = start + int(np.argmin(finite))
             raise _error(path, f"has NaN or infinite values (first in sample {row})", "remove or fill them in first")
+        # finite, but so large that scaling them overflows the float32 the models compute in
+        if np.abs(x[start:start + step]).max(initial=0) > TOO_LARGE:
+            raise _error(path, f"has values beyond +-{TOO_LARGE:.0e}, too large to scale in float32",
+                         "rescale them first (divide by a power of ten)")
 
 
 def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
