@@ -277,7 +277,11 @@ def test_generate_with_a_label_needs_a_cvae(digits_run, tmp_path):
 @pytest.mark.parametrize("args,needle", [
     (["--k", "0"], "--k 0 must be a positive integer"),
     (["--model", "iwae", "--k", "-3"], "--k -3 must be a positive integer"),
-    (["--free-bits", "-1"], "--free-bits -1.0 must be a number of nats >= 0"),
+    (["--free-bits", "-1"], "--free-bits -1.0 must be a number of nats from 0 to 1e+06"),
+    # the float32 loss overflowed (a RuntimeError from torch) or divided by zero (a ZeroDivisionError)
+    (["--free-bits", "1e39"], "--free-bits 1e+39 must be a number of nats from 0 to 1e+06"),
+    (["--beta", "1e300"], "--beta 1e+300 must be a number from 0 to 1e+06"),
+    (["--likelihood", "gaussian", "--sigma", "1e-300"], "--sigma 1e-300 must be between 1e-06 and 1e+06"),
     (["--free-bits", "nan"], "--free-bits nan"),
     (["--kl-cycles", "3"], "needs --kl-warmup"),
     (["--kl-cycles", "-1", "--kl-warmup", "2"], "--kl-cycles -1"),

@@ -54,15 +54,22 @@ class ModelConfig:
                      else repr(self.hidden))
             raise VaekitError(f"--hidden {shown} must be positive integers, at most {MAX_SIZE}; try --hidden 256,128")
         _positive("sigma", self.sigma, "1.0")
-        if not isinstance(self.beta, (int, float)) or not 0 <= self.beta < float("inf"):  # NaN fails too
-            raise VaekitError(f"--beta {self.beta} must be a number >= 0; try --beta 1")
+        # the loss is float32: 1 / sigma^2, beta * KL and free bits * dimensions must fit it (1e-300 divided by
+        # zero, 1e300 overflowed in torch)
+        if not 1 / WEIGHT_LIMIT <= self.sigma <= WEIGHT_LIMIT:
+            raise VaekitError(f"--sigma {self.sigma!r} must be between {1 / WEIGHT_LIMIT:g} and {WEIGHT_LIMIT:g}; "
+                              "try --sigma 1.0")
+        if not isinstance(self.beta, (int, float)) or not 0 <= self.beta <= WEIGHT_LIMIT:  # NaN fails too
+            raise VaekitError(f"--beta {self.beta} must be a number from 0 to {WEIGHT_LIMIT:g}; try --beta 1")
         _positive_int("kl-warmup", self.kl_warmup, "10", zero_ok=True)
         _positive_int("kl-cycles", self.kl_cycles, "4", zero_ok=True)
         if self.kl_cycles and not self.kl_warmup:
             raise VaekitError(f"--kl-cycles {self.kl_cycles} repeats the warm-up ramp, so it needs --kl-warmup EPOCHS "
                               "(the length of each ramp); try --kl-warmup 5")
-        if isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float)) or not 0 <= self.free_bits < float("inf"):
-            raise VaekitError(f"--free-bits {self.free_bits} must be a number of nats >= 0 (per latent dimension); try --free-bits 0.5")
+        if (isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float))
+                or not 0 <= self.free_bits <= WEIGHT_LIMIT):
+            raise VaekitError(f"--free-bits {self.free_bits} must be a number of nats from 0 to {WEIGHT_LIMIT:g} (per latent "
+                              "dimension); try --free-bits 0.5")
         _positive_int("k", self.k, "5")
         self._check_model_kind(MODELS)
         if self.noise is not None:
@@ -251,6 +258,7 @@ def check_choice(name: str, value, allowed: tuple) -> None:
 
 
 MAX_SIZE = 2**31 - 1  # the largest layer width, latent size or count torch takes as a size
+WEIGHT_LIMIT = 1e6  # the largest --beta, --free-bits or 1 / --sigma (and --sigma) a float32 loss holds comfortably
 
 
 def _positive_int(name: str, value, example: str, zero_ok: bool = False) -> None:
