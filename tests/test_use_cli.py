@@ -335,6 +335,11 @@ def test_generate_from_an_ae_warns(dae, tmp_path):
 def test_generate_errors(vae, tmp_path):
     fails("generate", vae, "-n", "0", "-o", tmp_path / "g.png", message="n=0 must be a positive integer")
     fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="temperature=-1.0")
+    # torch's "Maximum allowed dimension exceeded" before
+    fails("generate", vae, "-n", 10**21, "-o", tmp_path / "g.png", message="n=1000000000000000000000 must be a "
+                                                                           "positive integer, at most 2147483647")
+    fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", 10**21, "-o", tmp_path / "g.png",
+          message="steps=1000000000000000000000 must be an integer from 2 to 2147483647")
     fails("generate", vae, "-o", tmp_path / "g.csv.gz", message="unknown output type .gz")
     fails("generate", tmp_path / "nowhere", "-o", tmp_path / "g.png", message="no such run folder")
     fails("generate", vae / "config.json", "-o", tmp_path / "g.png",
@@ -488,6 +493,8 @@ def test_a_cvae_uses_the_labels(tmp_path):
     ok("interpolate", run_dir, "digits", "--pairs", "0:1", "-o", tmp_path / "i.npy")
     fails("decode", run_dir, tmp_path / "z.npy", "-o", tmp_path / "x2.npy", message="pass --label")
     fails("generate", run_dir, "--label", "10", "-o", tmp_path / "g2.npy", message="--label 10 is not a class")
+    fails("generate", run_dir, "--label", 10**23, "-o", tmp_path / "g2.npy",  # overflowed inside torch
+          message="--label 100000000000000000000000 is not a class of this model, which has 10 (0 to 9); try --label 0")
     x = np.random.default_rng(0).random((5, 1, 8, 8)) * 16
     np.savez(tmp_path / "labelled.npz", x=x, y=np.array([0, 1, 2, 30, 4]))
     for command in ("encode", "reconstruct", "score"):

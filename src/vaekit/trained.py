@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import SEEDS, ModelConfig, parse_noise
+from .config import MAX_SIZE, SEEDS, ModelConfig, parse_noise, shown_number
 from .errors import VaekitError, python_spelled
 
 
@@ -148,8 +148,8 @@ class Trained:
         (conditional models): one class for all samples or one per sample; by default every class
         in turn, sample i of class i mod K, so each sample's class is known.
         """
-        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-            raise VaekitError(f"n={n!r} must be a positive integer, e.g. 64")
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_SIZE:
+            raise VaekitError(f"n={shown_number(n)} must be a positive integer, at most {MAX_SIZE}, e.g. 64")
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
             raise VaekitError(f"temperature={temperature!r} must be a positive number, e.g. 1")
         import torch
@@ -172,8 +172,8 @@ class Trained:
         a Gaussian prior puts its mass (norms near sqrt(latent)). ``ya``, ``yb``: labels of a and b
         (conditional models; the path is decoded with a's labels).
         """
-        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 2:
-            raise VaekitError(f"steps={steps!r} must be an integer >= 2, e.g. 8")
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 2 <= steps <= MAX_SIZE:
+            raise VaekitError(f"steps={shown_number(steps)} must be an integer from 2 to {MAX_SIZE}, e.g. 8")
         if slerp and not self.is_vae:
             raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; "
                               "drop --slerp")

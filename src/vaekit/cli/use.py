@@ -503,6 +503,9 @@ def _class_number(m, label: str | None) -> int | None:
         names = ", ".join(classes[:12]) + (", ..." if len(classes) > 12 else "")
         raise VaekitError(f"--label {label} is neither a class of this run{f' ({names})' if names else ''} nor a "
                           "class number; pass one of them, e.g. --label 0")
+    k = m.model_cfg.n_classes
+    if m.conditional and int(label) >= k:  # (a number beyond int64 overflowed inside torch)
+        raise VaekitError(f"--label {label} is not a class of this model, which has {k} (0 to {k - 1}); try --label 0")
     return int(label)
 
 
