@@ -230,7 +230,7 @@ def test_an_output_that_cannot_be_replaced_is_one_line_and_left_as_it_was(vae, t
 
 
 def test_out_of_memory_is_one_line(vae, tmp_path):
-    fails("generate", vae, "-n", 10**12, "-o", tmp_path / "g.npy", message="out of memory; ask for less")  # 256 TB
+    fails("generate", vae, "-n", 2**31 - 1, "-o", tmp_path / "g.npy", message="out of memory; ask for less")  # 550 GB
     assert not any(tmp_path.iterdir())
 
 
