@@ -79,6 +79,20 @@ def test_score_matches_the_training_loss_terms(vae, digits_run):
     np.testing.assert_allclose(scores["neg_elbo"], scores["recon"] + scores["kl"], rtol=1e-5)
 
 
+def test_score_averages_many_draws_a_few_at_a_time(monkeypatch):
+    """All K draws were decoded at once, K x batch x features values: `score --samples 100000` was killed
+    for memory. A few at a time gives the same scores."""
+    m = untrained()
+    whole = m.score(DIGITS[:20], samples=50)
+    monkeypatch.setattr(trained_module, "SCORE_DRAWS", 7)
+    rows, decode = [], m.module.decode
+    monkeypatch.setattr(m.module, "decode", lambda z, y=None: rows.append(len(z)) or decode(z, y))
+    chunked = m.score(DIGITS[:20], samples=50)
+    assert max(rows) == 7 * 20  # (the examples' means, decoded once, are 20 rows)
+    for key in whole:
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-6)
+
+
 def test_ae_score_is_its_training_loss():
     m = untrained("ae")
     x = m.scaler.transform(torch.from_numpy(DIGITS[:40]))

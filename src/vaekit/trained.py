@@ -20,6 +20,11 @@ import numpy as np
 from .config import MAX_SIZE, SEEDS, ModelConfig, parse_noise, shown_number
 from .errors import VaekitError, python_spelled
 
+# Posterior draws decoded per example and pass when score averages many (the same for every batch, so
+# a score does not depend on the batch size): at most 64, fewer for large inputs (at most SCORE_VALUES
+# output values). All of them at once, `score --samples 100000` was killed for memory.
+SCORE_DRAWS, SCORE_VALUES = 64, 2**18
+
 
 def _spelled(method):
     """``method``, whose errors name arguments as Python passes them (latent_dim=0) where the model is a
@@ -229,6 +234,7 @@ class Trained:
         x = self.examples(x)
         module = self.module
         eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
+        draws = max(1, min(SCORE_DRAWS, SCORE_VALUES // math.prod(self.model_cfg.input_shape)))
 
         def mse(out, xb):
             return (module.mean(out) - xb).pow(2).flatten(1).mean(1)  # (B,)
@@ -238,9 +244,12 @@ class Trained:
                 out = module.decode(module.code(xb, yb), yb)  # (B, *input_shape)
                 return mse(out, xb), module.reconstruction_loss(out, xb)
             mu, logvar = module.encode(xb, yb)  # (B, latent) each
-            z = mu + torch.exp(0.5 * logvar) * eps  # (K, B, latent)
-            out = module.decode(z.flatten(0, 1), None if yb is None else yb.repeat(samples))  # (K*B, *input_shape)
-            recon = module.recon_nll(out, xb.repeat(samples, *[1] * (xb.ndim - 1))).view(samples, len(xb)).mean(0)
+            std, total = torch.exp(0.5 * logvar), 0
+            for e in eps.split(draws):  # a few draws at a time (SCORE_DRAWS)
+                k = len(e)
+                out = module.decode((mu + std * e).flatten(0, 1), None if yb is None else yb.repeat(k))  # (k*B, ...)
+                total = total + module.recon_nll(out, xb.repeat(k, *[1] * (xb.ndim - 1))).view(k, len(xb)).sum(0)
+            recon = total / samples
             kl = losses.kl_to_standard_normal(mu, logvar).sum(1)
             return mse(module.decode(mu, yb), xb), recon, kl, recon + kl
 
