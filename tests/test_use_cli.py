@@ -229,6 +229,19 @@ def test_an_output_that_cannot_be_replaced_is_one_line_and_left_as_it_was(vae, t
     assert out.read_bytes() == b"the user's file" and [p.name for p in tmp_path.iterdir()] == ["z.npy"]
 
 
+def test_a_full_disk_names_the_output_and_the_cause(vae, tmp_path, monkeypatch):
+    """numpy's short write said only "320000 requested and 75744 written; check the path and its permissions"."""
+    import numpy.lib.format
+
+    def short_write(f, array, *args, **kwargs):
+        raise OSError(f"{array.nbytes} requested and 75744 written")
+
+    monkeypatch.setattr(numpy.lib.format, "write_array", short_write)
+    fails("generate", vae, "-n", 4, "-o", tmp_path / "g.npy",
+          message=f"{tmp_path / 'g.npy'}: No space left on device; free some space there, or pick another place")
+    assert not any(tmp_path.iterdir())
+
+
 def test_out_of_memory_is_one_line(vae, tmp_path):
     fails("generate", vae, "-n", 2**31 - 1, "-o", tmp_path / "g.npy", message="out of memory; ask for less")  # 550 GB
     assert not any(tmp_path.iterdir())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -29,9 +30,14 @@ def atomic_file(path: str | os.PathLike):
     try:
         os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; a run folder's files should read like any other
         with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
+            try:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            except OSError as e:  # a full disk, said with the file's name (numpy says "N requested and M written")
+                if e.errno not in (errno.ENOSPC, errno.EDQUOT) and not str(e).endswith("written"):
+                    raise
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
         try:
             os.replace(tmp, path)
         except OSError as e:

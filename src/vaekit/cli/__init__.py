@@ -6,6 +6,7 @@ Only click is imported here; each command imports torch and the library when it 
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
@@ -68,7 +69,9 @@ class Group(click.Group):
             _interrupted(e)
         except OSError as e:  # what the library did not turn into advice of its own: a file it could not write or read
             where = f"{e.filename}: " if e.filename else ""
-            fail(f"{where}{e.strerror or e}; check the path and its permissions, or pick another place")
+            fix = ("free some space there, or pick another place" if e.errno in (errno.ENOSPC, errno.EDQUOT)
+                   else "check the path and its permissions, or pick another place")
+            fail(f"{where}{e.strerror or e}; {fix}")
         except (MemoryError, RuntimeError) as e:  # numpy's and torch's failed allocations (after Abort, a RuntimeError too)
             if isinstance(e.__context__, KeyboardInterrupt):  # torch code that failed on its way out of a Ctrl-C
                 _interrupted(e.__context__)
