@@ -120,6 +120,12 @@ def test_out_that_is_a_file_or_not_writable(tmp_path):
     (full / "x").write_text("old run")
     result = run("train", "--out", str(full), *FAST)
     assert result.exit_code == 2 and "not empty" in result.output
+    (full / "x").unlink()
+    (full / "figures").mkdir()  # what a run that failed on a full disk left
+    result = run("train", "--out", str(full), *FAST)
+    assert result.exit_code == 0, result.output  # it was refused as "not empty", and so every retry
+    result = run("report", str(a_file))
+    assert result.exit_code == 2 and f"{a_file}: a file, not a folder; pass a run folder" in result.output
     if os.geteuid() != 0:  # root can write anywhere
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)

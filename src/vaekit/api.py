@@ -50,7 +50,7 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"--out {out}: is a file, not a folder; pick a new folder name")
-    if out.is_dir() and any(out.iterdir()):
+    if out.is_dir() and _holds_files(out):
         from .checkpoint import awaits_resume
 
         if awaits_resume(out):
@@ -63,6 +63,12 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     if not os.access(parent, os.W_OK | os.X_OK):
         raise VaekitError(f"--out {out}: {parent} is not writable; pick a folder you can write to")
     return out
+
+
+def _holds_files(folder: Path, but: str | None = None) -> bool:
+    """Whether ``folder`` holds anything but empty folders (the empty figures/ of a run that failed, say on a
+    full disk, which no retry could otherwise use) and the file named ``but``."""
+    return any(p.name != but and (not p.is_dir() or any(p.iterdir())) for p in folder.iterdir())
 
 
 def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **options):
@@ -266,7 +272,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     held.enter_context(checkpoint.RunLock(run))
                     for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
                         stale.unlink(missing_ok=True)
-                    if state is None and any(p.name != checkpoint.LOCK for p in run.iterdir()):
+                    if state is None and _holds_files(run, but=checkpoint.LOCK):
                         raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
                     (run / FIGURES).mkdir(exist_ok=True)
                 # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)

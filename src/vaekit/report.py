@@ -376,7 +376,8 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
 
     path = Path(path)
     if not path.is_dir():
-        raise VaekitError(f"{path}: no such folder; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
+        what = "a file, not a folder" if path.exists() else "no such folder"
+        raise VaekitError(f"{path}: {what}; pass a run folder (vaekit train) or a comparison folder (vaekit compare)")
     if (path / COMPARE).is_file():
         compared = read_json_object(path / COMPARE, "run `vaekit compare` again into a new --out folder")
         if not compared:
