@@ -573,8 +573,10 @@ def test_split_defaults_to_test_of_the_runs_own_data_and_all_of_other_input(tmp_
     np.save(tmp_path / "one.npy", np.ones((1, 64)))
     ok("encode", other, tmp_path / "one.npy", "-o", tmp_path / "one_z.npy")
     fails("encode", other, tmp_path / "one.npy", "--split", "test", "-o", tmp_path / "one_t.npy",
-          message="only 1 examples; vaekit needs at least 3 (train, validation, test); a trained model's commands take "
-                  "every example with --split all")
+          message="only 1 examples; vaekit needs at least 3 (train, validation, test); `vaekit evaluate` scores a test "
+                  "split of them, while score, encode and the other commands take every example with --split all")
+    result = run("evaluate", other, "--data", tmp_path / "one.npy")  # it advised --split all, which evaluate has not
+    assert result.exit_code == 2 and "`vaekit evaluate` scores a test split of them" in result.output
 
 
 def test_class_names_are_numbered_as_the_runs(tmp_path):

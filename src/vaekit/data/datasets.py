@@ -53,7 +53,8 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
         return Data(cfg.name, x, y, classes, {"train": np.arange(len(x)), "val": none, "test": none},
                     scaler or Scaler.fit(x, cfg.scale), columns)
     if len(x) < 3:
-        use = "" if scaler is None else "; a trained model's commands take every example with --split all"
+        use = "" if scaler is None else ("; `vaekit evaluate` scores a test split of them, while score, encode and the "
+                                         "other commands take every example with --split all")
         raise VaekitError(f"{cfg.name}: only {len(x)} examples; vaekit needs at least 3 (train, validation, test){use}")
     if n_test is None and test_fraction == 0 and scaler is None:  # a new run, which is scored on its test split
         raise VaekitError(f"{cfg.name} has no official test split, and --test-fraction 0 leaves none to score the run "
