@@ -11,6 +11,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -257,7 +258,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks."""
     from . import checkpoint, distributed
     from .config import to_dict
-    from .fileio import atomic_write
+    from .fileio import atomic_write, signals_set
     from .trainer import fit
 
     model_cfg, train_cfg, data_cfg = configs
@@ -304,7 +305,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                                             data_cfg.binarize)
                     write_figures(run, model, data, history.records, device)
             except KeyboardInterrupt:
-                with _uninterrupted():  # a second Ctrl-C must not cut the state's save short
+                with signals_set(signal.SIG_IGN):  # a second Ctrl-C must not cut the state's save short
                     if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
                         _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
                                      "missing figures and report.html")
@@ -338,24 +339,6 @@ def _unfinished_schedule(cfg, epochs: int) -> str | None:
         return (f"--kl-warmup {warmup} is longer than --epochs {epochs}: the KL weight reaches only {epochs / warmup:.0%} "
                 "of its full value in training (the run is still scored at full weight); give a shorter warm-up")
     return None
-
-
-@contextlib.contextmanager
-def _uninterrupted():
-    """Ignore Ctrl-C and SIGTERM inside the block (signals reach the main thread only), then restore them."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            if handler is not None:  # None: a handler set outside Python, which cannot be put back from here
-                signal.signal(s, handler)
 
 
 def _interrupted(what: str) -> None:

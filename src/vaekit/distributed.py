@@ -12,10 +12,8 @@ then every function here is a no-op.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import threading
 from dataclasses import dataclass
 
 import torch
@@ -59,25 +57,13 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     elif (threads := cpu_threads(os.environ, _usable_cores())) is not None:
         torch.set_num_threads(threads)
     if not dist.is_initialized():
-        with _default_signals():
+        from .fileio import signals_set
+
+        # The join blocks in C++, where Python's handlers (the CLI's SIGTERM handler, KeyboardInterrupt) never
+        # run: a process whose peer never came (it failed, or was never started) ignored both until SIGKILL
+        with signals_set(signal.SIG_DFL):
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return world, device
-
-
-@contextlib.contextmanager
-def _default_signals():
-    """Ctrl-C and SIGTERM end the process while it waits to join its peers: the join blocks in C++,
-    where Python's handlers (the CLI's SIGTERM handler, KeyboardInterrupt) never get to run, so a
-    process whose peer never came (it failed, or was never started) ignored both until SIGKILL."""
-    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
-        yield
-        return
-    saved = {s: signal.signal(s, signal.SIG_DFL) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, handler in saved.items():
-            signal.signal(s, handler)
 
 
 def cpu_threads(environ, cores: int) -> int | None:

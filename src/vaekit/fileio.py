@@ -72,6 +72,22 @@ def signals_held():
             signal.raise_signal(signal.SIGTERM if signal.SIGTERM in held else signal.SIGINT)
 
 
+@contextlib.contextmanager
+def signals_set(disposition):
+    """Ctrl-C and SIGTERM get ``disposition`` (``signal.SIG_IGN``, ``signal.SIG_DFL``) inside the block, then
+    their handlers back. Signals reach the main thread only; elsewhere the block runs as it is."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, disposition) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            if handler is not None:  # None: a handler set outside Python, which cannot be put back from here
+                signal.signal(s, handler)
+
+
 def _remove_stale(path: Path) -> None:
     """Delete the temporary files of ``path`` that a killed writer left (a live one keeps writing to its own)."""
     now = time.time()
