@@ -533,6 +533,9 @@ def test_a_cvae_label_is_a_class_name_first(tmp_path):
     assert "4 samples of class 10" in ok("generate", tmp_path / "run", "-n", "4", "--label", "10", "-o", tmp_path / "g.npy").output
     fails("generate", tmp_path / "run", "--label", "cat", "-o", tmp_path / "g.npy",
           message="--label cat is neither a class of this run (10, 2, 3) nor a class number")
+    (tmp_path / "z.csv").write_text("index,label,z0,z1\n0,2,0.1,0.2\n1,42,0.3,0.4\n")  # not a --label the user gave
+    fails("decode", tmp_path / "run", tmp_path / "z.csv", "-o", tmp_path / "x.npy",
+          message=f"{tmp_path / 'z.csv'}: its label column: 42 is not a class of this model, which has 3 (0 to 2)")
 
 
 # -- Fashion-MNIST: 28x28 uint8, 70,000 images --------------------------------------------------
