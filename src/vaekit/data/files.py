@@ -151,18 +151,18 @@ TOO_LARGE = 1e30
 
 
 def _check_finite(path: Path, x: np.ndarray) -> None:
-    """Refuse NaN and infinite values, reading a memmap a slice at a time."""
+    """Refuse NaN and infinite values, and finite ones so large that scaling them overflows the float32 the
+    models compute in; one pass, reading a memmap a slice at a time."""
     if x.dtype.kind != "f":
         return
     per_sample = x.size // len(x)
     step = max(1, _FINITE_CHUNK // per_sample)
     for start in range(0, len(x), step):
-        finite = np.isfinite(x[start:start + step]).reshape(-1, per_sample).all(axis=1)
-        if not finite.all():
-            row = start + int(np.argmin(finite))
-            raise _error(path, f"has NaN or infinite values (first in sample {row})", "remove or fill them in first")
-        # finite, but so large that scaling them overflows the float32 the models compute in
-        if np.abs(x[start:start + step]).max(initial=0) > TOO_LARGE:
+        usable = (np.abs(x[start:start + step]) <= TOO_LARGE).reshape(-1, per_sample).all(axis=1)  # NaN: False
+        if not usable.all():
+            row = start + int(np.argmin(usable))
+            if not np.isfinite(x[row]).all():
+                raise _error(path, f"has NaN or infinite values (first in sample {row})", "remove or fill them in first")
             raise _error(path, f"has values beyond +-{TOO_LARGE:.0e}, too large to scale in float32",
                          "rescale them first (divide by a power of ten)")
 
