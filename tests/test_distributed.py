@@ -140,7 +140,6 @@ def test_batch_size_must_split_over_the_processes():
         fit(torch.nn.Linear(2, 2), data, TrainConfig(batch_size=5), device=torch.device("cpu"), world=World(0, 2))
 
 
-
 def test_resuming_on_a_process_count_that_does_not_split_the_batch_says_which_count_does(tmp_path, monkeypatch):
     """It advised `--batch-size 4`, which --resume then refused (a run resumes with its own settings)."""
     import vaekit.distributed
