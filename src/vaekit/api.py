@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import signal
 import time
@@ -142,7 +143,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     # every process reads and checks the data; an error on any of them stops them all, as does other data
     data = distributed.agree(lambda: _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given), world,
                              same=digest)
-    _check_memory(model_cfg, device)
+    _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
     if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
         logging.getLogger(__name__).warning(
             f"this {'GPU' if device.type == 'cuda' else 'CPU'} has no bfloat16 arithmetic of its own (x86 CPUs need "
@@ -189,24 +190,63 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
     return data
 
 
-def _check_memory(model_cfg, device) -> None:
-    """Refuse a model whose training state cannot fit in the device's memory, before anything is allocated:
-    the kernel would kill the process partway (the weights' pages are only touched when written)."""
+def _check_memory(model_cfg, device, batch: int) -> None:
+    """Refuse a model whose training cannot fit in the device's memory, before anything is allocated:
+    the kernel would kill the process partway (pages are only touched when written). What is counted
+    is a lower bound: float32 weights, their gradients and Adam's two moments, and the activations a
+    training step of ``batch`` examples keeps for its backward pass."""
     import torch
 
     from .models import build_model
 
     with torch.device("meta"):  # shapes only, no memory
-        n = sum(p.numel() for p in build_model(model_cfg).parameters())
-    need = 16 * n  # float32 weights, their gradients and Adam's two moments
+        model = build_model(model_cfg)
+    n = sum(p.numel() for p in model.parameters())
     if device.type == "cuda":
         have = torch.cuda.get_device_properties(device).total_memory
     else:
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    if need > have:
-        raise VaekitError(f"the model has {n:,} parameters, and training them needs {need / 2**30:,.0f} GiB "
-                          f"(weights, gradients, Adam's moments) where this {device.type} has {have / 2**30:,.0f} GiB; "
-                          "use a smaller --latent-dim, --hidden or --image-size")
+    where = f"where this {device.type} has {have / 2**30:,.0f} GiB"
+    if 16 * n > have:
+        raise VaekitError(f"the model has {n:,} parameters, and training them needs {16 * n / 2**30:,.0f} GiB "
+                          f"(weights, gradients, Adam's moments) {where}; use a smaller --latent-dim, --hidden or "
+                          "--image-size")
+    kept = _least_kept(model_cfg, batch)  # only near the limit the slower count (its first use takes ~1 s)
+    if 16 * n + 8 * kept > have:
+        kept = _kept_for_backward(model, batch)
+    if 16 * n + kept > have:
+        samples = f" with {model_cfg.k:,} importance samples each" if model_cfg.model == "iwae" else ""
+        raise VaekitError(f"a training step on {batch:,} examples{samples} keeps {kept / 2**30:,.0f} GiB of activations "
+                          f"for its backward pass {where}; use a smaller --batch-size"
+                          f"{', --k' if model_cfg.model == 'iwae' else ''}, --hidden or --image-size")
+
+
+def _least_kept(model_cfg, batch: int) -> int:
+    """A quick lower bound of ``_kept_for_backward``: the decoder's output and its last layer's input, in
+    float32, for each of the ``batch`` examples' draws of z (within 8x of the count for the built-in models)."""
+    grid = math.prod((s + 1) // 2 for s in model_cfg.input_shape[1:]) if model_cfg.arch == "conv" else 1
+    last = model_cfg.hidden[0] * grid  # the width of the decoder's last layer's input
+    draws = model_cfg.k if model_cfg.model == "iwae" else 1
+    return 4 * batch * draws * (math.prod(model_cfg.input_shape) + last)
+
+
+def _kept_for_backward(model, batch: int) -> int:
+    """Bytes of the tensors autograd saves in ``model.loss`` on ``batch`` examples (a model on the meta device)."""
+    import torch
+
+    kept, weights = {}, {p.untyped_storage()._cdata for p in model.parameters()}
+
+    def pack(t):
+        storage = t.untyped_storage()  # views of one tensor count once; the weights are counted apart
+        if storage._cdata not in weights:
+            kept[storage._cdata] = storage.nbytes()
+        return t
+
+    with torch.device("meta"):
+        x = torch.zeros(batch, *model.cfg.input_shape)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model.loss(x, torch.zeros(batch, dtype=torch.long) if model.cfg.n_classes else None)
+    return sum(kept.values())
 
 
 def resume_run(run, verbose: bool = True, offline: bool = False, device: str | None = None):
