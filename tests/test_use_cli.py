@@ -452,6 +452,31 @@ def test_a_cvae_decodes_each_code_with_its_rows_label(tmp_path):
           message="z.npy names none (a .csv from `vaekit encode` has a label column); pass --label, e.g. --label 0")
 
 
+def test_class_names_survive_the_csv_round_trip(tmp_path):
+    """encode wrote "two\nlines" and "#1" unquoted (decode then read a cut row, or a comment), and decode
+    stripped the quoted " lead" to "lead", which is no class."""
+    from PIL import Image
+
+    names = ["#1", " lead", "two\nlines", "plain"]
+    for name in names:
+        (tmp_path / "img" / name).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((8, 8), 60 * i, np.uint8)).save(tmp_path / "img" / name / f"{i}.png")
+    ok("train", "--model", "cvae", "--data", tmp_path / "img", "--epochs", "1", "--latent-dim", "2", "--hidden", "8",
+       "--out", tmp_path / "run", "-q")
+    for command in ("encode", "score"):
+        ok(command, tmp_path / "run", tmp_path / "img", "--split", "all", "-o", tmp_path / f"{command}.csv")
+        with open(tmp_path / f"{command}.csv", newline="") as f:
+            assert sorted({r["label"] for r in csv.DictReader(f)}) == sorted(names)
+    ok("decode", tmp_path / "run", tmp_path / "encode.csv", "-o", tmp_path / "x.npy")
+    ok("encode", tmp_path / "run", tmp_path / "img", "--split", "all", "-o", tmp_path / "z.npy")
+    classes = json.loads((tmp_path / "run" / "config.json").read_text())["classes"]
+    for k, name in enumerate(classes):  # each row decoded with its own class, as --label NAME decodes it
+        ok("decode", tmp_path / "run", tmp_path / "z.npy", "--label", name, "-o", tmp_path / "one.npy")
+        rows = [3 * k, 3 * k + 1, 3 * k + 2]  # (images are read class folder by class folder, in sorted order)
+        np.testing.assert_allclose(np.load(tmp_path / "x.npy")[rows], np.load(tmp_path / "one.npy")[rows], rtol=1e-6)
+
+
 def test_score_index_is_the_example_number(vae, tmp_path):
     from vaekit.data.datasets import load_data
 

@@ -375,13 +375,11 @@ def _read(m, out, input_name: str, split: str | None = None, limit: int | None =
 
 
 def _csv_cell(text: str) -> str:
-    """``text`` as one CSV cell: quoted where it holds a comma, a quote or a line break."""
-    import csv
-    import io
-
-    cell = io.StringIO()
-    csv.writer(cell, lineterminator="").writerow([text])
-    return cell.getvalue()
+    """``text`` as one CSV cell: quoted where it holds a comma, a quote, a line break or a # (np.loadtxt
+    takes the rest of the line for a comment), or starts or ends with a space (which readers strip)."""
+    if any(c in text for c in ',"\r\n#') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _read_latents(path: str, out):
@@ -481,12 +479,13 @@ def _row_labels(m, path: str) -> list[int]:
             rows = csv.reader(f)
             header = [name.strip() for name in next(rows, [])]
             if "label" in header:
-                names = [row[header.index("label")].strip() for row in rows if row]
+                names = [row[header.index("label")] for row in rows if row]
     if not names:
         raise VaekitError(f"this {m.model_cfg.model} decodes codes for a given class, and {path} names none (a .csv from "
                           "`vaekit encode` has a label column); pass --label, e.g. --label 0")
     try:
-        return [_class_number(m, name) for name in names]
+        classes = m.config.get("classes") or []  # a name in quotes keeps its spaces; a hand-spaced cell does not
+        return [_class_number(m, name if name in classes else name.strip()) for name in names]
     except VaekitError as e:
         raise VaekitError(f"{path}: its label column: {str(e).removeprefix('--label ')}") from None
 
