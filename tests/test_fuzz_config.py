@@ -8,6 +8,7 @@ readers have fuzz tests of their own.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vaekit import __version__, checkpoint
-from vaekit.config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, to_dict
+from vaekit.config import FORMAT_VERSION, DataConfig, ModelConfig, TrainConfig, from_dict, to_dict
 from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 
@@ -155,3 +156,22 @@ def test_out_of_range_values_are_refused(run, section, field, value):
     (run / checkpoint.CONFIG).write_text(json.dumps(config))
     with pytest.raises(VaekitError):
         checkpoint.read_config(run)
+
+
+def _changed(cls):
+    names = [f.name for f in dataclasses.fields(cls)]
+    return st.tuples(st.just(cls), st.dictionaries(st.sampled_from(names), leaves, max_size=3))
+
+
+@FUZZ
+@given(case=st.one_of(_changed(ModelConfig), _changed(TrainConfig), _changed(DataConfig)))
+def test_a_config_that_validates_reads_back(case):
+    """validate() took beta=True and val_fraction=False, and the run it trained could not be loaded."""
+    cls, changes = case
+    base = ModelConfig(model="vae", input_shape=(1, 8, 8), hidden=(16, 8), latent_dim=2) if cls is ModelConfig else cls()
+    cfg = dataclasses.replace(base, **changes)
+    try:
+        cfg.validate()
+    except VaekitError:
+        return
+    assert from_dict(cls, json.loads(json.dumps(to_dict(cfg)))) == cfg

@@ -78,6 +78,7 @@ class ModelConfig:
             raise VaekitError(
                 f"--arch conv needs images (C, H, W) but the data are vectors of shape {self.input_shape}; use --arch mlp"
             )
+        _check_types(self, in_file=False)  # what the checks above leave: a bool for a number, a number for a name
         return self
 
     def refuse_unused(self) -> ModelConfig:
@@ -152,6 +153,7 @@ class TrainConfig:
         if isinstance(self.grad_clip, bool) or not isinstance(self.grad_clip, (int, float)) or not 0 <= self.grad_clip < float("inf"):
             raise VaekitError(f"--grad-clip {self.grad_clip} must be a number >= 0 (0 = no clipping); try --grad-clip 1.0")
         check_choice("precision", self.precision, PRECISIONS)
+        _check_types(self, in_file=False)  # what the checks above leave: a bool for a number, a number for a name
         return self
 
 
@@ -161,12 +163,13 @@ class DataConfig:
     key: str | None = None  # .npz: which array holds the data
     label_column: str | None = None  # .csv: which column holds the labels
     image_size: int | None = None  # image folders: resize every image to this square size
-    scale: str = "minmax"  # float data: minmax to [0, 1] or standard (zero mean, unit variance)
+    scale: str = "minmax"  # float data: minmax to [0, 1], standard (zero mean, unit variance) or none (as they are)
     binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2016); None: grey levels
 
     def validate(self) -> DataConfig:
         if self.image_size is not None:
             _positive_int("image-size", self.image_size, "64")
+        _check_types(self, in_file=False)  # what the checks above leave: a bool for a number, a number for a name
         return self
 
 
@@ -177,8 +180,10 @@ def default_hidden(arch: str) -> tuple[int, ...]:
 
 def parse_noise(text: str) -> tuple[str, float]:
     """Parse ``kind:amount`` (e.g. ``gaussian:0.3``) into ``("gaussian", 0.3)``."""
-    kind, _, amount = text.partition(":")
     hint = "try --noise gaussian:0.3, mask:0.3 or salt-pepper:0.1"
+    if not isinstance(text, str):
+        raise VaekitError(f"--noise {text!r} is not a kind:amount text; {hint}")
+    kind, _, amount = text.partition(":")
     if kind not in NOISE_KINDS:
         raise VaekitError(f"--noise {text}: unknown corruption {kind!r}; {hint}")
     try:
@@ -213,24 +218,26 @@ def from_dict(cls, data: dict):
     return obj
 
 
-def _check_types(obj) -> None:
+def _check_types(obj, in_file: bool = True) -> None:
+    """Each field of ``obj`` of its default's type (a float field takes an int, a bool is no number);
+    ``in_file``: the fields were read from config.json, else given in Python (an API call, an estimator)."""
     defaults = obj.__class__()
     for f in dataclasses.fields(obj):
         value, default = getattr(obj, f.name), getattr(defaults, f.name)
         if default is None or value is None:  # an optional field: its annotation ("str | None") says its type
             expected = str if str(f.type).startswith("str") else int
-            if value is not None and (isinstance(value, bool) or not isinstance(value, expected)):
-                raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__} or null; "
-                                  "retrain or fix the file")
-            continue
-        expected = float if isinstance(default, float) else type(default)
-        ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
-        if isinstance(value, bool) and expected is not bool:
-            ok = False
-        if isinstance(default, tuple):
-            ok = ok and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            ok = value is None or (not isinstance(value, bool) and isinstance(value, expected))
+        else:
+            expected = float if isinstance(default, float) else type(default)
+            ok = isinstance(value, expected) or (expected is float and isinstance(value, int))
+            if isinstance(default, tuple):
+                ok = isinstance(value, (tuple, list)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            if isinstance(value, bool) and expected is not bool:
+                ok = False
         if not ok:
-            raise VaekitError(f"config.json field {f.name}={value!r} should be {expected.__name__}; retrain or fix the file")
+            allowed = expected.__name__ + (" or null" if in_file else " or None") * (default is None)
+            raise VaekitError(f"config.json field {f.name}={value!r} should be {allowed}; retrain or fix the file" if in_file
+                              else f"{f.name}={value!r} should be {allowed}")
 
 
 def plain(value):
@@ -279,10 +286,6 @@ def shown_number(value) -> str:
 def _positive(name: str, value, example: str) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value == float("inf"):
         raise VaekitError(f"--{name} {value!r} must be a positive number; try --{name} {example}")
-
-
-def _csv(values) -> str:
-    return ",".join(str(v) for v in values)
 
 
 __all__ = ["ModelConfig", "TrainConfig", "DataConfig", "parse_noise", "to_dict", "from_dict", "FORMAT_VERSION"]
