@@ -69,7 +69,7 @@ def test_train_progress_lines_when_not_quiet(tmp_path):
     (["--lr", "0"], "--lr 0"),
     (["--device", "tpu"], "--device tpu"),
     (["--device", "cuda:x"], "--device cuda:x: after 'cuda:' comes the GPU's number"),  # cuda:1 picks a GPU
-    (["--scale", "none"], "--likelihood bernoulli"),
+    (["--scale", "none", "--likelihood", "bernoulli"], "--likelihood bernoulli needs data in [0, 1]"),
     (["--val-fraction", "1.5"], "--val-fraction"),
     (["--test-fraction", "0"], "--test-fraction 0 leaves none to score the run on"),  # it was scored on one example
     (["--epochs", "many"], "many"),
@@ -157,6 +157,16 @@ def test_bernoulli_on_data_outside_unit_interval(tmp_path):
     result = run("train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "wide.npy"), "--scale", "none",
                  "--likelihood", "bernoulli", *FAST)
     assert result.exit_code == 2 and "[0, 1]" in result.output
+
+
+@pytest.mark.parametrize("spread, likelihood", [(1, "bernoulli"), (3, "gaussian")])
+def test_scale_none_picks_the_likelihood_by_the_datas_range(tmp_path, spread, likelihood):
+    """As the estimators do: data already in [0, 1] were refused a Bernoulli likelihood with --scale none,
+    and data outside it failed over the Bernoulli likelihood the user had not asked for."""
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(0, spread, size=(50, 5)).astype(np.float32))
+    result = run("train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "x.npy"), "--scale", "none", *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["model"]["likelihood"] == likelihood
 
 
 def test_help_does_not_import_torch():

@@ -141,7 +141,8 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     run = distributed.on_main(lambda: prepare_out(out, model_cfg.model, data_cfg.name), world)
 
     # every process reads and checks the data; an error on any of them stops them all, as does other data
-    data = distributed.agree(lambda: _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given), world,
+    data = distributed.agree(lambda: _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given,
+                                                likelihood_given), world,
                              same=digest)
     _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
     if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
@@ -161,8 +162,9 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose)
 
 
-def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_given: bool):
-    """Load the training data and check them against the options; fills in the model's input shape and classes -> data."""
+def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_given: bool, likelihood_given: bool):
+    """Load the training data and check them against the options; fills in the model's input shape and classes,
+    and without a given likelihood, gaussian for --scale none data outside [0, 1] -> data."""
     from .data.datasets import load_data
     from .trainer import set_seed
 
@@ -179,12 +181,15 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
             raise VaekitError(f"--model cvae needs labels but --data {data_cfg.name} has none; give labelled data (an image "
                               "folder with a sub-folder per class, a .csv with --label-column, a .npz with y) or use --model vae")
         model_cfg.n_classes = max(len(data.classes or []), int(data.y.max()) + 1)
+    in_unit = data.scaler.in_unit_range(data.x)
+    if not likelihood_given and not in_unit:
+        model_cfg.likelihood = "gaussian"
     model_cfg.validate()
-    if model_cfg.likelihood in UNIT_LIKELIHOODS and data.scaler.kind not in ("uint8", "minmax"):
+    if model_cfg.likelihood in UNIT_LIKELIHOODS and not in_unit:
         raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but --scale "
                           f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
     if data_cfg.binarize is not None and (data_cfg.binarize != "dynamic" or model_cfg.likelihood != "bernoulli"
-                                          or data.scaler.kind not in ("uint8", "minmax")):
+                                          or not in_unit):
         raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
                           "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
     return data

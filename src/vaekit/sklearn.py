@@ -156,8 +156,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         likelihood = getattr(self, "likelihood", None)
         if likelihood is not None and likelihood not in LIKELIHOODS:
             raise ValueError(f"likelihood={likelihood!r} is not one of {', '.join(LIKELIHOODS)}; e.g. likelihood='bernoulli'")
-        scaled = None if data.scaler.clip else data.scaler.transform(data.x)  # minmax clips to [0, 1] anyway
-        in_unit = scaled is None or bool(scaled.min() >= 0 and scaled.max() <= 1)
+        in_unit = data.scaler.in_unit_range(data.x)
         if likelihood in UNIT_LIKELIHOODS and not in_unit:
             raise ValueError(f"likelihood={likelihood!r} needs data in [0, 1] but scale={self.scale!r} leaves it outside; "
                              "use scale='minmax' or likelihood='gaussian'")

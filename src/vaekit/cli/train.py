@@ -27,8 +27,9 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--hidden", default=None, help="mlp: hidden widths, e.g. 512,256 (default 256,128); conv: channels (default 32,64).")
 @click.option("--likelihood", default=None,
               help="p(x|z): bernoulli (data in [0, 1], near binary; default), continuous-bernoulli (grey levels in [0, 1]), "
-                   "gaussian (fixed --sigma; default with --scale standard), gaussian-learned (a sigma per feature) or "
-                   "gaussian-learned-global (one sigma). AE and DAE: bernoulli or gaussian only.")
+                   "gaussian (fixed --sigma; default with --scale standard, and with --scale none on data outside [0, 1]), "
+                   "gaussian-learned (a sigma per feature) or gaussian-learned-global (one sigma). AE and DAE: bernoulli "
+                   "or gaussian only.")
 @click.option("--sigma", type=float, default=None,
               help="gaussian: standard deviation of p(x|z) [default: 1]; gaussian-learned*: its starting value.")
 @click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")

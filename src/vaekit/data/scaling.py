@@ -44,6 +44,12 @@ class Scaler:
         scale = np.where(scale > 0, scale, 1.0)  # a constant feature: leave it at 0 instead of dividing by 0
         return cls(_plain(shift), _plain(scale), kind == "minmax", kind, x.dtype == np.float64)
 
+    def in_unit_range(self, x: np.ndarray) -> bool:
+        """Whether all of ``x`` lies in [0, 1] once scaled: always for minmax (it clips), else looked at."""
+        if self.clip or self.kind == "uint8":
+            return True
+        return all(0 <= t.min() and t.max() <= 1 for t in (self.transform(x[i:i + 4096]) for i in range(0, len(x), 4096)))
+
     def matches(self, other: Scaler) -> bool:
         """Whether ``other`` is the same scaling, up to float rounding: how the statistics are summed
         changes their last digits between vaekit versions (a run resumed across one still fits)."""
