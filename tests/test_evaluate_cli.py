@@ -7,6 +7,7 @@ import torch
 from click.testing import CliRunner
 
 from vaekit import metrics
+from vaekit.metrics import eval_file
 from vaekit.cli import cli
 
 KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelihood", "bits_per_dim", "mse", "bce",
@@ -119,8 +120,8 @@ def test_data_without_labels_skips_the_probes_with_a_note(runs, tmp_path):
     np.save(path, load_digits().images.astype(np.float32)[:, None])  # the run's shape, no labels
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert "no labels" in result.output and f"wrote {runs['vae'] / 'eval-unlabelled.npy.json'}" in result.output
-    saved = json.loads((runs["vae"] / "eval-unlabelled.npy.json").read_text())
+    assert "no labels" in result.output and f"wrote {eval_file(runs['vae'], str(path))}" in result.output
+    saved = json.loads(eval_file(runs["vae"], str(path)).read_text())
     assert "probe_accuracy" not in saved and "frechet_distance" not in saved and "neg_elbo" in saved
 
 
@@ -152,7 +153,7 @@ def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path)
     np.save(path, load_digits().data.astype(np.float32))  # (N, 64) for a model of (1, 8, 8), as encode takes them
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    flat = json.loads((runs["vae"] / "eval-flat.npy.json").read_text())
+    flat = json.loads(eval_file(runs["vae"], str(path)).read_text())
     assert invoke("evaluate", runs["vae"], "--iw-samples", 5, "--no-report").exit_code == 0
     assert flat["data"] == str(path) and flat["mse"] == pytest.approx(json.loads((runs["vae"] / "eval.json").read_text())["mse"])  # the same images
 
@@ -160,27 +161,28 @@ def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path)
 def test_another_data_set_leaves_the_runs_own_evaluation_and_report(runs, tmp_path):
     from sklearn.datasets import load_digits
 
-    from vaekit.metrics import eval_file
-
     assert invoke("evaluate", runs["vae"], "--iw-samples", 5).exit_code == 0
     own, report = (runs["vae"] / "eval.json").read_bytes(), (runs["vae"] / "report.html").read_bytes()
     path = tmp_path / "other digits.npy"
     np.save(path, load_digits().images.astype(np.float32)[::-1, None].copy())
     result = invoke("evaluate", runs["vae"], "--data", path, "--iw-samples", 5)
     assert result.exit_code == 0 and "report.html is left as it was" in result.output, result.output
-    assert json.loads((runs["vae"] / "eval-other_digits.npy.json").read_text())["data"] == str(path)
+    assert json.loads(eval_file(runs["vae"], str(path)).read_text())["data"] == str(path)
     assert (runs["vae"] / "eval.json").read_bytes() == own and (runs["vae"] / "report.html").read_bytes() == report
-    # one file per data set, and per array of a file: they do not write over each other
-    names = {eval_file(runs["vae"], data, **reading).name for data, reading in [
-        ("a/x.npy", {}), ("b/x.csv", {}), ("x.npz", {"key": "x_test"}), ("digits", {"image_size": 8})]}
-    assert names == {"eval-x.npy.json", "eval-x.csv.json", "eval-x.npz-x_test.json", "eval-digits.json"}
+    # one file per data set (a/x.npy and b/x.npy too), and per way of reading one: none writes over another
+    cases = [("a/x.npy", {}), ("b/x.npy", {}), ("x.npz", {"key": "x_test"}), ("x.npz", {"key": "x_train"}),
+             ("x.csv", {"label_column": "kind"}), ("x.csv", {"label_column": "3"}), ("digits", {"image_size": 8}),
+             ("digits", {"image_size": 16})]
+    names = [eval_file(runs["vae"], data, **reading).name for data, reading in cases]
+    assert len(set(names)) == len(cases) and names[-1] == "eval-digits-size16.json", names
+    assert names[0].startswith("eval-x.npy-") and names[2].endswith("-x_test.json") and "-label-kind" in names[4]
     assert eval_file(runs["vae"], "digits") == eval_file(runs["vae"]) == runs["vae"] / "eval.json"
     # another split of the run's own data has its file too: eval.json and the report are the test split's
     result = invoke("evaluate", runs["vae"], "--split", "val", "--iw-samples", 5)
     assert result.exit_code == 0 and "report.html is left as it was" in result.output, result.output
     assert json.loads((runs["vae"] / "eval-val.json").read_text())["split"] == "val"
     assert (runs["vae"] / "eval.json").read_bytes() == own and (runs["vae"] / "report.html").read_bytes() == report
-    assert eval_file(runs["vae"], "a/x.npy", "train").name == "eval-x.npy-train.json"
+    assert eval_file(runs["vae"], "a/x.npy", "train").name == names[0].replace(".json", "-train.json")
 
 
 def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
@@ -203,7 +205,7 @@ def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
     # the run's --label-column names a column of its own .csv: it does not apply to a .npy
     result = invoke("evaluate", csv_run, "--data", tmp_path / "other.npy", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert json.loads((csv_run / "eval-other.npy.json").read_text())["data"] == str(tmp_path / "other.npy")
+    assert json.loads(eval_file(csv_run, str(tmp_path / "other.npy")).read_text())["data"] == str(tmp_path / "other.npy")
     # nor does its --key name an array of another .npz: evaluate takes its own
     result = invoke("evaluate", npz_run, "--data", tmp_path / "other.npz", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 2 and "'images', 'junk'" in result.output and "--key" in result.output
@@ -218,13 +220,13 @@ def test_another_file_is_read_with_evaluates_own_options_not_the_runs(tmp_path):
                header=",".join(["label"] + [f"p{i}" for i in reversed(range(64))]), fmt="%g")
     result = invoke("evaluate", csv_run, "--data", tmp_path / "new.csv", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert "probe_accuracy" in json.loads((csv_run / "eval-new.csv.json").read_text())  # the labels were found
+    assert "probe_accuracy" in json.loads(eval_file(csv_run, str(tmp_path / "new.csv")).read_text())  # the labels were found
     # np.savetxt's own header ("# label,p63,...") names it too
     np.savetxt(tmp_path / "hashed.csv", np.column_stack([digits.target, flat[:, ::-1]]), delimiter=",", fmt="%g",
                header=",".join(["label"] + [f"p{i}" for i in reversed(range(64))]))
     result = invoke("evaluate", csv_run, "--data", tmp_path / "hashed.csv", "--iw-samples", 5, "--no-report")
     assert result.exit_code == 0, result.output
-    assert "probe_accuracy" in json.loads((csv_run / "eval-hashed.csv.json").read_text())
+    assert "probe_accuracy" in json.loads(eval_file(csv_run, str(tmp_path / "hashed.csv")).read_text())
 
 
 def test_evaluate_a_folder_that_is_not_a_run(tmp_path):

@@ -729,17 +729,24 @@ def evaluate_run(run, *, data: str | None = None, split: str = "test", iw_sample
 
 
 def eval_file(run, data: str | None = None, split: str = "test", **reading) -> Path:
-    """RUN/eval.json for the run's own data set's test split, read as in training; RUN/eval-<file
-    name>[-<key>][-<split>].json for another data set (or another ``key``, ``label_column``,
-    ``image_size`` of it) or another split, which leaves the run's own evaluation, the one its report
-    shows, as it was."""
+    """RUN/eval.json for the run's own data set's test split, read as in training; for another data set,
+    another way of reading it (``key``, ``label_column``, ``image_size``) or another split,
+    RUN/eval-<name>[-<key>][-label-<column>][-size<N>][-<split>].json, which leaves the run's own
+    evaluation, the one its report shows, as it was. A file's name ends in a digest of its full path:
+    a/test.csv and b/test.csv do not write over each other."""
     from .checkpoint import read_config
+    from .data.datasets import is_named
 
     own = read_config(run)["cfg_data"]
     own_data = (data is None or same_data(data, own.name)) and all(v is None or v == getattr(own, k) for k, v in reading.items())
     if own_data and split == "test":
         return Path(run) / EVAL
-    parts = () if own_data else (Path(data or own.name).name, reading.get("key"))
+    parts = []
+    if not own_data:
+        name = data or own.name
+        where = "" if is_named(name) else hashlib.sha256(os.path.abspath(name).encode()).hexdigest()[:8]
+        parts = [Path(name).name, where, reading.get("key"), reading.get("label_column") and f"label-{reading['label_column']}",
+                 reading.get("image_size") and f"size{reading['image_size']}"]
     name = "-".join(str(part) for part in (*parts, None if split == "test" else split) if part)
     return Path(run) / f"eval-{_SAFE.sub('_', name)}.json"
 
