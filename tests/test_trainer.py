@@ -88,7 +88,8 @@ def test_nan_loss_stops_and_keeps_last_good_weights():
     assert all(torch.isfinite(p).all() for p in model.parameters())
 
 
-def test_a_divergence_after_the_best_epoch_names_the_epoch_it_keeps():
+@pytest.mark.parametrize("restore_best, kept", [(True, 1), (False, 2)])  # False: as the estimators fit
+def test_a_divergence_after_the_best_epoch_names_the_epoch_it_keeps(restore_best, kept):
     set_seed(0)
     data = load_data(DataConfig(), seed=0)
     model = build_model(ModelConfig(input_shape=data.shape, latent_dim=4, hidden=(32,)))
@@ -105,9 +106,10 @@ def test_a_divergence_after_the_best_epoch_names_the_epoch_it_keeps():
         return loss, logs
 
     model.loss = worse_then_nan
-    history = fit(model, data, TrainConfig(epochs=4, patience=0), device=torch.device("cpu"), verbose=False)
+    history = fit(model, data, TrainConfig(epochs=4, patience=0), device=torch.device("cpu"), verbose=False,
+                  restore_best=restore_best)
     assert history.stopped == "diverged" and history.best_epoch == 1 and len(history.records) == 2
-    assert "non-finite in epoch 3, batch" in history.message and "kept the weights of epoch 1;" in history.message
+    assert "non-finite in epoch 3, batch" in history.message and f"kept the weights of epoch {kept};" in history.message
 
 
 def test_without_validation_a_kl_warm_up_run_keeps_its_best_training_elbo_epoch():

@@ -250,7 +250,8 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
             train_logs, skipped, bad = _train_epoch(*args, checked=True)
         if train_logs is None:
             _restore(model, optimizer, good_state)
-            history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg, history)
+            history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg, history,
+                                                                     restore_best)
             break
         record = {"epoch": epoch, **{f"train_{k}": v for k, v in train_logs.items()}}
         if cfg.on_nan == "skip":
@@ -259,7 +260,8 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
             val_logs = _evaluate(model, batches, val_idx, cfg.seed, world)
             if not all(math.isfinite(v) for v in val_logs.values()):  # finite but diverged weights (--on-nan skip)
                 _restore(model, optimizer, good_state)
-                history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, history, "the validation loss")
+                history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, history, restore_best,
+                                                                         "the validation loss")
                 break
             record.update({f"val_{k}": v for k, v in val_logs.items()})
         record["seconds"] = time.perf_counter() - start
@@ -275,7 +277,8 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
             _print_epoch(record, bar)
         if cfg.patience and epoch - history.best_epoch >= cfg.patience:
             history.stopped = "early-stopped"
-            history.message = f"no better {monitor} for {cfg.patience} epochs; restored epoch {history.best_epoch}"
+            history.message = (f"no better {monitor} for {cfg.patience} epochs; "
+                               + (f"restored epoch {history.best_epoch}" if restore_best else f"kept epoch {epoch}"))
         if on_state is not None:
             final = epoch == cfg.epochs or history.stopped != "completed"
             on_state(train_state(epoch, good_state, best, best_state, history, generator, world), final)
@@ -414,9 +417,10 @@ def _finite(loss: torch.Tensor, norm: torch.Tensor, world: World) -> bool:
     return distributed.all_sum(bad, world).item() == 0
 
 
-def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history: History,
+def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history: History, restore_best: bool,
               what: str = "the loss or its gradient") -> str:
-    kept = history.best_epoch or epoch - 1  # what fit ends on: the best epoch's weights, else the last good ones
+    # what fit ends on: the best epoch's weights, else (or without restore_best) the last good ones
+    kept = history.best_epoch if restore_best and history.best_epoch else epoch - 1
     skippable = cfg.on_nan == "stop" and bad  # skipping helps only where one batch was found bad
     advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + (" or --on-nan skip" if skippable else "")
     if all_skipped:
