@@ -147,6 +147,31 @@ def test_held_signals_sigterm_first_and_not_over_an_error():
         signal.signal(signal.SIGTERM, previous)
 
 
+@pytest.mark.parametrize("block", ["held", "ignored"])
+def test_a_handler_set_outside_python_gives_way_to_the_default_not_to_ignoring(monkeypatch, block):
+    """signal.signal returns None for a handler C code set; signals_set(SIG_IGN) left Ctrl-C ignored for good."""
+    import signal
+
+    from vaekit import fileio
+
+    real, calls = signal.signal, []
+
+    def recorded(number, handler):
+        calls.append((number, handler))
+        previous = real(number, handler)
+        return None if len(calls) <= 2 else previous  # the two handlers the block replaces: set outside Python
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(fileio.signal, "signal", recorded)
+    try:
+        with fileio.signals_held() if block == "held" else fileio.signals_set(signal.SIG_IGN):
+            pass
+        assert calls[2:] == [(signal.SIGINT, signal.SIG_DFL), (signal.SIGTERM, signal.SIG_DFL)]
+    finally:
+        for s, handler in saved.items():
+            real(s, handler)
+
+
 def test_torch_failing_on_its_way_out_of_ctrl_c_is_still_an_interrupt(monkeypatch):
     def fails_while_interrupted(*args, **kwargs):
         try:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a crash or a kill leaves the old file or the new one, never half of one."""
+"""Atomic file writes (a crash or a kill leaves the old file or the new one, never half of one), and
+the signal handling around them: Ctrl-C and SIGTERM held, ignored or defaulted for a block."""
 
 from __future__ import annotations
 
@@ -52,8 +53,7 @@ def signals_held():
     """Hold Ctrl-C and SIGTERM until the block ends, then deliver one of them (SIGTERM first) to the
     handler that was there before; not if the block failed, since its error stops the program anyway.
 
-    Signals reach the main thread only; elsewhere the block runs as it is. A handler set outside Python
-    cannot be put back, so the default one takes its place.
+    Signals reach the main thread only; elsewhere the block runs as it is.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -66,8 +66,7 @@ def signals_held():
         held.clear()
         raise
     finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler if handler is not None else signal.SIG_DFL)
+        _put_back(previous)
         if held:
             signal.raise_signal(signal.SIGTERM if signal.SIGTERM in held else signal.SIGINT)
 
@@ -75,7 +74,8 @@ def signals_held():
 @contextlib.contextmanager
 def signals_set(disposition):
     """Ctrl-C and SIGTERM get ``disposition`` (``signal.SIG_IGN``, ``signal.SIG_DFL``) inside the block, then
-    their handlers back. Signals reach the main thread only; elsewhere the block runs as it is."""
+    their handlers back (as ``signals_held`` does). Signals reach the main thread only; elsewhere the block
+    runs as it is."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -83,9 +83,14 @@ def signals_set(disposition):
     try:
         yield
     finally:
-        for s, handler in previous.items():
-            if handler is not None:  # None: a handler set outside Python, which cannot be put back from here
-                signal.signal(s, handler)
+        _put_back(previous)
+
+
+def _put_back(previous: dict) -> None:
+    """Restore the handlers ``signal.signal`` returned; one set outside Python (None) cannot be put
+    back, so the default one takes its place (not ``SIG_IGN``, which would leave Ctrl-C dead)."""
+    for s, handler in previous.items():
+        signal.signal(s, handler if handler is not None else signal.SIG_DFL)
 
 
 def _remove_stale(path: Path) -> None:
