@@ -146,8 +146,6 @@ def on_main(fn, world: World, share: bool = True):
     leave the process group together), which all stop with the same one line instead of a lost connection."""
     if world.size == 1:
         return fn()
-    from .errors import VaekitError
-
     result = error = None
     if world.main:
         try:

@@ -1,4 +1,6 @@
-"""Pure loss functions. Every function returns one value per example, shape (B,), in nats.
+"""Pure loss functions, in nats. The reconstruction terms return one value per example, shape (B,);
+the KL one per example and latent dimension, (B, latent); the continuous Bernoulli's normalizer and
+mean and ``mean_output`` work elementwise.
 
 Reconstruction terms are negative log-likelihoods summed over features, so they add to the KL
 term to give the negative ELBO of Kingma & Welling (2014).

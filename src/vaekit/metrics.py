@@ -213,7 +213,7 @@ def latent_usage(model, batches) -> dict:
 
 def _usage(posteriors) -> dict:
     """Mean KL per dimension, and the dimensions whose posterior mean varies over the data (Burda et al.
-    2015; left out for a single example), from the posteriors' (mu, logvar) of every batch."""
+    2016; left out for a single example), from the posteriors' (mu, logvar) of every batch."""
     kl, mus = 0.0, []
     for mu, logvar in posteriors:  # (B, L) each
         kl = kl + losses.kl_to_standard_normal(mu, logvar).sum(0)  # (L,)

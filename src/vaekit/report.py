@@ -65,7 +65,7 @@ class RunView:
     """What the page shows of one run."""
 
     name: str
-    config: dict  # config.json as written (model, train, data sections)
+    config: dict  # config.json as checkpoint.read_config gives it (with the cfg_model, cfg_train, cfg_data configs)
     metrics: dict  # eval.json, or {} when the run was not evaluated
     summary: dict  # summary.json
     figures: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG bytes
