@@ -382,3 +382,16 @@ def test_a_damaged_state_is_refused_before_the_run_folder_is_touched(runs, tmp_p
     result = CliRunner().invoke(vaekit.cli.cli, ["train", "--resume", str(run), "-q"])
     assert result.exit_code == 2 and f"train_state.pt: refused to resume: {message}" in result.output, result.output
     assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == before
+
+
+def test_run_extra_gives_back_what_save_run_took_as_extra(tmp_path):
+    """A resumed run saves config.json again with the fields run_extra picks out of the old one."""
+    from vaekit.config import DataConfig, ModelConfig, TrainConfig
+    from vaekit.data.scaling import Scaler
+    from vaekit.models import build_model
+
+    cfg = ModelConfig(model="vae", input_shape=(1, 8, 8), hidden=(8,), latent_dim=2)
+    extra = {"classes": ["a", "b"], "columns": None, "split": {"train": 10, "val": 2, "test": 3}, "data_digest": "0" * 64}
+    (tmp_path / "r").mkdir()
+    checkpoint.save_run(tmp_path / "r", build_model(cfg), cfg, TrainConfig(), DataConfig(), Scaler(), extra)
+    assert checkpoint.run_extra(checkpoint.read_config(tmp_path / "r")) == extra

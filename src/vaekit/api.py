@@ -294,8 +294,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
 
     data = distributed.agree(read_data, world, same=digest)  # an error on any process stops them all
     model = build_model(model_cfg).to(device)
-    standard = {"format_version", "vaekit_version", "model", "train", "data", "scaler", "finished"}
-    extra = {k: v for k, v in config.items() if k not in standard and not k.startswith("cfg_")}
+    extra = checkpoint.run_extra(config)
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state)
 
 

@@ -58,6 +58,13 @@ def save_weights(path: Path, model) -> None:
     atomic_write(path, save(state))
 
 
+def run_extra(config: dict) -> dict:
+    """The fields of a config.json (as ``read_config`` gives it) that ``save_run`` took as ``extra``: the
+    class names, columns, split sizes and data digest, for a resumed run to save again."""
+    written = {"format_version", "vaekit_version", "model", "train", "data", "scaler", "finished"}  # by save_run
+    return {k: v for k, v in config.items() if k not in written and not k.startswith("cfg_")}
+
+
 def save_run(run: Path, model, model_cfg: ModelConfig, train_cfg: TrainConfig, data_cfg: DataConfig,
              scaler: Scaler, extra: dict, finished: bool = True) -> None:
     """Write config.json and model.safetensors into the run folder ``run``. ``finished=False``: the
