@@ -535,7 +535,10 @@ def test_grad_clip_limits_the_steps():
     (lambda c: c["model"].update(input_shape=[1, 4, 10**12]), "model.input_shape [1, 4, 1000000000000] must be"),
     (lambda c: c["scaler"].update(shift=[0.0] * 64), "scaler.shift has 64 values for inputs of shape [1, 8, 8] (one per"),
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
-    (lambda c: c["data"].update(binarize="static"), 'data.binarize "static" must be "dynamic" or null'),
+    (lambda c: c["data"].update(binarize="static"), "data.binarize static is not a way to binarize: the only one is "
+                                                    "dynamic; retrain or fix the file"),
+    (lambda c: c["data"].update(scale="log"), "data.scale log is not one of minmax, standard, none; retrain"),
+    (lambda c: c["data"].update(name=""), "the data set '' is neither a name nor a path; retrain or fix the file"),
     (lambda c: c["model"].update(n_classes=5), "n_classes=5 is the number of classes a cvae is conditioned on, and a ae"),
     (lambda c: (c["model"].update(model="cvae", n_classes=3), c.update(classes=list("0123456789"))),
      "classes has 10 names for a cvae of 3 classes (model.n_classes)"),

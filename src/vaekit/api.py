@@ -188,10 +188,9 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
     if model_cfg.likelihood in UNIT_LIKELIHOODS and not in_unit:
         raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but --scale "
                           f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
-    if data_cfg.binarize is not None and (data_cfg.binarize != "dynamic" or model_cfg.likelihood != "bernoulli"
-                                          or not in_unit):
-        raise VaekitError(f"--binarize {data_cfg.binarize}: the only value is dynamic, and it needs --likelihood "
-                          "bernoulli and data in [0, 1] (--scale minmax); drop --binarize or change those options")
+    if data_cfg.binarize is not None and (model_cfg.likelihood != "bernoulli" or not in_unit):
+        raise VaekitError(f"--binarize {data_cfg.binarize} needs --likelihood bernoulli and data in [0, 1] (--scale "
+                          "minmax); drop --binarize or change those options")
     return data
 
 

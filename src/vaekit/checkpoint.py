@@ -24,8 +24,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from . import __version__
-from .config import FORMAT_VERSION, MAX_SIZE, DataConfig, ModelConfig, TrainConfig, from_dict, shown_number, to_dict
-from .data.scaling import SCALES, Scaler
+from .config import FORMAT_VERSION, MAX_SIZE, SCALES, DataConfig, ModelConfig, TrainConfig, from_dict, shown_number, to_dict
+from .data.scaling import Scaler
 from .errors import VaekitError
 from .fileio import atomic_file, atomic_write, signals_held, write_json
 
@@ -116,12 +116,12 @@ def read_config(run: Path) -> dict:
     if version > FORMAT_VERSION:
         raise VaekitError(f"{path}: format version {version} is newer than this vaekit understands ({FORMAT_VERSION}); upgrade vaekit")
     try:
-        for key, cls, section in (("cfg_model", ModelConfig, "model"), ("cfg_train", TrainConfig, "train")):
+        for key, cls, section in (("cfg_model", ModelConfig, "model"), ("cfg_train", TrainConfig, "train"),
+                                  ("cfg_data", DataConfig, "data")):
             try:
                 config[key] = from_dict(cls, config.get(section)).validate()
             except VaekitError as e:  # said in the options of `vaekit train`: say it in the file's fields
                 raise VaekitError(_field_spelling(str(e), section)) from None
-        config["cfg_data"] = from_dict(DataConfig, config.get("data"))
         config["cfg_scaler"] = _scaler(config.get("scaler"))
         _check_ranges(config)
     except VaekitError as e:
@@ -150,15 +150,6 @@ def _check_ranges(config: dict) -> None:
         shown = ", ".join(map(shown_number, shape)) if isinstance(shape, (list, tuple)) else repr(shape)
         raise VaekitError(f"model.input_shape [{shown}] must be (features,) or (channels, height, width), positive "
                           "sizes; retrain or restore the file")
-    data = config["cfg_data"]
-    if not isinstance(data.name, str) or not data.name:
-        raise VaekitError("data.name must be a data set name or path; retrain or fix the file")
-    if data.scale not in SCALES:
-        raise VaekitError(f"data.scale {data.scale!r} is not one of {', '.join(SCALES)}; retrain or fix the file")
-    if data.binarize not in (None, "dynamic"):
-        raise VaekitError(f"data.binarize {json.dumps(data.binarize)[:40]} must be \"dynamic\" or null; retrain or fix the file")
-    if data.image_size is not None and (not isinstance(data.image_size, int) or data.image_size < 1):
-        raise VaekitError(f"data.image_size {data.image_size!r} must be a positive integer; retrain or fix the file")
     for key in ("shift", "scale"):
         value = getattr(config["cfg_scaler"], key)
         if isinstance(value, list) and (len(shape) != 1 or len(value) != shape[0]):  # images share one value

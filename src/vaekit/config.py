@@ -22,6 +22,7 @@ ON_NAN = ("stop", "skip")
 DEVICES = ("auto", "cpu", "cuda")
 SEEDS = 2**32  # seeds are in [0, SEEDS): what every RNG vaekit seeds (numpy's too) takes
 PRECISIONS = ("fp32", "bf16")
+SCALES = ("minmax", "standard", "none")  # how float data are brought to the model's units (data/scaling.py)
 
 
 @dataclass
@@ -167,8 +168,14 @@ class DataConfig:
     binarize: str | None = None  # "dynamic": a fresh Bernoulli draw of every batch (Burda et al. 2016); None: grey levels
 
     def validate(self) -> DataConfig:
+        if not isinstance(self.name, str) or not self.name:
+            raise VaekitError(f"the data set {self.name!r} is neither a name nor a path; name one, e.g. digits")
         if self.image_size is not None:
             _positive_int("image-size", self.image_size, "64")
+        check_choice("scale", self.scale, SCALES)
+        if self.binarize not in (None, "dynamic"):
+            raise VaekitError(f"--binarize {self.binarize} is not a way to binarize: the only one is dynamic; try "
+                              "--binarize dynamic")
         _check_types(self, in_file=False)  # what the checks above leave: a bool for a number, a number for a name
         return self
 

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import SCALES
 from ..errors import VaekitError
-
-SCALES = ("minmax", "standard", "none")
 
 
 @dataclass
