@@ -22,6 +22,7 @@ ON_NAN = ("stop", "skip")
 DEVICES = ("auto", "cpu", "cuda")
 SEEDS = 2**32  # seeds are in [0, SEEDS): what every RNG vaekit seeds (numpy's too) takes
 PRECISIONS = ("fp32", "bf16")
+DEFAULT_IW_SAMPLES = 1000  # importance samples K of `vaekit evaluate`'s estimate of log p(x)
 SCALES = ("minmax", "standard", "none")  # how float data are brought to the model's units (data/scaling.py)
 
 

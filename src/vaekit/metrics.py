@@ -35,12 +35,12 @@ import torch
 from torch import nn
 
 from . import losses
+from .config import DEFAULT_IW_SAMPLES
 from .errors import VaekitError
 
 log = logging.getLogger(__name__)
 
 EVAL = "eval.json"
-DEFAULT_IW_SAMPLES = 1000
 FRECHET_DRAWS = 5  # draws of prior samples whose spread frechet_distance_sd reports
 _SAFE = re.compile(r"[^\w.-]")  # what a file name made from a data set's name keeps
 # offsets from --seed of the generators of the prior samples and of the fitted-code samples: streams of their own,

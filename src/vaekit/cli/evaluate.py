@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import click
 
+from ..config import DEFAULT_IW_SAMPLES
 from . import cli
 from .use import SEED, reading_options
-
-IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs no torch
 
 
 @cli.command()
@@ -16,7 +15,7 @@ IW_DEFAULT = 1000  # vaekit.metrics.DEFAULT_IW_SAMPLES, repeated so --help needs
               help="Evaluate on this data set instead of the run's (same example shape, flat or not).")
 @reading_options
 @click.option("--split", default="test", show_default=True, help="Held-out split to score: test or val (train for a check).")
-@click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True,
+@click.option("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES, show_default=True,
               help="Importance samples K for the estimate of log p(x) (VAE family).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seeds binarization, posterior and prior samples.")
 @click.option("--offline", is_flag=True, help="Never download data.")
@@ -61,7 +60,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @click.option("--hidden", default=None, help="Hidden widths of every body, e.g. 512,256 [default: vaekit train's].")
 @click.option("--binarize", default=None, help="dynamic: train on fresh binary draws, score a fixed binarized test set.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed for split, weights, batches and samples.")
-@click.option("--iw-samples", type=int, default=IW_DEFAULT, show_default=True, help="Importance samples K for log p(x).")
+@click.option("--iw-samples", type=int, default=DEFAULT_IW_SAMPLES, show_default=True, help="Importance samples K for log p(x).")
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")

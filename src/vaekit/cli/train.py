@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..config import ModelConfig, TrainConfig
 from ..errors import VaekitError
 from . import cli
 
@@ -23,7 +24,7 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--arch", default="mlp", show_default=True, help="Body: mlp (any data) or conv (images).")
 @click.option("--data", default="digits", show_default=True,
               help="A named data set (see `vaekit datasets`) or a .npy/.npz/.csv file or an image folder.")
-@click.option("--latent-dim", type=int, default=None, help="Size of the code z [default: 16].")
+@click.option("--latent-dim", type=int, default=None, help=f"Size of the code z [default: {ModelConfig.latent_dim:g}].")
 @click.option("--hidden", default=None, help="mlp: hidden widths, e.g. 512,256 (default 256,128); conv: channels (default 32,64).")
 @click.option("--likelihood", default=None,
               help="p(x|z): bernoulli (data in [0, 1], near binary; default), continuous-bernoulli (grey levels in [0, 1]), "
@@ -31,36 +32,36 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
                    "gaussian-learned (a sigma per feature) or gaussian-learned-global (one sigma). AE and DAE: bernoulli "
                    "or gaussian only.")
 @click.option("--sigma", type=float, default=None,
-              help="gaussian: standard deviation of p(x|z) [default: 1]; gaussian-learned*: its starting value.")
-@click.option("--epochs", type=int, default=None, help="Passes over the training data [default: 150; early stopping usually ends sooner].")
-@click.option("--batch-size", type=int, default=None, help="Examples per step [default: 128].")
-@click.option("--lr", type=float, default=None, help="Adam learning rate [default: 1e-3].")
-@click.option("--beta", type=float, default=None, help="VAE: weight of the KL term [default: 1, the true ELBO].")
-@click.option("--kl-warmup", type=int, default=None, help="VAE: epochs of linear KL warm-up from 0 to beta [default: 0].")
+              help=f"gaussian: standard deviation of p(x|z) [default: {ModelConfig.sigma:g}]; gaussian-learned*: its starting value.")
+@click.option("--epochs", type=int, default=None, help=f"Passes over the training data [default: {TrainConfig.epochs:g}; early stopping usually ends sooner].")
+@click.option("--batch-size", type=int, default=None, help=f"Examples per step [default: {TrainConfig.batch_size:g}].")
+@click.option("--lr", type=float, default=None, help=f"Adam learning rate [default: {TrainConfig.lr:g}].")
+@click.option("--beta", type=float, default=None, help=f"VAE: weight of the KL term [default: {ModelConfig.beta:g}, the true ELBO].")
+@click.option("--kl-warmup", type=int, default=None, help=f"VAE: epochs of linear KL warm-up from 0 to beta [default: {ModelConfig.kl_warmup:g}].")
 @click.option("--kl-cycles", type=int, default=None,
-              help="VAE: cyclical annealing, the warm-up ramp N times, each followed by as many epochs at beta [default: 0].")
+              help=f"VAE: cyclical annealing, the warm-up ramp N times, each followed by as many epochs at beta [default: {ModelConfig.kl_cycles:g}].")
 @click.option("--free-bits", type=float, default=None,
-              help="VAE: nats of KL per latent dimension that cost nothing (against collapse) [default: 0, off].")
-@click.option("--k", type=int, default=None, help="iwae: importance samples per example [default: 5].")
+              help=f"VAE: nats of KL per latent dimension that cost nothing (against collapse) [default: {ModelConfig.free_bits:g}, off].")
+@click.option("--k", type=int, default=None, help=f"iwae: importance samples per example [default: {ModelConfig.k:g}].")
 @click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
-@click.option("--seed", type=int, default=None, help="Seed for split, weights, batches and noise [default: 0].")
-@click.option("--patience", type=int, default=None, help="Early stopping after N epochs without a better validation loss; 0 never [default: 20]. Either way "
+@click.option("--seed", type=int, default=None, help=f"Seed for split, weights, batches and noise [default: {TrainConfig.seed:g}].")
+@click.option("--patience", type=int, default=None, help=f"Early stopping after N epochs without a better validation loss; 0 never [default: {TrainConfig.patience:g}]. Either way "
                    "the run ends on its best epoch's weights (by validation loss; with --val-fraction 0, by training "
                    "loss, or training -ELBO under --kl-warmup).")
-@click.option("--val-fraction", type=float, default=None, help="Share of training data held out for validation [default: 0.1].")
-@click.option("--test-fraction", type=float, default=None, help="Test share when the data set has no official test split [default: 0.2].")
+@click.option("--val-fraction", type=float, default=None, help=f"Share of training data held out for validation [default: {TrainConfig.val_fraction:g}].")
+@click.option("--test-fraction", type=float, default=None, help=f"Test share when the data set has no official test split [default: {TrainConfig.test_fraction:g}].")
 @click.option("--key", default=None, help=".npz: the array holding the data.")
 @click.option("--label-column", default=None, help=".csv: the column holding labels (header name or index); .npz: the array holding them [default: y, when present].")
 @click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
 @click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none.")
 @click.option("--binarize", default=None, help="dynamic: train on a fresh Bernoulli draw of each batch (grey levels -> 0/1), as in the log-likelihood literature.")
 @click.option("--offline", is_flag=True, help="Never download data.")
-@click.option("--device", default=None, help="auto, cpu, cuda or cuda:N (the GPU numbered N) [default: auto].")
+@click.option("--device", default=None, help=f"auto, cpu, cuda or cuda:N (the GPU numbered N) [default: {TrainConfig.device}].")
 @click.option("--checkpoint-every", type=int, default=None,
-              help="Save RUN/train_state.pt (for --resume) every N epochs; 0: only on Ctrl-C [default: 1].")
+              help=f"Save RUN/train_state.pt (for --resume) every N epochs; 0: only on Ctrl-C [default: {TrainConfig.checkpoint_every:g}].")
 @click.option("--on-nan", default=None,
               help="A non-finite loss or gradient: stop (keep the last good epoch; default) or skip (drop the batch, count it).")
-@click.option("--grad-clip", type=float, default=None, help="Clip the global gradient norm to this [default: 0, off].")
+@click.option("--grad-clip", type=float, default=None, help=f"Clip the global gradient norm to this [default: {TrainConfig.grad_clip:g}, off].")
 @click.option("--precision", default=None,
               help="fp32 (default) or bf16: train under bfloat16 autocast (GPUs; CPUs with AVX512-BF16 or AMX).")
 @click.option("--out", default=None, help="New run folder [default: runs/<model>-<data>-<time>].")
