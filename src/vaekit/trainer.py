@@ -214,10 +214,8 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
     # What picks the best epoch (and stops early): the validation loss, which is scored at the schedule's
-    # final KL weight. Without a validation split, the training loss; but under a KL warm-up that is the
-    # annealed objective, lowest where the KL weight is, so a scheduled run goes by its training -ELBO.
-    scheduled = getattr(getattr(model, "cfg", None), "kl_warmup", 0)
-    monitor = "val_loss" if len(val_idx) else "train_neg_elbo" if scheduled else "train_loss"
+    # final KL weight; without a validation split, the training log the model names (its -ELBO under a warm-up)
+    monitor = "val_loss" if len(val_idx) else f"train_{getattr(model, 'monitored_log', 'loss')}"
     optimizer = Adam(model.parameters(), lr=cfg.lr)  # one fused kernel a step (see optim.py)
     check_batch_split(cfg.batch_size, world)
     # The MLP AE's, DAE's and VAE's hand-derived step where it applies (fused.py); autograd for the rest

@@ -34,6 +34,9 @@ class Autoencoder(nn.Module):
     over features and averaged over the batch.
     """
 
+    # the training log that picks the best epoch (and stops early) where there is no validation split
+    monitored_log = "loss"
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg

@@ -36,6 +36,11 @@ class VAE(Autoencoder):
     def encoder_width(self) -> int:
         return 2 * self.cfg.latent_dim  # mu and logvar
 
+    @property
+    def monitored_log(self) -> str:
+        # under a KL warm-up the loss is the annealed objective, lowest where the KL weight is: the -ELBO instead
+        return "neg_elbo" if self.cfg.kl_warmup else "loss"
+
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, *input_shape) -> (mu, logvar), each (B, latent)."""
         mu, logvar = self.encoder(x).chunk(2, dim=1)
