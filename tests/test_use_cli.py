@@ -538,7 +538,7 @@ def test_a_cvae_uses_the_labels(tmp_path):
     for command in ("encode", "reconstruct", "score"):
         out = tmp_path / ("s.csv" if command == "score" else "e.npy")
         fails(command, run_dir, tmp_path / "labelled.npz", "--split", "all", "-o", out,
-              message="label 30 is not a class of this cvae, which has 10 (0 to 9)")
+              message="label 30 is not a class of this model, which has 10 (0 to 9)")
 
 
 def test_a_cvae_label_is_a_class_name_first(tmp_path):

@@ -316,13 +316,10 @@ class Trained:
         if y is not None and len(y) != len(x):
             raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
         if y is not None:
-            from .models.cvae import whole_labels
+            from .models.cvae import class_numbers
 
-            k, y = self.model_cfg.n_classes, whole_labels(torch.as_tensor(np.asarray(y))).numpy()
-            bad = y[(y < 0) | (y >= k)]
-            if len(bad):
-                raise VaekitError(f"label {bad[0]} is not a class of this {self.model_cfg.model}, which has {k} "
-                                  f"(0 to {k - 1}); pass labels numbered as in its training data")
+            y = class_numbers(torch.as_tensor(np.asarray(y)), self.model_cfg.n_classes, "label",
+                              "pass labels numbered as in its training data").numpy()
         clipped = 0
         for start in range(0, len(x), self.batch_size):
             xb = x[start : start + self.batch_size]

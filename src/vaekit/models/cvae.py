@@ -22,6 +22,16 @@ def whole_labels(y: torch.Tensor) -> torch.Tensor:
     return y.long()
 
 
+def class_numbers(y: torch.Tensor, k: int, name: str, advice: str) -> torch.Tensor:
+    """``whole_labels(y)``, each one of the model's ``k`` classes; else the error names the first that is not
+    (as ``name``: --label, label) and gives ``advice``."""
+    y = whole_labels(y)
+    bad = y[(y < 0) | (y >= k)]
+    if len(bad):
+        raise VaekitError(f"{name} {bad[0].item()} is not a class of this model, which has {k} (0 to {k - 1}); {advice}")
+    return y
+
+
 class CVAE(VAE):
     """q(z | x, y) and p(x | z, y) with prior p(z) = N(0, I); y is one of ``cfg.n_classes`` labels.
 
@@ -67,11 +77,7 @@ class CVAE(VAE):
         device, k = next(self.parameters()).device, self.cfg.n_classes
         if labels is None:
             return torch.randint(k, (n,), generator=generator, device=device)
-        y = whole_labels(torch.as_tensor(labels, device=device)).flatten()
-        bad = y[(y < 0) | (y >= k)]
-        if len(bad):
-            raise VaekitError(f"--label {bad[0].item()} is not a class of this model, which has {k} (0 to {k - 1}); "
-                              f"try --label 0")
+        y = class_numbers(torch.as_tensor(labels, device=device), k, "--label", "try --label 0").flatten()
         if len(y) == 1:
             return y.expand(n)
         if len(y) != n:
