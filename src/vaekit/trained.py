@@ -246,9 +246,7 @@ class Trained:
             mu, logvar = module.encode(xb, yb)  # (B, latent) each
             std, total = torch.exp(0.5 * logvar), 0
             for e in eps.split(draws):  # a few draws at a time (SCORE_DRAWS)
-                k = len(e)
-                out = module.decode((mu + std * e).flatten(0, 1), None if yb is None else yb.repeat(k))  # (k*B, ...)
-                total = total + module.recon_nll(out, xb.repeat(k, *[1] * (xb.ndim - 1))).view(k, len(xb)).sum(0)
+                total = total + module.draws_nll(mu + std * e, xb, yb)[0].sum(0)  # (B,)
             recon = total / samples
             kl = losses.kl_to_standard_normal(mu, logvar).sum(1)
             return mse(module.decode(mu, yb), xb), recon, kl, recon + kl

@@ -108,7 +108,12 @@ class VAE(Autoencoder):
         z = mu + torch.exp(0.5 * logvar) * eps  # (k, B, latent)
         # log N(z; 0, I) - log N(z; mu, sigma^2): the 2 pi terms cancel
         log_ratio = 0.5 * (eps.pow(2) + logvar - z.pow(2)).sum(-1)  # (k, B)
-        repeat = (k, *[1] * (x.ndim - 1))
-        out = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))  # (k*B, *input_shape)
-        log_px = -self.recon_nll(out, x.repeat(*repeat)).view(k, len(x))  # (k, B)
-        return log_px, log_ratio, out[: len(x)]
+        nll, out = self.draws_nll(z, x, y)
+        return -nll, log_ratio, out[: len(x)]
+
+    def draws_nll(self, z: torch.Tensor, x: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """-log p(x | z_i) for k draws z (k, B, latent) of each example of x: ((k, B) nats, the decoder's
+        output (k*B, *input_shape)), all k decoded as one batch."""
+        k = len(z)
+        out = self.decode(z.flatten(0, 1), None if y is None else y.repeat(k))
+        return self.recon_nll(out, x.repeat(k, *[1] * (x.ndim - 1))).view(k, len(x)), out
