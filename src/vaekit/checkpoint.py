@@ -26,7 +26,7 @@ from pathlib import Path
 from . import __version__
 from .config import FORMAT_VERSION, MAX_SIZE, SCALES, DataConfig, ModelConfig, TrainConfig, from_dict, shown_number, to_dict
 from .data.scaling import Scaler
-from .errors import VaekitError
+from .errors import VaekitError, first_line
 from .fileio import atomic_file, atomic_write, signals_held, write_json
 
 CONFIG, WEIGHTS, METRICS, SUMMARY = "config.json", "model.safetensors", "metrics.jsonl", "summary.json"
@@ -197,7 +197,7 @@ def load_run(run: Path, device: str = "cpu"):
         state = load_file(weights)
         model.load_state_dict(state)  # strict: every parameter is filled
     except (SafetensorError, RuntimeError, OSError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None
     for name, tensor in state.items():  # training keeps the last finite weights: others were damaged since
         if not torch.isfinite(tensor).all():
@@ -213,7 +213,7 @@ def _check_weights(weights: Path, shapes: dict[str, tuple[int, ...]]) -> None:
         with safe_open(weights, "pt") as f:
             found = {k: (tuple(f.get_slice(k).get_shape()), f.get_slice(k).get_dtype()) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise VaekitError(f"{weights}: cannot load the weights ({first}); retrain or restore the file") from None
     fix = "restore the config.json written with these weights, or retrain"
     if found.keys() != shapes.keys():
@@ -265,7 +265,7 @@ def load_state(run: Path, config: dict) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # untrusted bytes: any failure to parse them is a refusal, never a traceback
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e)
         if "weights only" in reason.lower():  # torch's own text goes on to advise weights_only=False: never that here
             reason = "it holds objects other than tensors and plain containers, and vaekit runs no code from a file"
         raise VaekitError(f"{refused} ({reason}); delete it, or restore it from a backup") from None

@@ -10,6 +10,12 @@ class VaekitError(Exception):
     """
 
 
+def first_line(e: BaseException, limit: int = 200) -> str:
+    """The first line of an exception from a library (numpy, torch, zipfile), for a one-line message;
+    its type's name where it says nothing."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:limit]
+
+
 # words that follow an option's name in a message where no value does ("--label needs a cvae")
 _NOT_VALUES = {"and", "applies", "are", "as", "aside", "does", "for", "gives", "has", "in", "is", "may", "must",
                "needs", "of", "on", "only", "or", "seeds", "takes", "to", "was", "with"}

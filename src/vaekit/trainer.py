@@ -38,7 +38,7 @@ from . import distributed, fused
 from .config import TrainConfig, check_device
 from .data.datasets import Data
 from .distributed import World
-from .errors import VaekitError
+from .errors import VaekitError, first_line
 from .optim import Adam
 
 # Examples per forward pass when no gradients are kept. 1024 made glibc keep up to 40 MB of freed
@@ -321,7 +321,7 @@ def _load_train_state(state: dict, model, optimizer, generator, history: History
         _set_rng_state(rngs[world.rank] if len(rngs) == world.size else rngs[0], generator)
         best, best_state, epoch = float(state["best"]), {"model": state["best_model"]}, int(state["epoch"])
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        reason = first_line(e)
         raise VaekitError(f"the saved training state does not fit this run ({reason}); delete train_state.pt "
                           "and train again") from None
     if len(rngs) != world.size and world.rank:  # resumed with another process count: fresh noise streams

@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from ..config import SEEDS
-from ..errors import VaekitError
+from ..errors import VaekitError, first_line
 from . import cli
 
 SEED = click.IntRange(0, SEEDS - 1)  # as `vaekit train` checks it
@@ -417,7 +417,7 @@ def _read_latents(path: str, out):
                 raise VaekitError(f"{path}: holds no codes; pass codes written by `vaekit encode -o z.csv`")
             return z
     except (ValueError, OSError, EOFError) as e:  # EOFError: a cut header (click took it for Ctrl-D: "interrupted")
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e)
         raise VaekitError(f"{path}: cannot read codes ({first}); pass a .npy or .csv file from `vaekit encode`") from None
     raise VaekitError(f"{path}: unknown file type {p.suffix or '(no suffix)'}; pass a .npy or .csv file of codes")
 
