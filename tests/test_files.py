@@ -145,6 +145,12 @@ def test_huge_or_bad_header_shape_does_not_allocate(tmp_path, shape):
     expect_error(tmp_path / "a.npz", "NumPy")
 
 
+def test_a_header_with_an_expression_says_so(tmp_path):
+    """numpy's message showed the repr of a parser node: <ast.BinOp object at 0x7fe73e325e10>."""
+    (tmp_path / "a.npy").write_bytes(npy_header((4, 3)).replace(b"(4, 3)", b"(2**2, 3)") + bytes(48))
+    expect_error(tmp_path / "a.npy", "(ValueError: malformed node or string on line 1: an expression)")
+
+
 @pytest.mark.parametrize("content", [b"", b"\x93NUMPY", b"hello", npy_header((3, 4))[:30], npy_header((3, 4)) + bytes(5)])
 def test_npy_corrupt_or_truncated(tmp_path, content):
     (tmp_path / "a.npy").write_bytes(content)

@@ -9,6 +9,7 @@ import csv
 import itertools
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -212,7 +213,8 @@ def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> 
     # numpy and zipfile raise many types on a corrupt file (ValueError, EOFError, BadZipFile,
     # zlib.error, tokenize.TokenError, MemoryError for a huge shape in a header, ...).
     except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc).split('. ')[0][:120]}"  # numpy's first sentence
+        said = re.sub(r"<ast\.\w+ object at 0x[0-9a-f]+>", "an expression", str(exc))  # a header's 2**62: no plain value
+        reason = f"{type(exc).__name__}: {said.split('. ')[0][:120]}"  # numpy's first sentence
         raise _error(path, f"is not a readable NumPy file ({reason})",
                      "save plain numeric arrays with np.save or np.savez") from exc
 
