@@ -250,6 +250,39 @@ def test_compare_trains_three_models_and_writes_the_comparison(tmp_path):
     assert again.exit_code == 2 and "not empty" in again.output
 
 
+def test_an_interrupted_compare_is_finished_by_resume(tmp_path, monkeypatch):
+    """Ctrl-C in the second model left a folder nothing could finish: `vaekit train --resume` finished that
+    model, but no command trained the third or wrote compare.json and the page."""
+    from vaekit import checkpoint
+
+    saved = checkpoint.StateSaver.__call__
+
+    def ctrl_c_after_the_dae_s_first_epoch(self, state, final):
+        saved(self, state, final)
+        if self.run.name == "dae":
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.StateSaver, "__call__", ctrl_c_after_the_dae_s_first_epoch)
+    out = tmp_path / "cmp"
+    result = invoke("compare", "--epochs", 2, "--latent-dim", 2, "--hidden", "16", "--iw-samples", 5, "--out", out, "-q")
+    assert result.exit_code == 130 and f"finish the comparison with `vaekit compare --resume {out}`" in result.output
+    assert checkpoint.awaits_resume(out / "dae") and not (out / "vae").exists() and not (out / "compare.json").exists()
+    ae = (out / "ae" / "eval.json").read_bytes()
+    monkeypatch.undo()
+    refused = invoke("compare", "--resume", out, "--epochs", 5)
+    assert refused.exit_code == 2 and "with its own settings; drop --epochs" in refused.output
+    result = invoke("compare", "--resume", out, "--iw-samples", 5, "-q")
+    assert result.exit_code == 0, result.output
+    assert list(json.loads((out / "compare.json").read_text())) == ["ae", "dae", "vae"] and (out / "report.html").is_file()
+    for name in ("dae", "vae"):  # trained as the comparison's first model was, to its end
+        config = json.loads((out / name / "config.json").read_text())
+        assert (config["train"]["epochs"], config["model"]["latent_dim"], config["model"]["hidden"]) == (2, 2, [16])
+        assert json.loads((out / name / "summary.json").read_text())["epochs_trained"] == 2
+    assert (out / "ae" / "eval.json").read_bytes() == ae  # kept, not evaluated again
+    again = invoke("compare", "--resume", out)
+    assert again.exit_code == 2 and "this comparison has finished" in again.output
+
+
 def test_compare_reads_a_file_as_train_does(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 4)) * [1, 10, 100, 1000] + 50

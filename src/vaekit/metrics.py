@@ -758,34 +758,67 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
                    hidden: tuple[int, ...] | None = None, binarize: str | None = None, seed: int = 0,
                    iw_samples: int = DEFAULT_IW_SAMPLES, offline: bool = False, device: str = "auto",
                    verbose: bool = True, key: str | None = None, label_column: str | None = None,
-                   image_size: int | None = None, scale: str | None = None) -> tuple[Path, dict]:
+                   image_size: int | None = None, scale: str | None = None, resume=None) -> tuple[Path, dict]:
     """Train an AE, a DAE and a VAE with the same body, seed and epochs on the same data, evaluate
     each, and write ``OUT/compare.json`` and ``OUT/report.html``; returns (OUT, {model: eval dict}).
 
     ``epochs`` defaults to 100 on the small embedded digits and 20 elsewhere; early stopping is
     off so every model gets the same budget. ``key``, ``label_column``, ``image_size`` and ``scale``
-    read and scale a file as for ``vaekit train``.
+    read and scale a file as for ``vaekit train``. ``resume``: an interrupted comparison's folder, to
+    finish with the settings its models were trained with (the training arguments are not used): its
+    finished models are kept, an interrupted one continues from its last saved epoch.
     """
-    from .api import prepare_out, train
+    from .api import _interrupted, prepare_out, resume_run, train
+    from .checkpoint import SUMMARY, awaits_resume, read_json_object
     from .fileio import write_json
     from .report import COMPARE, write_report
 
     check_iw_samples(iw_samples)
-    folder = prepare_out(out, "compare", data)
-    epochs = epochs if epochs is not None else (100 if data == "digits" else 20)
-    reading = {k: v for k, v in dict(key=key, label_column=label_column, image_size=image_size, scale=scale).items()
-               if v is not None}
+    if resume is not None:
+        folder, settings = Path(resume), _compared_settings(Path(resume))
+    else:
+        folder = prepare_out(out, "compare", data)
+        settings = dict(data=data, epochs=epochs if epochs is not None else (100 if data == "digits" else 20),
+                        latent_dim=latent_dim, hidden=hidden, binarize=binarize, seed=seed, key=key,
+                        label_column=label_column, image_size=image_size, scale=scale)
+    settings = {k: v for k, v in settings.items() if v is not None}
     results = {}
-    for name in COMPARED:
-        start = time.perf_counter()
-        trained = train(out=folder / name, verbose=False, offline=offline, model=name, data=data, epochs=epochs,
-                        latent_dim=latent_dim, hidden=hidden, binarize=binarize, seed=seed, patience=0, device=device,
-                        **reading)
-        results[name] = evaluate_run(trained.run, iw_samples=iw_samples, seed=seed, offline=offline, device=device)
-        write_report(trained.run, offline=offline)  # now with its metrics
-        if verbose:
-            print(f"{name}: trained {epochs} epochs and evaluated in {time.perf_counter() - start:.1f}s "
-                  f"({folder / name})", file=sys.stderr, flush=True)
+    try:
+        for name in COMPARED:
+            start, run = time.perf_counter(), folder / name
+            if (run / SUMMARY).is_file() and (run / EVAL).is_file():  # finished and evaluated before an interruption
+                results[name] = read_json_object(run / EVAL, f"`vaekit evaluate {run}` writes it again")
+                continue
+            if awaits_resume(run):
+                resume_run(run, verbose=False, offline=offline, device=device)
+            elif not (run / SUMMARY).is_file():
+                train(out=run, verbose=False, offline=offline, model=name, patience=0, device=device, **settings)
+            results[name] = evaluate_run(run, iw_samples=iw_samples, seed=settings["seed"], offline=offline,
+                                         device=device)
+            write_report(run, offline=offline)  # now with its metrics
+            if verbose:
+                print(f"{name}: trained {settings['epochs']} epochs and evaluated in {time.perf_counter() - start:.1f}s "
+                      f"({run})", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:
+        _interrupted(f"finish the comparison with `vaekit compare --resume {folder}`")
+        raise
     write_json(folder / COMPARE, results)
     write_report(folder, offline=offline)
     return folder, results
+
+
+def _compared_settings(folder: Path) -> dict:
+    """The training settings of the comparison in ``folder``, from the first of its models that started."""
+    from .checkpoint import CONFIG, read_config
+    from .report import COMPARE
+
+    if (folder / COMPARE).is_file():
+        raise VaekitError(f"--resume {folder}: this comparison has finished (it has a {COMPARE}); nothing to resume")
+    started = [folder / name for name in COMPARED if (folder / name / CONFIG).is_file()]
+    if not started:
+        raise VaekitError(f"--resume {folder}: no model of a comparison was started there (no "
+                          f"{'/'.join(COMPARED)}/{CONFIG}); start `vaekit compare` again with a new --out")
+    config = read_config(started[0])
+    d, m, t = config["cfg_data"], config["cfg_model"], config["cfg_train"]
+    return dict(data=d.name, epochs=t.epochs, latent_dim=m.latent_dim, hidden=m.hidden, binarize=d.binarize,
+                seed=t.seed, key=d.key, label_column=d.label_column, image_size=d.image_size, scale=d.scale)

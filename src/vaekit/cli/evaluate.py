@@ -64,23 +64,34 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @click.option("--offline", is_flag=True, help="Never download data.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
+@click.option("--resume", default=None, metavar="DIR",
+              help="Finish an interrupted comparison in DIR, with the settings its models were trained with.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (one per model).")
-def compare(data, key, label_column, image_size, scale, epochs, latent_dim, hidden, binarize, seed, iw_samples, offline,
-            device, out, quiet):
+@click.pass_context
+def compare(ctx, data, key, label_column, image_size, scale, epochs, latent_dim, hidden, binarize, seed, iw_samples,
+            offline, device, out, resume, quiet):
     """Train an AE, a denoising AE and a VAE with the same body, seed and budget, and compare them.
 
     Writes DIR/ae, DIR/dae and DIR/vae (run folders), DIR/compare.json (each model's eval.json)
     and DIR/report.html, and prints the metrics side by side: can random codes be decoded into new
     data (Frechet distance of prior samples), how well do codes reconstruct and separate classes?
     """
+    from click.core import ParameterSource
+
+    from ..errors import VaekitError
     from ..metrics import compare_models
     from ..report import metric_table, reading
     from .train import _int_list
 
+    training = ("data", "key", "label_column", "image_size", "scale", "epochs", "latent_dim", "hidden", "binarize", "seed",
+                "out")
+    given = [f"--{k.replace('_', '-')}" for k in training if ctx.get_parameter_source(k) is not ParameterSource.DEFAULT]
+    if resume is not None and given:
+        raise VaekitError(f"--resume {resume} finishes the comparison with its own settings; drop {', '.join(given)}")
     folder, results = compare_models(out, data=data, epochs=epochs, latent_dim=latent_dim, hidden=_int_list(hidden),
                                      binarize=binarize, seed=seed, iw_samples=iw_samples, offline=offline,
                                      device=device, verbose=not quiet, key=key, label_column=label_column,
-                                     image_size=image_size, scale=scale)
+                                     image_size=image_size, scale=scale, resume=resume)
     click.echo(metric_table(results))
     click.echo("")
     click.echo(reading(results))
