@@ -273,3 +273,33 @@ def test_the_program_ignores_a_second_ctrl_c_while_it_exits():
             "    print(signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.splitlines()[-1] == "True", result.stderr
+
+
+def test_a_bernoulli_run_on_unscaled_data_clips_what_it_scores_later(tmp_path):
+    """--scale none and a Bernoulli likelihood: later data outside [0, 1] crashed evaluate (binary draws of
+    p > 1) and scored an outlier row of -5s as the most normal example."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.uniform(0, 1, size=(60, 5)).astype(np.float32))
+    odd = rng.uniform(0, 1, size=(20, 5)).astype(np.float32)
+    odd[4] = -5.0
+    np.save(tmp_path / "odd.npy", odd)
+    result = run("train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "x.npy"), "--scale", "none",
+                 "--binarize", "dynamic", *FAST)
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["scaler"]["clip"] is True
+    result = run("evaluate", str(tmp_path / "r"), "--data", str(tmp_path / "odd.npy"), "--iw-samples", "2", "--no-report")
+    assert result.exit_code == 0, result.output
+    result = run("score", str(tmp_path / "r"), str(tmp_path / "odd.npy"), "--split", "all", "-o", str(tmp_path / "s.csv"))
+    assert result.exit_code == 0, result.output
+    outside = np.loadtxt(tmp_path / "s.csv", delimiter=",", skiprows=1)[:, -1]
+    assert outside[4] == 5 and outside.sum() == 5  # the clipped values are counted where they were
+
+
+@pytest.mark.parametrize("spread, taken", [(3, True), (1, False)])
+def test_sigma_with_scale_none_is_taken_where_the_likelihood_becomes_gaussian(tmp_path, spread, taken):
+    np.save(tmp_path / "x.npy", np.random.default_rng(0).uniform(0, spread, size=(50, 5)).astype(np.float32))
+    result = run("train", "--out", str(tmp_path / "r"), "--data", str(tmp_path / "x.npy"), "--scale", "none",
+                 "--sigma", "4", *FAST)
+    assert (result.exit_code == 0) == taken, result.output
+    if not taken:
+        assert "--sigma 4.0 is the standard deviation of a VAE's Gaussian likelihood" in result.output

@@ -132,3 +132,13 @@ def test_more_epochs_train_on_instead_of_going_back():
     losses = [r["train_loss"] for r in fitted[8].history_]
     assert min(losses[4:]) > min(losses[:4])  # what made the trainer go back to epoch 4
     assert not np.array_equal(fitted[4].transform(X[:20]), fitted[8].transform(X[:20]))
+
+
+def test_a_torch_device_and_a_numpy_image_shape_are_taken():
+    """validate() checks types now: device=torch.device("cpu") and image_shape=np.array(...) were refused."""
+    import torch
+
+    X = np.random.default_rng(0).uniform(size=(40, 64)).astype(np.float32)
+    model = VAETransformer(device=torch.device("cpu"), arch="conv", image_shape=np.array([1, 8, 8]), latent_dim=2,
+                           hidden=(4, 8), epochs=1).fit(X)
+    assert model.transform(X).shape == (40, 2)

@@ -129,8 +129,10 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         model_cfg.hidden = default_hidden(model_cfg.arch)
     if model_cfg.model == "dae" and model_cfg.noise is None:
         model_cfg.noise = DAE_DEFAULT_NOISE
-    if not likelihood_given and data_cfg.scale == "standard":
-        model_cfg.likelihood = "gaussian"  # standardized data are not in [0, 1]
+    if not likelihood_given and data_cfg.scale in ("standard", "none"):
+        # standardized data are not in [0, 1]; data left as they are get bernoulli only where they lie in it,
+        # which _read_data finds out (gaussian until then, so that --sigma is taken)
+        model_cfg.likelihood = "gaussian"
     model_cfg.validate().refuse_unused()
     train_cfg.validate()
     data_cfg.validate()
@@ -181,16 +183,19 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
             raise VaekitError(f"--model cvae needs labels but --data {data_cfg.name} has none; give labelled data (an image "
                               "folder with a sub-folder per class, a .csv with --label-column, a .npz with y) or use --model vae")
         model_cfg.n_classes = max(len(data.classes or []), int(data.y.max()) + 1)
-    in_unit = data.scaler.in_unit_range(data.x)
-    if not likelihood_given and not in_unit:
-        model_cfg.likelihood = "gaussian"
-    model_cfg.validate()
-    if model_cfg.likelihood in UNIT_LIKELIHOODS and not in_unit:
-        raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but --scale "
-                          f"{data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
-    if data_cfg.binarize is not None and (model_cfg.likelihood != "bernoulli" or not in_unit):
-        raise VaekitError(f"--binarize {data_cfg.binarize} needs --likelihood bernoulli and data in [0, 1] (--scale "
-                          "minmax); drop --binarize or change those options")
+    undecided = not likelihood_given and data_cfg.scale == "none"
+    if undecided or model_cfg.likelihood in UNIT_LIKELIHOODS or data_cfg.binarize is not None:
+        in_unit = data.scaler.in_unit_range(data.x)
+        if undecided:
+            model_cfg.likelihood = "bernoulli" if in_unit else "gaussian"
+        if model_cfg.likelihood in UNIT_LIKELIHOODS and not in_unit:
+            raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but "
+                              f"--scale {data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
+        if data_cfg.binarize is not None and (model_cfg.likelihood != "bernoulli" or not in_unit):
+            raise VaekitError(f"--binarize {data_cfg.binarize} needs --likelihood bernoulli and data in [0, 1] (--scale "
+                              "minmax); drop --binarize or change those options")
+    model_cfg.validate().refuse_unused()
+    data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)
     return data
 
 
@@ -280,6 +285,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     def read_data():
         data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                          test_fraction=train_cfg.test_fraction, offline=offline)
+        data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)  # as training left it
         moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
         sizes = {k: len(v) for k, v in data.splits.items()}
         saved = config.get("data_digest")  # (runs from before it have none)

@@ -243,7 +243,8 @@ def _check_types(obj, in_file: bool = True) -> None:
             if isinstance(value, bool) and expected is not bool:
                 ok = False
         if not ok:
-            allowed = expected.__name__ + (" or null" if in_file else " or None") * (default is None)
+            allowed = ("a list of int" if in_file else "a tuple of int") if isinstance(default, tuple) else (
+                expected.__name__ + (" or null" if in_file else " or None") * (default is None))
             raise VaekitError(f"config.json field {f.name}={value!r} should be {allowed}; retrain or fix the file" if in_file
                               else f"{f.name}={value!r} should be {allowed}")
 

@@ -46,11 +46,12 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         shape = self._input_shape(X.shape[1])
         with _as_value_error():
             train_cfg = TrainConfig(epochs=plain(self.epochs), batch_size=plain(self.batch_size), lr=plain(self.lr), seed=seed,
-                                    patience=0, val_fraction=0.0, device=self.device).validate()
-            device = resolve_device(self.device)
+                                    patience=0, val_fraction=0.0, device=str(self.device)).validate()
+            device = resolve_device(str(self.device))
             data = from_arrays(X.reshape(len(X), *shape), scale=self.scale, seed=seed)
             model_cfg = self._model_config(shape, self._likelihood(data)).validate()
-        devices = [device.index or 0] if device.type == "cuda" else []
+            data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)  # scale='none': later data clipped
+        devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):  # seeded weights and noise; the caller's RNG is left alone
             torch.manual_seed(seed)
             module = build_model(model_cfg).to(device)
@@ -141,7 +142,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.arch == "mlp":
             return (n_features,)
         if self.image_shape is not None:
-            shape = tuple(self.image_shape)
+            shape = plain(tuple(self.image_shape))  # numpy numbers too
             if len(shape) != 3 or math.prod(shape) != n_features:
                 raise ValueError(f"image_shape={self.image_shape!r} must be (C, H, W) with C*H*W = {n_features} features")
             return shape

@@ -334,8 +334,9 @@ class Trained:
         if clipped:
             logging.getLogger(__name__).warning(
                 f"{clipped:,} values of the {len(x):,} examples scaled here lie outside the range of the model's training "
-                "data and were clipped to it (min-max scaling is fitted on those data alone), so outliers there look less "
-                "unusual than they are; score counts them per example (outside)")
+                "data and were clipped to it (" + ("min-max scaling is fitted on those data alone" if self.scaler.kind ==
+                                                   "minmax" else "its likelihood is a density on [0, 1] only")
+                + "), so outliers there look less unusual than they are; score counts them per example (outside)")
 
     def _latent_batches(self, z, y=None):
         import torch

@@ -6,11 +6,13 @@ stays uint8 in memory and ``decode`` can hand results back in the user's origina
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..config import SCALES
+from ..config import SCALES, UNIT_LIKELIHOODS
 from ..errors import VaekitError
 
 
@@ -44,10 +46,19 @@ class Scaler:
         return cls(_plain(shift), _plain(scale), kind == "minmax", kind, x.dtype == np.float64)
 
     def in_unit_range(self, x: np.ndarray) -> bool:
-        """Whether all of ``x`` lies in [0, 1] once scaled: always for minmax (it clips), else looked at."""
+        """Whether all of ``x`` lies in [0, 1] once scaled: always for minmax (it clips), else looked at
+        (~16 MB of it at a time)."""
         if self.clip or self.kind == "uint8":
             return True
-        return all(0 <= t.min() and t.max() <= 1 for t in (self.transform(x[i:i + 4096]) for i in range(0, len(x), 4096)))
+        rows = max(1, (1 << 22) // max(1, math.prod(x.shape[1:])))
+        return all(0 <= t.min() and t.max() <= 1 for t in (self.transform(x[i:i + rows]) for i in range(0, len(x), rows)))
+
+    def for_likelihood(self, likelihood: str) -> Scaler:
+        """This scaling, clipping to [0, 1] where ``likelihood`` is a density on [0, 1] only (data left as they
+        are, --scale none): data met later outside it are clipped and counted as minmax's are."""
+        if self.kind == "none" and likelihood in UNIT_LIKELIHOODS:
+            return dataclasses.replace(self, clip=True)
+        return self
 
     def matches(self, other: Scaler) -> bool:
         """Whether ``other`` is the same scaling, up to float rounding: how the statistics are summed
