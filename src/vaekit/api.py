@@ -143,10 +143,12 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     run = distributed.on_main(lambda: prepare_out(out, model_cfg.model, data_cfg.name), world)
 
     # every process reads and checks the data; an error on any of them stops them all, as does other data
-    data = distributed.agree(lambda: _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given,
-                                                likelihood_given), world,
-                             same=digest)
-    _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
+    def read_data():
+        data = _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given, likelihood_given)
+        _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
+        return data
+
+    data = distributed.agree(read_data, world, same=digest)
     if train_cfg.precision == "bf16" and world.main and not native_bf16(device):
         logging.getLogger(__name__).warning(
             f"this {'GPU' if device.type == 'cuda' else 'CPU'} has no bfloat16 arithmetic of its own (x86 CPUs need "
@@ -202,8 +204,9 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
 def _check_memory(model_cfg, device, batch: int) -> None:
     """Refuse a model whose training cannot fit in the device's memory, before anything is allocated:
     the kernel would kill the process partway (pages are only touched when written). What is counted
-    is a lower bound: float32 weights, their gradients and Adam's two moments, and the activations a
-    training step of ``batch`` examples keeps for its backward pass."""
+    is a lower bound: float32 weights, their gradients, Adam's two moments and the copies of the last
+    good and the best epoch's (weights and moments), and the activations a training step of ``batch``
+    examples keeps for its backward pass. Processes sharing a host's CPUs (torchrun) share its memory."""
     import torch
 
     from .models import build_model
@@ -214,29 +217,39 @@ def _check_memory(model_cfg, device, batch: int) -> None:
     if device.type == "cuda":
         have = torch.cuda.get_device_properties(device).total_memory
     else:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    where = f"where this {device.type} has {have / 2**30:,.0f} GiB"
-    if 16 * n > have:
-        raise VaekitError(f"the model has {n:,} parameters, and training them needs {16 * n / 2**30:,.0f} GiB "
-                          f"(weights, gradients, Adam's moments) {where}; use a smaller --latent-dim, --hidden or "
-                          "--image-size")
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    where = f"where this {device.type} has {have / 2**30:,.1f} GiB"
+    state = 40 * n  # 4 bytes x (weights, gradients, 2 moments, 2 x (weights, 2 moments))
+    if state > have:
+        raise VaekitError(f"the model has {n:,} parameters, and training them needs {state / 2**30:,.1f} GiB (weights, "
+                          f"gradients, Adam's moments, copies of the best epoch's) {where}; use a smaller --latent-dim, "
+                          "--hidden or --image-size")
     kept = _least_kept(model_cfg, batch)  # only near the limit the slower count (its first use takes ~1 s)
-    if 16 * n + 8 * kept > have:
+    if state + 32 * kept > have:
         kept = _kept_for_backward(model, batch)
-    if 16 * n + kept > have:
+    if state + kept > have:
         samples = f" with {model_cfg.k:,} importance samples each" if model_cfg.model == "iwae" else ""
-        raise VaekitError(f"a training step on {batch:,} examples{samples} keeps {kept / 2**30:,.0f} GiB of activations "
-                          f"for its backward pass {where}; use a smaller --batch-size"
-                          f"{', --k' if model_cfg.model == 'iwae' else ''}, --hidden or --image-size")
+        raise VaekitError(f"training needs {(state + kept) / 2**30:,.1f} GiB: {kept / 2**30:,.1f} for the activations a "
+                          f"step on {batch:,} examples{samples} keeps for its backward pass and {state / 2**30:,.1f} for "
+                          f"the weights and Adam's state, {where}; use a smaller --batch-size"
+                          f"{', --k' if model_cfg.model == 'iwae' else ''} or --hidden (or --image-size, for images)")
 
 
 def _least_kept(model_cfg, batch: int) -> int:
-    """A quick lower bound of ``_kept_for_backward``: the decoder's output and its last layer's input, in
-    float32, for each of the ``batch`` examples' draws of z (within 8x of the count for the built-in models)."""
-    grid = math.prod((s + 1) // 2 for s in model_cfg.input_shape[1:]) if model_cfg.arch == "conv" else 1
-    last = model_cfg.hidden[0] * grid  # the width of the decoder's last layer's input
+    """A quick lower bound of ``_kept_for_backward``, in float32 for each of the ``batch`` examples' draws of z:
+    the input and every layer's output, encoder and decoder (within 32x of the count for the built-in models)."""
+    shape = model_cfg.input_shape
+    if model_cfg.arch == "conv":
+        _, h, w = shape
+        sizes = []
+        for c in model_cfg.hidden:  # each stride-2 layer halves the grid, rounding up
+            h, w = (h + 1) // 2, (w + 1) // 2
+            sizes.append(c * h * w)
+        inputs = model_cfg.n_classes * shape[1] * shape[2]  # a cvae's one-hot channels
+    else:
+        sizes, inputs = list(model_cfg.hidden), model_cfg.n_classes
     draws = model_cfg.k if model_cfg.model == "iwae" else 1
-    return 4 * batch * draws * (math.prod(model_cfg.input_shape) + last)
+    return 4 * batch * (math.prod(shape) + inputs + sum(sizes) + draws * (math.prod(shape) + sum(sizes)))
 
 
 def _kept_for_backward(model, batch: int) -> int:
@@ -295,6 +308,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
                     else "its scaling differs")
             raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
                               "resuming needs the same data")
+        _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
         return data
 
     data = distributed.agree(read_data, world, same=digest)  # an error on any process stops them all
