@@ -307,3 +307,13 @@ def test_sigma_with_scale_none_is_taken_where_the_likelihood_becomes_gaussian(tm
     assert (result.exit_code == 0) == taken, result.output
     if not taken:
         assert "--sigma 4.0 is the standard deviation of a VAE's Gaussian likelihood" in result.output
+
+
+def test_the_python_api_takes_a_label_column_by_position(tmp_path):
+    from vaekit import train
+
+    rows = [f"{i % 2},{i / 60:.3f},{(60 - i) / 60:.3f}" for i in range(60)]
+    (tmp_path / "x.csv").write_text("\n".join(rows) + "\n")
+    trained = train(data=str(tmp_path / "x.csv"), label_column=0, epochs=1, hidden=(8,), latent_dim=2,
+                    out=tmp_path / "r", verbose=False)
+    assert trained.config["cfg_data"].label_column == "0" and trained.model_cfg.input_shape == (2,)

@@ -32,6 +32,8 @@ def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
         mine = {k: plain(v) for k, v in options.items() if k in names and v is not None}
         if isinstance(mine.get("hidden"), int) and not isinstance(mine["hidden"], bool):  # hidden=256: one layer
             mine["hidden"] = (mine["hidden"],)
+        if isinstance(mine.get("label_column"), int) and not isinstance(mine["label_column"], bool):
+            mine["label_column"] = str(mine["label_column"])  # a CSV column by position, as --label-column 3 gives it
         configs.append(cls(**mine))
     known = {f.name for cls in (ModelConfig, TrainConfig, DataConfig) for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)

@@ -732,8 +732,8 @@ def eval_file(run, data: str | None = None, split: str = "test", **reading) -> P
     """RUN/eval.json for the run's own data set's test split, read as in training; for another data set,
     another way of reading it (``key``, ``label_column``, ``image_size``) or another split,
     RUN/eval-<name>[-<key>][-label-<column>][-size<N>][-<split>].json, which leaves the run's own
-    evaluation, the one its report shows, as it was. A file's name ends in a digest of its full path:
-    a/test.csv and b/test.csv do not write over each other."""
+    evaluation, the one its report shows, as it was. A file's (not a named set's) name is followed by a
+    digest of its full path: a/test.csv and b/test.csv do not write over each other."""
     from .checkpoint import read_config
     from .data.datasets import is_named
 

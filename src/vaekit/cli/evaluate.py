@@ -25,8 +25,9 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
-    With --data of another data set, or --split val or train, it writes RUN/eval-NAME.json,
-    RUN/eval-val.json, ... instead, and leaves the run's own evaluation and report as they are.
+    With --data of another data set, or --split val or train, it writes RUN/eval-NAME-<digest of its
+    path>.json, RUN/eval-val.json, ... instead (and says which), and leaves the run's own evaluation and
+    report as they are.
     Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
     log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
     """
