@@ -124,3 +124,13 @@ def test_an_estimator_fitted_on_the_gpu_pickles_onto_the_cpu():
     assert all(p.device.type == "cpu" for p in loaded.module_.parameters())
     assert all(p.device.type == "cuda" for p in est.module_.parameters())  # the fitted one stays where it was
     np.testing.assert_allclose(loaded.transform(X[:20]), est.transform(X[:20]), atol=1e-4)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_labels_may_be_tensors_on_the_models_device(tmp_path, device):
+    """np.asarray on a CUDA tensor of labels raised numpy's TypeError from inside Trained."""
+    trained = vaekit.train(model="cvae", epochs=1, hidden=(8,), latent_dim=2, out=tmp_path / "r", verbose=False,
+                           device=device)
+    x = load_data(DataConfig(), seed=0).x[:6]
+    y = torch.arange(6, device=device) % 3
+    assert trained.reconstruct(x, y).shape == x.shape and trained.generate(4, labels=y[:4]).shape == (4, *x.shape[1:])

@@ -389,7 +389,7 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     weights, meta_path = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
     n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)  # the initial weights, on the CPU
+        torch.default_generator.manual_seed(seed)  # the initial weights, on the CPU (the GPUs' streams untouched)
         net = FeatureNet(data.shape, n_classes).to(device)
     if cache and weights.is_file() and meta_path.is_file():
         try:

@@ -187,7 +187,7 @@ class Trained:
             raise VaekitError(f"interpolation needs as many end points as start points; got {len(za)} and {len(zb)}")
         t = np.linspace(0, 1, steps, dtype=np.float32)[None, :, None]  # (1, steps, 1)
         path = _slerp(za, zb, t) if slerp else za[:, None] * (1 - t) + zb[:, None] * t  # (P, steps, latent)
-        labels = np.repeat(np.asarray(ya), steps) if self.conditional and ya is not None else None
+        labels = np.repeat(_numpy(ya), steps) if self.conditional and ya is not None else None
         return self.decode(path.reshape(-1, self.latent_dim), labels).reshape(len(za), steps, *self.input_shape)
 
     @_spelled
@@ -316,7 +316,7 @@ class Trained:
         if y is not None:
             from .models.cvae import class_numbers
 
-            y = class_numbers(torch.as_tensor(np.asarray(y)), self.model_cfg.n_classes, "label",
+            y = class_numbers(torch.as_tensor(_numpy(y)), self.model_cfg.n_classes, "label",
                               "pass labels numbered as in its training data").numpy()
         clipped = 0
         for start in range(0, len(x), self.batch_size):

@@ -203,7 +203,10 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     (``final`` after the last one); ``resume=state`` continues after that state's epoch exactly as the
     uninterrupted run would have. Under torchrun, ``world`` says which share of each batch is ours.
     """
-    with freed_memory_reused():
+    # on cuda:N, N is the current device meanwhile: the CUDA RNG state saved for --resume and for the replay of
+    # an epoch that went non-finite is the current device's (torch.cuda.get_rng_state's default)
+    gpu = torch.cuda.device(device) if torch.device(device).type == "cuda" else contextlib.nullcontext()
+    with freed_memory_reused(), gpu:
         return _fit(model, data, cfg, device=device, on_epoch=on_epoch, verbose=verbose, binarize=binarize,
                     resume=resume, on_state=on_state, world=world, restore_best=restore_best)
 
