@@ -100,7 +100,7 @@ def matmul_peak(n: int, repeats: int, device: torch.device, dtype=torch.float32)
 
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
-        torch.cuda.synchronize()
+        torch.cuda.synchronize(device)
 
 
 def train_flops_per_example(model: torch.nn.Module, x: torch.Tensor) -> int:
@@ -206,10 +206,11 @@ def train_one(args) -> None:
     # This VM's speed drifts from one minute to the next (other tenants of the host): the peaks just
     # before and after vaekit's training say whether the machine's matmul speed drifted with it
     dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
-    peak_before = matmul_peak(args.sizes["peak_n"], 3, device, dtype) if args.loop == "vaekit" else None
+    # both loops start warm alike: the same matmuls first (on a GPU they also load cuBLAS and its kernels)
+    peak_before = matmul_peak(args.sizes["peak_n"], 3, device, dtype)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # of training and test evaluation alone
     if args.loop == "reference":
-        result = reference.train(args.arch, x_train, x_test, epochs=args.epochs, seed=args.seed, device=device.type)
+        result = reference.train(args.arch, x_train, x_test, epochs=args.epochs, seed=args.seed, device=str(device))
     else:
         model, result = train_vaekit(args.arch, data, args.epochs, args.seed, device, args.precision)
     steps = args.epochs * -(-len(x_train) // 128)
