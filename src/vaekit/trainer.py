@@ -242,6 +242,8 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
         start = time.perf_counter()
         model.train()
         order = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        # data on a GPU: the epoch's order goes there once, where a step's indices from pageable memory could wait
+        order = order.to(batches.x.device)
         rng = _rng_state(generator)  # a replay of this epoch starts from here
         args = (step, model, optimizer, batches, order, epoch, n_batches, cfg, world, bar)
         train_logs, skipped, bad = _train_epoch(*args, checked=False)
