@@ -99,7 +99,7 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     """
     from .trainer import callers_rng_kept
 
-    with callers_rng_kept():
+    with callers_rng_kept(cuda=options.get("device") != "cpu"):  # training may be what starts CUDA
         return _train(out, verbose, offline, resume, options)
 
 

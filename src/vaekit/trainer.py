@@ -54,11 +54,11 @@ def set_seed(seed: int) -> None:
 
 
 @contextlib.contextmanager
-def callers_rng_kept():
-    """Give the caller back Python's, numpy's and torch's global RNG states (CUDA's too, where in use)
-    after a block that seeds them, as training does."""
+def callers_rng_kept(cuda: bool = False):
+    """Give the caller back Python's, numpy's and torch's global RNG states (CUDA's too, where in use, or
+    where ``cuda`` says the block may start using it) after a block that seeds them, as training does."""
     python, numpy, cpu = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() or (cuda and torch.cuda.is_available()) else None
     try:
         yield
     finally:
