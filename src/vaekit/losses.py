@@ -29,6 +29,11 @@ LOG_2PI = math.log(2 * math.pi)
 CB_SERIES_BELOW = 0.1  # |logit / 2| under which log C(lambda) uses its series (the exact form is 0/0 at 0)
 
 
+def widened(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 where it is a 16-bit float (a decoder's output under autocast), else as it is (float64 stays)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t
+
+
 def bernoulli_nll(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """-log Bernoulli(x | sigmoid(logits)), from logits for stability. x in [0, 1]; (B, ...) -> (B,)."""
     nll = F.binary_cross_entropy_with_logits(logits, x, reduction="none")

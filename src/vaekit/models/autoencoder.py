@@ -92,7 +92,7 @@ class Autoencoder(nn.Module):
         return corrupt(x, self.cfg.noise) if self.training and self.cfg.noise else x
 
     def reconstruction_loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        out = out.float()  # float32 under bf16 autocast too
+        out = losses.widened(out)  # float32 under bf16 autocast too
         if self.cfg.likelihood == "bernoulli":
             return losses.bernoulli_nll(out, x)
         return losses.squared_error(out, x)
