@@ -100,7 +100,7 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, args, needle)
     assert not out.exists()
 
 
-@pytest.mark.parametrize("arch, shape, hidden", [("mlp", (64,), None), ("mlp", (1, 28, 28), (8, 1000, 8)),
+@pytest.mark.parametrize("arch, shape, hidden", [("mlp", (64,), None), ("mlp", (1, 28, 28), (8, 1000, 8)), ("mlp", (20,), (16,)),
                                                  ("conv", (1, 28, 28), None), ("conv", (3, 9, 7), (4, 64)),
                                                  ("conv", (3, 32, 32), None)])
 @pytest.mark.parametrize("model, likelihood", [("ae", "bernoulli"), ("dae", "gaussian"), ("vae", "continuous-bernoulli"),
@@ -114,6 +114,7 @@ def test_the_quick_activation_bound_is_within_32x_below_the_count(model, likelih
     from vaekit.models import build_model
 
     cfg = ModelConfig(model=model, arch=arch, input_shape=shape, hidden=hidden or default_hidden(arch), k=7,
+                      latent_dim=1024 if shape == (20,) else 16,  # codes much wider than the data and the body
                       likelihood=likelihood, n_classes=10 if model == "cvae" else 0,
                       noise="mask:0.2" if model == "dae" else None)
     with torch.device("meta"):

@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -281,6 +282,15 @@ def test_an_interrupted_compare_is_finished_by_resume(tmp_path, monkeypatch):
     assert (out / "ae" / "eval.json").read_bytes() == ae  # kept, not evaluated again
     again = invoke("compare", "--resume", out)
     assert again.exit_code == 2 and "this comparison has finished" in again.output
+    # a member cut short before its first epoch was saved is named, where train's --out message was a dead end
+    for leftover in ("compare.json", "report.html", "vae"):
+        shutil.rmtree(out / leftover) if (out / leftover).is_dir() else (out / leftover).unlink()
+    (out / "vae").mkdir()
+    (out / "vae" / "config.json").write_text("{}")
+    result = invoke("compare", "--resume", out, "-q")
+    assert result.exit_code == 2 and f"{out / 'vae'} was cut short before its first epoch was saved" in result.output
+    shutil.rmtree(out / "vae")
+    assert invoke("compare", "--resume", out, "--iw-samples", 5, "-q").exit_code == 0
 
 
 def test_compare_reads_a_file_as_train_does(tmp_path):
@@ -306,8 +316,6 @@ def test_report_command(runs, tmp_path):
 
 
 def test_corrupt_json_files_in_a_run_get_advice_that_fixes_them(runs, tmp_path):
-    import shutil
-
     run = tmp_path / "run"
     shutil.copytree(runs["vae"], run)
     (run / "eval.json").write_text('{"mse": 0.')

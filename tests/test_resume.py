@@ -395,3 +395,30 @@ def test_run_extra_gives_back_what_save_run_took_as_extra(tmp_path):
     (tmp_path / "r").mkdir()
     checkpoint.save_run(tmp_path / "r", build_model(cfg), cfg, TrainConfig(), DataConfig(), Scaler(), extra)
     assert checkpoint.run_extra(checkpoint.read_config(tmp_path / "r")) == extra
+
+
+def test_a_scale_none_run_from_before_it_clipped_resumes(tmp_path, monkeypatch):
+    """Runs trained with --scale none on [0, 1] data by an earlier vaekit saved a scaler that does not clip;
+    resuming took the clipping one of today's runs for changed data."""
+    import numpy as np
+
+    from vaekit import api
+
+    np.save(tmp_path / "u.npy", np.random.default_rng(0).uniform(size=(60, 5)).astype(np.float32))
+    saved = checkpoint.StateSaver.__call__
+
+    def ctrl_c_after_epoch_1(self, state, final):
+        saved(self, state, final)
+        if state["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.StateSaver, "__call__", ctrl_c_after_epoch_1)
+    with pytest.raises(KeyboardInterrupt):
+        api.train(data=str(tmp_path / "u.npy"), scale="none", epochs=2, hidden=(8,), latent_dim=2, out=tmp_path / "r",
+                  verbose=False)
+    monkeypatch.undo()
+    config = json.loads((tmp_path / "r" / "config.json").read_text())
+    config["scaler"]["clip"] = False  # as vaekit wrote it before
+    (tmp_path / "r" / "config.json").write_text(json.dumps(config))
+    trained = api.train(resume=tmp_path / "r", verbose=False)
+    assert trained.summary["epochs_trained"] == 2 and trained.config["cfg_scaler"].clip is False

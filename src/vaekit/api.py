@@ -99,7 +99,8 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     """
     from .trainer import callers_rng_kept
 
-    with callers_rng_kept(cuda=options.get("device") != "cpu"):  # training may be what starts CUDA
+    # training may be what starts CUDA (a resumed run's device is its own, known later: CUDA in use is kept anyway)
+    with callers_rng_kept(cuda=resume is None and options.get("device") != "cpu"):
         return _train(out, verbose, offline, resume, options)
 
 
@@ -219,7 +220,8 @@ def _check_memory(model_cfg, device, batch: int) -> None:
     if device.type == "cuda":
         have = torch.cuda.get_device_properties(device).total_memory
     else:
-        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        local = os.environ.get("LOCAL_WORLD_SIZE", "1")  # torchrun's processes on this host
+        have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (int(local) if local.isdigit() and int(local) else 1)
     where = f"where this {device.type} has {have / 2**30:,.1f} GiB"
     state = 40 * n  # 4 bytes x (weights, gradients, 2 moments, 2 x (weights, 2 moments))
     if state > have:
@@ -239,7 +241,8 @@ def _check_memory(model_cfg, device, batch: int) -> None:
 
 def _least_kept(model_cfg, batch: int) -> int:
     """A quick lower bound of ``_kept_for_backward``, in float32 for each of the ``batch`` examples' draws of z:
-    the input and every layer's output, encoder and decoder (within 32x of the count for the built-in models)."""
+    the input, every layer's output and the codes, encoder and decoder (within 32x of the count for the
+    built-in models)."""
     shape = model_cfg.input_shape
     if model_cfg.arch == "conv":
         _, h, w = shape
@@ -251,7 +254,8 @@ def _least_kept(model_cfg, batch: int) -> int:
     else:
         sizes, inputs = list(model_cfg.hidden), model_cfg.n_classes
     draws = model_cfg.k if model_cfg.model == "iwae" else 1
-    return 4 * batch * (math.prod(shape) + inputs + sum(sizes) + draws * (math.prod(shape) + sum(sizes)))
+    codes = model_cfg.latent_dim + model_cfg.n_classes  # per draw, the decoder's input (with a cvae's one-hot)
+    return 4 * batch * (math.prod(shape) + inputs + sum(sizes) + draws * (math.prod(shape) + sum(sizes) + codes))
 
 
 def _kept_for_backward(model, batch: int) -> int:
@@ -301,6 +305,8 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
         data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                          test_fraction=train_cfg.test_fraction, offline=offline)
         data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)  # as training left it
+        if data.scaler.kind == config["cfg_scaler"].kind == "none":  # (runs from before it did not clip)
+            data.scaler = dataclasses.replace(data.scaler, clip=config["cfg_scaler"].clip)
         moved = "columns" in config and data.columns != config["columns"]  # (older runs did not save them)
         sizes = {k: len(v) for k, v in data.splits.items()}
         saved = config.get("data_digest")  # (runs from before it have none)

@@ -766,7 +766,8 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
     off so every model gets the same budget. ``key``, ``label_column``, ``image_size`` and ``scale``
     read and scale a file as for ``vaekit train``. ``resume``: an interrupted comparison's folder, to
     finish with the settings its models were trained with (the training arguments are not used): its
-    finished models are kept, an interrupted one continues from its last saved epoch.
+    finished models are kept, an interrupted one continues from its last saved epoch (``iw_samples`` is not
+    kept: give the first run's again).
     """
     from .api import _interrupted, prepare_out, resume_run, train
     from .checkpoint import SUMMARY, awaits_resume, read_json_object
@@ -791,6 +792,9 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
                 continue
             if awaits_resume(run):
                 resume_run(run, verbose=False, offline=offline, device=device)
+            elif resume is not None and run.exists() and any(run.iterdir()) and not (run / SUMMARY).is_file():
+                raise VaekitError(f"--resume {folder}: {run} was cut short before its first epoch was saved; remove "
+                                  f"that folder and run `vaekit compare --resume {folder}` again")
             elif not (run / SUMMARY).is_file():
                 train(out=run, verbose=False, offline=offline, model=name, patience=0, device=device, **settings)
             results[name] = evaluate_run(run, iw_samples=iw_samples, seed=settings["seed"], offline=offline,

@@ -25,9 +25,9 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     """Measure a trained run on held-out data: reconstruction, likelihood, latent and sample quality.
 
     Writes RUN/eval.json (flat keys, units under "units") and RUN/report.html, and prints a table.
-    With --data of another data set, or --split val or train, it writes RUN/eval-NAME-<digest of its
-    path>.json, RUN/eval-val.json, ... instead (and says which), and leaves the run's own evaluation and
-    report as they are.
+    With --data of another data set, or --split val or train, it writes RUN/eval-NAME[-<digest of a
+    file's path>].json, RUN/eval-val.json, ... instead (and says which), and leaves the run's own
+    evaluation and report as they are.
     Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
     log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
     """
@@ -66,7 +66,8 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N (the GPU numbered N).")
 @click.option("--out", default=None, help="New folder for the three runs, compare.json and report.html [default: runs/compare-<data>-<time>].")
 @click.option("--resume", default=None, metavar="DIR",
-              help="Finish an interrupted comparison in DIR, with the settings its models were trained with.")
+              help="Finish an interrupted comparison in DIR, with the settings its models were trained with "
+                   "(give its --iw-samples again, if you gave one).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress lines (one per model).")
 @click.pass_context
 def compare(ctx, data, key, label_column, image_size, scale, epochs, latent_dim, hidden, binarize, seed, iw_samples,
