@@ -148,7 +148,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
     # every process reads and checks the data; an error on any of them stops them all, as does other data
     def read_data():
         data = _read_data(model_cfg, train_cfg, data_cfg, offline, test_fraction_given, likelihood_given)
-        _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
+        _check_memory(model_cfg, device, train_cfg.batch_size // world.size, data)
         return data
 
     data = distributed.agree(read_data, world, same=digest)
@@ -171,7 +171,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
 
 def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_given: bool, likelihood_given: bool):
     """Load the training data and check them against the options; fills in the model's input shape and classes,
-    and without a given likelihood, gaussian for --scale none data outside [0, 1] -> data."""
+    and without a given likelihood, that of --scale none data by their range (bernoulli in [0, 1]) -> data."""
     from .data.datasets import load_data
     from .trainer import set_seed
 
@@ -204,12 +204,13 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
     return data
 
 
-def _check_memory(model_cfg, device, batch: int) -> None:
+def _check_memory(model_cfg, device, batch: int, data) -> None:
     """Refuse a model whose training cannot fit in the device's memory, before anything is allocated:
     the kernel would kill the process partway (pages are only touched when written). What is counted
     is a lower bound: float32 weights, their gradients, Adam's two moments and the copies of the last
     good and the best epoch's (weights and moments), and the activations a training step of ``batch``
-    examples keeps for its backward pass. Processes sharing a host's CPUs (torchrun) share its memory."""
+    examples (this process's share; fewer where ``data`` have fewer) keeps for its backward pass.
+    Processes sharing a host's CPUs (torchrun) share its memory."""
     import torch
 
     from .models import build_model
@@ -228,6 +229,7 @@ def _check_memory(model_cfg, device, batch: int) -> None:
         raise VaekitError(f"the model has {n:,} parameters, and training them needs {state / 2**30:,.1f} GiB (weights, "
                           f"gradients, Adam's moments, copies of the best epoch's) {where}; use a smaller --latent-dim, "
                           "--hidden or --image-size")
+    batch = min(batch, len(data.splits["train"]))
     kept = _least_kept(model_cfg, batch)  # only near the limit the slower count (its first use takes ~1 s)
     if state + 32 * kept > have:
         kept = _kept_for_backward(model, batch)
@@ -316,7 +318,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
                     else "its scaling differs")
             raise VaekitError(f"--resume {run}: the data {data_cfg.name} changed since the run started ({what}); "
                               "resuming needs the same data")
-        _check_memory(model_cfg, device, min(train_cfg.batch_size // world.size, len(data.splits["train"])))
+        _check_memory(model_cfg, device, train_cfg.batch_size // world.size, data)
         return data
 
     data = distributed.agree(read_data, world, same=digest)  # an error on any process stops them all
