@@ -307,7 +307,7 @@ def test_sigma_with_scale_none_is_taken_where_the_likelihood_becomes_gaussian(tm
                  "--sigma", "4", *FAST)
     assert (result.exit_code == 0) == taken, result.output
     if not taken:
-        assert "--sigma 4.0 is the standard deviation of a VAE's Gaussian likelihood" in result.output
+        assert "lies in [0, 1], which with --scale none gives the Bernoulli one; add --likelihood gaussian" in result.output
 
 
 def test_the_python_api_takes_a_label_column_by_position(tmp_path):

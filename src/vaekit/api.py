@@ -193,6 +193,10 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
         in_unit = data.scaler.in_unit_range(data.x)
         if undecided:
             model_cfg.likelihood = "bernoulli" if in_unit else "gaussian"
+            if in_unit and model_cfg.sigma != ModelConfig.sigma:
+                raise VaekitError(f"--sigma {model_cfg.sigma} is for a Gaussian likelihood, and --data {data_cfg.name} "
+                                  "lies in [0, 1], which with --scale none gives the Bernoulli one; add --likelihood "
+                                  "gaussian or drop --sigma")
         if model_cfg.likelihood in UNIT_LIKELIHOODS and not in_unit:
             raise VaekitError(f"--data {data_cfg.name}: --likelihood {model_cfg.likelihood} needs data in [0, 1] but "
                               f"--scale {data_cfg.scale} does not map it there; use --likelihood gaussian or --scale minmax")
