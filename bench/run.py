@@ -205,7 +205,7 @@ def train_one(args) -> None:
     data = vaekit_data(x_train, x_test) if args.loop == "vaekit" else None
     # This VM's speed drifts from one minute to the next (other tenants of the host): the peaks just
     # before and after vaekit's training say whether the machine's matmul speed drifted with it
-    dtype = torch.bfloat16 if args.precision == "bf16" else torch.float32
+    dtype = torch.bfloat16 if args.precision == "bf16" and args.loop == "vaekit" else torch.float32  # the reference: fp32
     # both loops start warm alike: the same matmuls first (on a GPU they also load cuBLAS and its kernels)
     peak_before = matmul_peak(args.sizes["peak_n"], 3, device, dtype)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt  # of training and test evaluation alone
