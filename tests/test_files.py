@@ -332,7 +332,10 @@ def test_csv_string_labels(tmp_path):
     ("1,nan\n3,4\n", {}, ["NaN", "sample 0"]),
     ("1,2\n3,4\n", {"key": "x"}, ["key='x'", "--key"]),
     ("1,2\n3,4\n", {"image_size": 8}, ["--image-size"]),
-    ("a;b\n1;2\n", {}, ["line 1", "separated by ';', not commas", "save the file with commas"]),
+    ("a;b\n1;2\n", {}, ["line 2", "separated by ';', not commas", "save the file with commas"]),
+    # a header above a row of no numbers: the row is at fault, not the header
+    ("a,b,c\nx,y,z\n1,2,3\n", {}, ["line 2", "column 'a'", "'x'"]),
+    ("kind,a\ncat,x\n", {"label_column": "kind"}, ["line 2", "column 'a'", "'x'"]),
     ("1\t2\n3\t4\n", {}, ["separated by '\\t'"]),
 ])
 def test_csv_bad_input(tmp_path, text, options, words):

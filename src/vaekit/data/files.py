@@ -307,10 +307,12 @@ def header_names(row: list[str]) -> list[str]:
 def _has_header(first: list[str], second: list[str] | None = None) -> bool:
     """A header has a name above a number, or counts the columns (0, 1, ..., n - 1 or 1, ..., n: what
     pandas writes for unnamed columns) above a row that does not, or does so after an empty name (pandas'
-    row index, whatever the index holds); a lone row is a header when it has any name."""
+    row index, whatever the index holds); a lone row is a header when it has any name, and so is a row of
+    names alone (a second row with no number then gets the blame for it)."""
     if second is None:
         return not all(map(_is_number, first))
-    return (any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+    return (not any(map(_is_number, first))
+            or any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
             or (_counts_columns(first) and not _counts_columns(second))
             or (not first[0].strip() and _counts_columns(first[1:])))  # pandas' unnamed columns after its row index
 
