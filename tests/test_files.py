@@ -136,13 +136,36 @@ def npy_header(shape, dtype="<f8"):
     return header.getvalue()
 
 
-@pytest.mark.parametrize("shape", [(10**6, 10**6), (2**62, 4), (10**30,), (-1, 3)])
-def test_huge_or_bad_header_shape_does_not_allocate(tmp_path, shape):
+@pytest.mark.parametrize("shape, words", [
+    ((10**6, 10**6), ["cut short", "shape (1000000, 1000000) of float64 (8,000,000,000,000 bytes) and 64 bytes"]),
+    ((2**62, 4), ["cut short"]), ((10**30,), ["cut short"]), ((-1, 3), ["damaged header (shape (-1, 3))"])])
+def test_huge_or_bad_header_shape_does_not_allocate(tmp_path, shape, words):
     (tmp_path / "a.npy").write_bytes(npy_header(shape) + bytes(64))
-    expect_error(tmp_path / "a.npy", "NumPy")
+    expect_error(tmp_path / "a.npy", *words)
     with zipfile.ZipFile(tmp_path / "a.npz", "w") as archive:
         archive.writestr("x.npy", npy_header(shape) + bytes(64))
-    expect_error(tmp_path / "a.npz", "NumPy")
+    expect_error(tmp_path / "a.npz", "its array 'x' ", *words)
+
+
+def test_a_file_cut_short_says_so(tmp_path):
+    """A copy or download cut short: numpy said "mmap length is greater than file size" or "File is not a zip file"."""
+    x = np.zeros((100, 8), np.float32)
+    np.save(tmp_path / "a.npy", x)
+    whole = (tmp_path / "a.npy").read_bytes()
+    (tmp_path / "a.npy").write_bytes(whole[:-100])
+    expect_error(tmp_path / "a.npy", "is cut short", "(3,200 bytes) and 3,100 bytes follow it", "copy it again")
+    with zipfile.ZipFile(tmp_path / "b.npz", "w") as archive:  # a whole archive around a member cut short
+        archive.writestr("x.npy", whole[:-100])
+        archive.writestr("y.npy", whole)
+    expect_error(tmp_path / "b.npz", "its array 'x' is cut short")
+    np.savez(tmp_path / "c.npz", x=x, y=np.arange(100))
+    assert load_file(tmp_path / "c.npz").x.shape == (100, 8)
+    (tmp_path / "c.npz").write_bytes((tmp_path / "c.npz").read_bytes()[:-30])
+    expect_error(tmp_path / "c.npz", "not a whole .npz archive")
+    with zipfile.ZipFile(tmp_path / "d.npz", "w") as archive:  # the labels' array cut short
+        archive.writestr("x.npy", whole)
+        archive.writestr("y.npy", whole[:-100])
+    expect_error(tmp_path / "d.npz", "its array 'y' is cut short")
 
 
 def test_a_header_with_an_expression_says_so(tmp_path):

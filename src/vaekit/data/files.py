@@ -8,9 +8,11 @@ Every loader ends in the same canonical layout, so the rest of vaekit sees one o
 import csv
 import itertools
 import logging
+import math
 import os
 import re
 import warnings
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,22 +203,49 @@ def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> 
         # Python 2's makes it warn (advice for the file's writer, not the user)
         with np.errstate(over="ignore"), warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Reading `.npy` or `.npz` file required additional header")
-            data = np.load(path, mmap_mode="r", allow_pickle=False)  # mmap_mode checks the size in the header
-        if isinstance(data, np.ndarray):
-            return Loaded(data, None, None)
-        with data:
-            x_key, y_key = _npz_keys(path, data.files, key, label_column)
-            y, classes = _encode_labels(path, data[y_key]) if y_key else (None, None)
-            return Loaded(data[x_key], y, classes)
+            if magic == b"\x93NUMPY":
+                with open(path, "rb") as f:
+                    _check_size(path, f, path.stat().st_size)
+                return Loaded(np.load(path, mmap_mode="r", allow_pickle=False), None, None)
+            with np.load(path, allow_pickle=False) as data:
+                x_key, y_key = _npz_keys(path, data.files, key, label_column)
+                for name in {x_key, y_key} - {None}:
+                    member = f"{name}.npy" if f"{name}.npy" in data.zip.namelist() else name
+                    with data.zip.open(member) as f:
+                        _check_size(path, f, data.zip.getinfo(member).file_size, f"its array {name!r} ")
+                y, classes = _encode_labels(path, data[y_key]) if y_key else (None, None)
+                return Loaded(data[x_key], y, classes)
     except VaekitError:
         raise
     # numpy and zipfile raise many types on a corrupt file (ValueError, EOFError, BadZipFile,
     # zlib.error, tokenize.TokenError, MemoryError for a huge shape in a header, ...).
+    except zipfile.BadZipFile as exc:  # an .npz archive ends in its table of contents: the first part to go
+        raise _error(path, "is not a whole .npz archive (its end is missing or damaged)",
+                     "copy it again, or save it again with np.savez") from exc
     except Exception as exc:
         said = re.sub(r"<ast\.\w+ object at 0x[0-9a-f]+>", "an expression", str(exc))  # a header's 2**62: no plain value
         reason = f"{type(exc).__name__}: {said.split('. ')[0][:120]}"  # numpy's first sentence
         raise _error(path, f"is not a readable NumPy file ({reason})",
                      "save plain numeric arrays with np.save or np.savez") from exc
+
+
+def _check_size(path: Path, f, size: int, which: str = "") -> None:
+    """Refuse an .npy stream whose header promises more bytes than ``size`` holds (a file cut short) or a
+    negative dimension, before numpy says "mmap length is greater than file size" or "negative dimensions"."""
+    try:
+        read = {(1, 0): np.lib.format.read_array_header_1_0,
+                (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+        shape, _, dtype = read(f)
+    except Exception:  # a damaged header, or another version: np.load says what
+        return
+    if dtype.hasobject:  # np.load refuses it, naming pickles
+        return
+    if any(d < 0 for d in shape):
+        raise _error(path, f"{which}has a damaged header (shape {shape})", "save the array again with np.save or np.savez")
+    needed, held = math.prod(shape) * dtype.itemsize, size - f.tell()
+    if needed > held:
+        raise _error(path, f"{which}is cut short or damaged: its header says shape {shape} of {dtype} "
+                     f"({needed:,} bytes) and {held:,} bytes follow it", "copy it again, or save it again with np.save or np.savez")
 
 
 def _npz_keys(path: Path, names: list[str], key: str | None, label_key: str | int | None) -> tuple[str, str | None]:
