@@ -534,6 +534,9 @@ def test_grad_clip_limits_the_steps():
     (lambda c: c["train"].update(device="tpu"), "train.device tpu is not one of auto, cpu, cuda; retrain"),
     (lambda c: c["model"].update(input_shape=[1, 4, 10**12]), "model.input_shape [1, 4, 1000000000000] must be"),
     (lambda c: c["scaler"].update(shift=[0.0] * 64), "scaler.shift has 64 values for inputs of shape [1, 8, 8] (one per"),
+    (lambda c: c["scaler"].update(scale=1e-320), "scaler.scale and scaler.shift must be finite numbers that float32 holds"),
+    (lambda c: c["scaler"].update(scale=1e39), "scaler.scale and scaler.shift must be finite numbers that float32 holds"),
+    (lambda c: c["scaler"].update(shift=-1e39), "scaler.scale and scaler.shift must be finite numbers that float32 holds"),
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
     (lambda c: c["data"].update(binarize="static"), "data.binarize static is not a way to binarize: the only one is "
                                                     "dynamic; retrain or fix the file"),

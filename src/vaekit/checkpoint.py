@@ -23,6 +23,8 @@ import zipfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__
 from .config import FORMAT_VERSION, MAX_SIZE, SCALES, DataConfig, ModelConfig, TrainConfig, from_dict, shown_number, to_dict
 from .data.scaling import Scaler
@@ -491,6 +493,13 @@ def _scaler(data) -> Scaler:
     scale = data["scale"] if isinstance(data["scale"], list) else [data["scale"]]
     if not scale or 0 in scale:
         raise VaekitError("scaler.scale must be non-zero numbers; retrain or fix the file")
+    # the numbers the scaling computes in (float32, float64 for "wide" data) must hold them: 1e-320 is 0 in
+    # float32, dividing by it made NaNs that reached scikit-learn's PCA as a traceback
+    limits = np.finfo(np.float64 if data.get("wide") is True else np.float32)
+    shift = data["shift"] if isinstance(data["shift"], list) else [data["shift"]]
+    if not all(limits.tiny <= abs(v) <= limits.max for v in scale) or not all(abs(v) <= limits.max for v in shift):
+        raise VaekitError(f"scaler.scale and scaler.shift must be finite numbers that {limits.dtype} holds (a scale of at "
+                          f"least {limits.tiny:.3g} in size); retrain or fix the file")
     if not isinstance(data["clip"], bool) or not isinstance(data.get("wide", False), bool) or data["kind"] not in SCALER_KINDS:
         raise VaekitError(f"scaler.clip and scaler.wide must be true/false and scaler.kind one of {', '.join(SCALER_KINDS)}; "
                           "retrain or fix the file")
