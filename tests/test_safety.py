@@ -538,6 +538,10 @@ def test_grad_clip_limits_the_steps():
     (lambda c: c["scaler"].update(scale=1e39), "scaler.scale and scaler.shift must be finite numbers that float32 holds"),
     (lambda c: c["scaler"].update(shift=-1e39), "scaler.scale and scaler.shift must be finite numbers that float32 holds"),
     (lambda c: c.update(format_version="1"), 'format_version "1" must be an integer'),
+    (lambda c: c.update(split={"train": "1437"}), "split must map train, val and test to their numbers of examples"),
+    (lambda c: c.update(split={"train": 1, "val": 0, "test": -1}), "split must map train, val and test to their numbers of examples"),
+    (lambda c: c.update(data_digest=12345), "data_digest must be hex digits"),
+    (lambda c: c.update(data_digest="not a digest"), "data_digest must be hex digits"),
     (lambda c: c["data"].update(binarize="static"), "data.binarize static is not a way to binarize: the only one is "
                                                     "dynamic; retrain or fix the file"),
     (lambda c: c["data"].update(scale="log"), "data.scale log is not one of minmax, standard, none; retrain"),

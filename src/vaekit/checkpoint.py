@@ -170,6 +170,13 @@ def _check_ranges(config: dict) -> None:
     columns = config.get("columns")
     if columns is not None and len(columns) != math.prod(shape):
         raise VaekitError(f"columns has {len(columns)} names for inputs of shape {list(shape)}; retrain or fix the file")
+    # what --resume and evaluate compare with the data as they are now: damaged, they are no evidence of changed data
+    split, saved = config.get("split"), config.get("data_digest")
+    if split is not None and not (isinstance(split, dict) and set(split) == {"train", "val", "test"} and all(
+            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in split.values())):
+        raise VaekitError("split must map train, val and test to their numbers of examples; retrain or fix the file")
+    if saved is not None and not (isinstance(saved, str) and re.fullmatch(r"[0-9a-f]{16,64}", saved)):
+        raise VaekitError("data_digest must be hex digits (of the SHA-256 of the data); retrain or fix the file")
 
 
 def load_run(run: Path, device: str = "cpu"):
