@@ -199,10 +199,29 @@ def test_denoise_is_seeded_and_leaves_the_global_rng_alone():
     np.testing.assert_array_equal(noisy, m.denoise(DIGITS[:8], "gaussian:0.5", seed=1)[0])
 
 
+def test_flat_and_channel_free_images_take_the_models_shape():
+    m = untrained()
+    z = m.encode(DIGITS[:4])
+    np.testing.assert_array_equal(m.encode(DIGITS[:4].reshape(4, 64)), z)
+    np.testing.assert_array_equal(m.encode(DIGITS[:4].reshape(4, 8, 8)), z)  # grey images without their channel axis
+
+
+def test_channels_last_images_take_the_models_shape():
+    """(N, H, W, C), as Pillow and matplotlib hold images, has as many values as (N, C, H, W): reshaped, it was
+    noise; it is read as a .npy file of them is."""
+    m = untrained(model="ae", shape=(3, 4, 4))
+    x = np.random.default_rng(0).random((2, 3, 4, 4), dtype=np.float32)
+    z = m.encode(x)
+    np.testing.assert_array_equal(m.encode(x.transpose(0, 2, 3, 1)), z)
+    np.testing.assert_array_equal(m.encode(torch.from_numpy(x).permute(0, 2, 3, 1)), z)
+
+
 @pytest.mark.parametrize("call,message", [
     (lambda m: m.encode(np.zeros((3, 65))), "input has shape (3, 65) but the model expects (N, 1, 8, 8) or (N, 64)"),
     (lambda m: m.reconstruct(np.zeros((3, 1, 9, 9))), "expects (N, 1, 8, 8)"),
     (lambda m: m.encode(np.zeros(64)), "input has shape (64,)"),
+    (lambda m: m.encode(np.zeros((3, 4, 16))), "input has shape (3, 4, 16) but the model expects (N, 1, 8, 8) or (N, 64)"),
+    (lambda m: m.encode(np.zeros((3, 2, 4, 8))), "input has shape (3, 2, 4, 8)"),  # as many values, read as an image: noise
     (lambda m: m.encode(np.zeros((0, 64))), "no examples"),
     (lambda m: m.encode([["a"] * 64]), "not numbers"),
     (lambda m: m.decode(np.zeros((2, 4))), "latents have shape (2, 4) but the model expects (N, 3)"),

@@ -267,8 +267,9 @@ class Trained:
     def examples(self, x):
         """Check x against the model's input shape; -> x (never copied) shaped (N, *input_shape).
 
-        Flat examples (N, C * H * W) of an image model, and images of a model of vectors with as
-        many features, take the model's shape."""
+        Flat examples (N, C * H * W) of an image model, grey images (N, H, W), channels-last images
+        (N, H, W, C) (as a .npy file may hold them), and images of a model of vectors with as many
+        features, take the model's shape."""
         import torch
 
         if isinstance(x, torch.Tensor):
@@ -283,7 +284,13 @@ class Trained:
         expected = f"(N, {', '.join(map(str, shape))})"
         if not numeric:
             raise VaekitError(f"input has dtype {x.dtype}, not numbers; the model expects numbers shaped {expected}")
-        if given[1:] != shape and not (x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape)):
+        if len(shape) == 3 and given[1:] == (*shape[1:], shape[0]) != shape:  # channels last, as files may hold them
+            x = x.transpose(0, 3, 1, 2) if isinstance(x, np.ndarray) else x.permute(0, 3, 1, 2)  # a view
+            given = tuple(x.shape)
+        # the model's shape, flat examples, images for a model of vectors, grey images without their channel axis;
+        # never another image shape of as many values ((N, 4, 16) for 8x8): reshaped, they would be noise
+        same_size = x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape)
+        if given[1:] != shape and not (same_size and (x.ndim == 2 or len(shape) == 1 or given[1:] == shape[1:])):
             flat = "" if len(shape) == 1 else f" or (N, {math.prod(shape)})"
             raise VaekitError(f"input has shape {given} but the model expects {expected}{flat}; pass data shaped like the training data")
         if len(x) == 0:
