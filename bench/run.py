@@ -39,7 +39,7 @@ from vaekit.data.scaling import Scaler
 from vaekit.errors import VaekitError
 from vaekit.fileio import write_json
 from vaekit.models import build_model
-from vaekit.trainer import Batches, evaluate, fit, set_seed
+from vaekit.trainer import Batches, fit, mean_logs, set_seed
 from vaekit.trained import Trained
 
 HERE = Path(__file__).resolve().parent
@@ -147,7 +147,7 @@ def train_vaekit(arch: str, data: Data, epochs: int, seed: int, device: torch.de
     fit(model, data, cfg, device=device, verbose=False)
     seconds = time.perf_counter() - start
     n_train = len(data.splits["train"])
-    test = evaluate(model, Batches(data, device), data.splits["test"])
+    test = mean_logs(model, Batches(data, device), data.splits["test"])
     return model, {"seconds": seconds, "samples_per_s": epochs * n_train / seconds, "test_neg_elbo": test["neg_elbo"]}
 
 

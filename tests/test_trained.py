@@ -66,12 +66,12 @@ def test_inputs_may_be_flat_tensors_or_lists(vae):
 def test_score_matches_the_training_loss_terms(vae, digits_run):
     from vaekit.config import DataConfig
     from vaekit.data.datasets import load_data
-    from vaekit.trainer import Batches, evaluate
+    from vaekit.trainer import Batches, mean_logs
 
     cfg = vae.config
     data = load_data(DataConfig(), seed=cfg["cfg_train"].seed, val_fraction=cfg["cfg_train"].val_fraction,
                      test_fraction=cfg["cfg_train"].test_fraction, scaler=vae.scaler)
-    logs = evaluate(vae.module, Batches(data, torch.device("cpu")), data.splits["test"])
+    logs = mean_logs(vae.module, Batches(data, torch.device("cpu")), data.splits["test"])
     scores = vae.score(data.part("test"), samples=64)
     assert set(scores) == {"mse", "recon", "kl", "neg_elbo", "outside"}  # digits: min-max scaled
     assert scores["kl"].mean() == pytest.approx(logs["kl"], rel=1e-4)  # closed form: exact

@@ -429,10 +429,10 @@ def write_summary(run: Path, model, data, history, device, seconds: float, binar
     from .checkpoint import SUMMARY
     from .fileio import write_json
     from .models import VAE
-    from .trainer import Batches, evaluate
+    from .trainer import Batches, mean_logs
 
     batches, test_idx = Batches(data, device, binarize), data.splits["test"]
-    test = evaluate(model, batches, test_idx, seed=0)  # binarized: the draw `vaekit evaluate` scores
+    test = mean_logs(model, batches, test_idx, seed=0)  # binarized: the draw `vaekit evaluate` scores
     summary = {
         **{f"test_{k}": v for k, v in test.items()},
         "epochs_trained": len(history.records),

@@ -170,7 +170,7 @@ class Batches:
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: int | None = None) -> dict[str, float]:
+def mean_logs(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: int | None = None) -> dict[str, float]:
     """Mean of the model's logs over the examples ``idx``, in eval mode (no corruption, full KL weight);
     ``seed``: see ``Batches.over``."""
     was_training = model.training
@@ -260,7 +260,7 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
         if cfg.on_nan == "skip":
             record["skipped_batches"] = len(skipped)
         if len(val_idx):
-            val_logs = _evaluate(model, batches, val_idx, cfg.seed, world)
+            val_logs = _val_logs(model, batches, val_idx, cfg.seed, world)
             if not all(math.isfinite(v) for v in val_logs.values()):  # finite but diverged weights (--on-nan skip)
                 _restore(model, optimizer, good_state)
                 history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, history, restore_best,
@@ -433,9 +433,9 @@ def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history
     return f"{what} became non-finite in {where}; kept the weights of epoch {kept}; {advice}"
 
 
-def _evaluate(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
+def _val_logs(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
     """Validation logs: rank 0 computes them (forward only, a fraction of an epoch) and shares them."""
-    return distributed.from_main(evaluate(model, batches, idx, seed) if world.main else None, world)
+    return distributed.from_main(mean_logs(model, batches, idx, seed) if world.main else None, world)
 
 
 def _rng_state(generator: torch.Generator) -> dict:
