@@ -212,6 +212,19 @@ def test_diverged_run_says_so_without_python_warnings(tmp_path):
     assert "collapse_warning" not in json.loads((tmp_path / "r" / "summary.json").read_text())
 
 
+@pytest.mark.parametrize("size", [1e3, 1e20])
+def test_unscaled_large_data_that_diverge_are_told_to_scale(tmp_path, size):
+    """--scale none on values of 1e3 overflows a VAE's exp(log-variance): the advice was a lower --lr; on 1e20 the
+    summary's PSNR raised 'math domain error' after the weights were saved as finished."""
+    np.save(tmp_path / "big.npy", np.random.default_rng(0).random((50, 10)) * size)
+    result = run("train", "--data", str(tmp_path / "big.npy"), "--scale", "none", "--epochs", "1", "--hidden", "8",
+                 "--latent-dim", "2", "-q", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1, result.output
+    assert "the data were left as they are (--scale none) and reach " in result.output
+    assert "give --scale standard or --scale minmax; else try a lower --lr" in result.output
+    assert (tmp_path / "r" / "summary.json").is_file() and (tmp_path / "r" / "report.html").is_file()
+
+
 @pytest.mark.parametrize("schedule, warning", [
     (["--kl-warmup", "1", "--kl-cycles", "2"], "--kl-warmup 1 --kl-cycles 2 spans 4 epochs, and --epochs 3 ends it in cycle 2"),
     (["--kl-warmup", "4"], "--kl-warmup 4 is longer than --epochs 3: the KL weight reaches only 75% of its full value"),

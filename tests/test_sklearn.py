@@ -123,6 +123,24 @@ def test_divergence_warns_with_the_estimators_own_advice():
     assert "became non-finite" in message and message.endswith("try a lower lr (now 1e+08)") and "--" not in message
 
 
+def test_unscaled_large_x_that_diverges_is_told_to_scale():
+    with pytest.warns(ConvergenceWarning) as record:
+        VAETransformer(**TINY, scale="none", random_state=0).fit(X[:50] * 1e3)
+    message = str(record[0].message)
+    assert "became non-finite" in message and "give scale='standard' or scale='minmax' (X reaches 1.6e+04 in size), " \
+        "or try a lower lr" in message and "--" not in message
+
+
+@pytest.mark.parametrize("scale", ["standard", "none"])
+def test_x_too_large_to_scale_is_refused(scale):
+    """X of 1e200 trained to NaN codes behind a 'try a lower lr' warning; the file loader refuses beyond 1e30."""
+    with pytest.raises(ValueError, match=r"X has values beyond \+-1e\+30, too large to scale in float32"):
+        VAETransformer(**TINY, scale=scale).fit(X[:20] * 1e200)
+    vae = VAETransformer(**TINY, scale=scale).fit(X[:20])
+    with pytest.raises(ValueError, match="X has values beyond"):
+        vae.transform(X[:2] * 1e200)
+
+
 def test_more_epochs_train_on_instead_of_going_back():
     """The estimator keeps the weights after its last epoch, even where an earlier epoch's running
     training loss was lower (a large lr makes it bounce): 8 epochs are not 4 epochs."""

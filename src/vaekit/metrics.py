@@ -153,7 +153,8 @@ def reconstruction(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dic
                 bce += -(xb * p.log() + (1 - xb) * (1 - p).log()).flatten(1).sum(1).sum().item()
     mse = sq / x.numel()
     data_range = 1.0 if in_unit_range else (x.max() - x.min()).item()
-    result = {"mse": mse, "psnr_db": 10 * math.log10(data_range**2 / max(mse, 1e-12))}
+    ratio = data_range**2 / max(mse, 1e-12)  # 0 where squares overflowed float32 (raw data of 1e20: mse inf)
+    result = {"mse": mse, "psnr_db": math.nan if math.isnan(mse) else 10 * math.log10(ratio) if ratio else -math.inf}
     if in_unit_range:
         result["bce"] = bce / len(x)
     return result

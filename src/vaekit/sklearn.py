@@ -30,6 +30,16 @@ from .errors import VaekitError, python_spelling
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
 
 
+def _in_range(X: np.ndarray) -> np.ndarray:
+    """X, unless it holds values so large that scaling them overflows float32 (the files' limit)."""
+    from .data.files import TOO_LARGE
+
+    if X.size and np.abs(X).max() > TOO_LARGE:
+        raise ValueError(f"X has values beyond +-{TOO_LARGE:.0e}, too large to scale in float32; rescale them first "
+                         "(divide by a power of ten)")
+    return X
+
+
 class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     """What both estimators share; subclasses say which model (``_model_name``) and its extra parameters."""
 
@@ -41,7 +51,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         from .models import build_model
         from .trainer import fit, resolve_device
 
-        X = validate_data(self, X, dtype=FLOATS)
+        X = _in_range(validate_data(self, X, dtype=FLOATS))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         shape = self._input_shape(X.shape[1])
         with _as_value_error():
@@ -58,8 +68,11 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             # the weights after the last epoch: with no held-out data there is no better epoch to go back to
             history = fit(module, data, train_cfg, device=device, verbose=bool(self.verbose), restore_best=False)
         if history.stopped == "diverged":  # the trainer's advice names command-line options: give the estimator's
-            what = history.message.rsplit("; try ", 1)[0]
-            warnings.warn(f"{type(self).__name__}: {what}; try a lower lr (now {self.lr:g})", ConvergenceWarning, stacklevel=2)
+            what = "; ".join(history.message.split("; ")[:2])  # what went non-finite, and which weights were kept
+            advice = f"try a lower lr (now {self.lr:g})"
+            if "(--scale none)" in history.message:
+                advice = f"give scale='standard' or scale='minmax' (X reaches {np.abs(X).max():.3g} in size), or {advice}"
+            warnings.warn(f"{type(self).__name__}: {what}; {advice}", ConvergenceWarning, stacklevel=2)
         self.module_ = module.eval()
         self.scaler_ = data.scaler
         self.history_ = history.records
@@ -128,7 +141,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def _validate(self, X):
         check_is_fitted(self)
-        return validate_data(self, X, dtype=FLOATS, reset=False)
+        return _in_range(validate_data(self, X, dtype=FLOATS, reset=False))
 
     def _trained(self):
         from .trained import Trained

@@ -254,7 +254,7 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
         if train_logs is None:
             _restore(model, optimizer, good_state)
             history.stopped, history.message = "diverged", _diverged(epoch, bad, len(skipped) == n_batches, cfg, history,
-                                                                     restore_best)
+                                                                     restore_best, data)
             break
         record = {"epoch": epoch, **{f"train_{k}": v for k, v in train_logs.items()}}
         if cfg.on_nan == "skip":
@@ -264,7 +264,7 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
             if not all(math.isfinite(v) for v in val_logs.values()):  # finite but diverged weights (--on-nan skip)
                 _restore(model, optimizer, good_state)
                 history.stopped, history.message = "diverged", _diverged(epoch, 0, False, cfg, history, restore_best,
-                                                                         "the validation loss")
+                                                                         data, "the validation loss")
                 break
             record.update({f"val_{k}": v for k, v in val_logs.items()})
         record["seconds"] = time.perf_counter() - start
@@ -421,16 +421,24 @@ def _finite(loss: torch.Tensor, norm: torch.Tensor, world: World) -> bool:
 
 
 def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history: History, restore_best: bool,
-              what: str = "the loss or its gradient") -> str:
+              data: Data, what: str = "the loss or its gradient") -> str:
     # what fit ends on: the best epoch's weights, else (or without restore_best) the last good ones
     kept = history.best_epoch if restore_best and history.best_epoch else epoch - 1
     skippable = cfg.on_nan == "stop" and bad  # skipping helps only where one batch was found bad
     advice = f"try a lower --lr (now {cfg.lr:g}), --grad-clip 1.0" + (" or --on-nan skip" if skippable else "")
+    if data.scaler.kind == "none" and (size := _largest(data.x)) > 10:  # a raw 1e3 overflows a VAE's exp(log-variance)
+        advice = (f"the data were left as they are (--scale none) and reach {size:.3g} in size, which overflows the "
+                  f"model's activations: give --scale standard or --scale minmax; else {advice}")
     if all_skipped:
         return (f"every batch of epoch {epoch} had a non-finite loss or gradient; kept the weights of epoch "
                 f"{kept}; check the data for NaN or inf values, or {advice}")
     where = f"epoch {epoch}, batch {bad}" if bad else f"epoch {epoch}"
     return f"{what} became non-finite in {where}; kept the weights of epoch {kept}; {advice}"
+
+
+def _largest(x: np.ndarray, rows: int = 4096) -> float:
+    """The largest magnitude in ``x``, a slice at a time (a memmap is never read whole)."""
+    return max(float(np.abs(x[i:i + rows]).max()) for i in range(0, len(x), rows))
 
 
 def _val_logs(model, batches: Batches, idx: np.ndarray, seed: int, world: World) -> dict[str, float]:
