@@ -342,6 +342,25 @@ def test_csv_string_labels(tmp_path):
     assert load_file(tmp_path / "b.csv", label_column=2).classes == ["cat", "dog"]
 
 
+def test_sparse_label_numbers_are_class_names(tmp_path):
+    """Ids as labels (0, 10^6, 2 * 10^6) made a cvae of 2,000,001 classes ("out of memory") and a probe classifier with
+    as many outputs; dense class numbers stay as they are."""
+    (tmp_path / "a.csv").write_text("a,b,label\n1,2,1000000\n3,4,0\n5,6,2000000\n7,8,0\n")
+    data = load_file(tmp_path / "a.csv", label_column="label")
+    assert data.y.tolist() == [1, 0, 2, 0] and data.classes == ["0", "1000000", "2000000"]
+    np.savez(tmp_path / "b.npz", x=np.zeros((3, 2)), y=np.array([0, 9, 3]))
+    data = load_file(tmp_path / "b.npz")
+    assert data.y.tolist() == [0, 9, 3] and data.classes is None
+
+
+def test_bytes_labels_are_names(tmp_path):
+    np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)), y=np.array([b"dog", b"cat", b"dog"]))
+    data = load_file(tmp_path / "a.npz")
+    assert data.y.tolist() == [1, 0, 1] and data.classes == ["cat", "dog"]
+    np.savez(tmp_path / "b.npz", x=np.zeros((2, 2)), y=np.array([b"\xff", b"a"]))
+    expect_error(tmp_path / "b.npz", "labels of bytes that are not UTF-8 text")
+
+
 @pytest.mark.parametrize("text, options, words", [
     ("", {}, ["no rows"]),
     ("\n\n", {}, ["no rows"]),
@@ -359,6 +378,7 @@ def test_csv_string_labels(tmp_path):
     # a header above a row of no numbers: the row is at fault, not the header
     ("a,b,c\nx,y,z\n1,2,3\n", {}, ["line 2", "column 'a'", "'x'"]),
     ("kind,a\ncat,x\n", {"label_column": "kind"}, ["line 2", "column 'a'", "'x'"]),
+    ("a,kind\n1,cat\n2, \n3,\n", {"label_column": "kind"}, ["2 empty labels (the first in sample 1)", "fill them in"]),
     ("1\t2\n3\t4\n", {}, ["separated by '\\t'"]),
 ])
 def test_csv_bad_input(tmp_path, text, options, words):

@@ -171,8 +171,16 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
 
 
 def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
-    """Labels as int64 class indices, plus the sorted class names when they were names."""
+    """Labels as int64 class indices, plus the sorted class names when they were names (or sparse numbers)."""
+    if labels.dtype.kind == "S":  # bytes, as np.savez keeps Python 2's or h5py's strings
+        try:
+            labels = np.char.decode(labels, "utf-8")
+        except UnicodeDecodeError:
+            raise _error(path, "has labels of bytes that are not UTF-8 text", "save them as str or as numbers") from None
     if labels.dtype.kind == "U":
+        if (blank := np.char.strip(labels) == "").any():  # "" was a class of its own
+            raise _error(path, f"has {int(blank.sum())} empty labels (the first in sample {int(np.argmax(blank))})",
+                         "fill them in, or leave those examples out")
         try:
             labels = labels.astype(np.float64)
         except ValueError:  # names, not numbers
@@ -185,6 +193,9 @@ def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str
     whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < 2**31)
     if not whole.all():
         raise _error(path, "labels must be whole numbers >= 0 or class names", "fix the label values")
+    numbers, y = np.unique(values.astype(np.int64), return_inverse=True)
+    if numbers[-1] + 1 > max(2 * len(numbers), 256):  # ids, not class numbers: 0, 10^6 and 2 * 10^6 are 3 classes
+        return y.reshape(-1).astype(np.int64), [str(v) for v in numbers]
     return values.astype(np.int64), None
 
 
