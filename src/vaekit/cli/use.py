@@ -391,6 +391,8 @@ def _read_latents(path: str, out):
 
     import numpy as np
 
+    from ..data.files import is_number
+
     p = Path(path)
     if not p.is_file():
         raise VaekitError(f"{path}: no such file; pass codes written by `vaekit encode -o z.npy`")
@@ -405,8 +407,9 @@ def _read_latents(path: str, out):
         if p.suffix.lower() == ".csv":
             with open(p, newline="") as f:
                 first = f.readline()
-            header = any(c.isalpha() and c not in "eE" for c in first) or "nan" in first.lower()
-            names = [name.strip() for name in next(csv.reader([first]))] if header else []
+            cells = next(csv.reader([first]), [])
+            header = not all(map(is_number, cells))  # a row of inf or nan is a row of codes, which the check refuses
+            names = [name.strip() for name in cells] if header else []
             # encode's index and label columns say which example a row is; they are no part of the code
             codes = [i for i, name in enumerate(names) if name not in ("index", "label")] or None
             with warnings.catch_warnings():  # an empty file: numpy warns, and the line below says it

@@ -273,7 +273,7 @@ def _npz_keys(path: Path, names: list[str], key: str | None, label_key: str | in
     return key, label_key
 
 
-def _is_number(cell: str) -> bool:
+def is_number(cell: str) -> bool:
     """Whether a CSV cell parses as a number."""
     try:
         float(cell)
@@ -350,9 +350,9 @@ def _has_header(first: list[str], second: list[str] | None = None) -> bool:
     row index, whatever the index holds); a lone row is a header when it has any name, and so is a row of
     names alone (a second row with no number then gets the blame for it)."""
     if second is None:
-        return not all(map(_is_number, first))
-    return (not any(map(_is_number, first))
-            or any(not _is_number(a) and _is_number(b) for a, b in zip(first, second))
+        return not all(map(is_number, first))
+    return (not any(map(is_number, first))
+            or any(not is_number(a) and is_number(b) for a, b in zip(first, second))
             or (_counts_columns(first) and not _counts_columns(second))
             or (not first[0].strip() and _counts_columns(first[1:])))  # pandas' unnamed columns after its row index
 
@@ -390,7 +390,7 @@ def _parse_row(path: Path, line: int, row: list[str], columns: list[str], skip: 
     try:
         return np.array(_kept(row, skip), dtype=np.float64)
     except ValueError:
-        column = next(i for i, cell in enumerate(row) if i not in skip and not _is_number(cell))
+        column = next(i for i, cell in enumerate(row) if i not in skip and not is_number(cell))
         separator = next((c for c in ";\t|" if c in row[column]), None)
         if separator is not None:
             raise _error(path, f"line {line}: {row[column][:40]!r} has values separated by {separator!r}, not commas",
