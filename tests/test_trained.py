@@ -259,6 +259,34 @@ def test_a_fractional_label_is_refused(call, message):
     np.testing.assert_array_equal(m.encode(DIGITS[:3], [1.0, 2, 3]), m.encode(DIGITS[:3], [1, 2, 3]))  # whole floats are numbers
 
 
+@pytest.mark.parametrize("call,message", [
+    (lambda m: m.decode(np.zeros((3, 3)), "bird"), "label 'bird' is not a class of this model; its classes are cat, dog"),
+    (lambda m: m.reconstruct(DIGITS[:5], np.zeros((5, 2), int)), "labels of shape (5, 2) and type int64; pass one"),
+    (lambda m: m.encode(DIGITS[:2], 1), "1 labels for 2 examples"),
+    (lambda m: m.generate(2, labels=[[0, 1]]), "labels of shape (1, 2) and type int64; pass one class number or name"),
+    (lambda m: m.generate(2, labels=[None, 1]), "label nan is not a class number"),
+])
+def test_labels_torch_cannot_take_are_one_clear_error(call, message):
+    """They raised torch's TypeError "new(): invalid data type 'str'" and "Tensors must have same number of dimensions"."""
+    m = untrained("cvae", n_classes=2)
+    m.config["classes"] = ["cat", "dog"]
+    with pytest.raises(VaekitError) as e:
+        call(m)
+    assert message in str(e.value)
+
+
+def test_labels_may_be_the_runs_class_names():
+    m = untrained("cvae", n_classes=2)
+    m.config["classes"] = ["cat", "dog"]
+    z = np.zeros((3, 3))
+    np.testing.assert_array_equal(m.decode(z, ["dog", "cat", "dog"]), m.decode(z, [1, 0, 1]))
+    np.testing.assert_array_equal(m.decode(z, "dog"), m.decode(z, 1))
+    np.testing.assert_array_equal(m.decode(z, np.array([b"dog"] * 3)), m.decode(z, 1))
+    np.testing.assert_array_equal(m.reconstruct(DIGITS[:2], ["cat", "dog"]), m.reconstruct(DIGITS[:2], [0, 1]))
+    np.testing.assert_array_equal(m.generate(2, labels="dog", seed=0), m.generate(2, labels=1, seed=0))
+    np.testing.assert_array_equal(m.decode(z, ["1", "0", "1"]), m.decode(z, [1, 0, 1]))  # numbers as text
+
+
 @pytest.mark.parametrize("size", [0, -1, 2.5, True, "64"])
 def test_load_checks_the_batch_size(digits_run, size):
     with pytest.raises(VaekitError, match=f"batch_size={size!r} must be a positive integer"):

@@ -135,7 +135,7 @@ class Trained:
         """
         z = self._latents(z)
         if y is not None:
-            y = self.module.sample_labels(len(z), y, None).cpu().numpy()  # checked, one per code
+            y = self.module.sample_labels(len(z), self._label_values(y), None).cpu().numpy()  # checked, one per code
         return self._collect(len(z), (self._decode(zb, yb) for zb, yb in self._latent_batches(z, y)))
 
     @_spelled
@@ -162,7 +162,7 @@ class Trained:
         if labels is None and self.conditional:
             labels = np.arange(n) % self.model_cfg.n_classes
         if labels is not None:
-            labels = self.module.sample_labels(n, labels, None)  # checked, one per sample
+            labels = self.module.sample_labels(n, self._label_values(labels), None)  # checked, one per sample
         noise = _RowNoise(self._generator(seed), (self.latent_dim,), torch.randn)
         starts = range(0, n, self.batch_size)
         parts = (self._decode(temperature * noise.take(min(self.batch_size, n - i)),
@@ -318,12 +318,13 @@ class Trained:
         import torch
 
         y = y if self.conditional else None  # other models ignore labels
-        if y is not None and len(y) != len(x):
-            raise VaekitError(f"{len(y)} labels for {len(x)} examples; pass one label per example")
         if y is not None:
             from .models.cvae import class_numbers
 
-            y = class_numbers(torch.as_tensor(_numpy(y)), self.model_cfg.n_classes, "label",
+            y = self._label_values(y)
+            if y.ndim != 1 or len(y) != len(x):
+                raise VaekitError(f"{y.size} labels for {len(x)} examples; pass one label per example")
+            y = class_numbers(torch.as_tensor(y), self.model_cfg.n_classes, "label",
                               "pass labels numbered as in its training data").numpy()
         clipped = 0
         for start in range(0, len(x), self.batch_size):
@@ -344,6 +345,25 @@ class Trained:
                 "data and were clipped to it (" + ("min-max scaling is fitted on those data alone" if self.scaler.kind ==
                                                    "minmax" else "its likelihood is a density on [0, 1] only")
                 + "), so outliers there look less unusual than they are; score counts them per example (outside)")
+
+    def _label_values(self, y) -> np.ndarray:
+        """Labels as given (one, or one per example) with names of the run's classes turned into their
+        numbers, for ``class_numbers`` to check; names it does not know and shapes it cannot use are refused."""
+        a = _numpy(y)
+        if a.dtype.kind in "USO":
+            try:
+                a = a.astype(np.float64)  # numbers as text or objects
+            except (TypeError, ValueError):
+                classes = self.config.get("classes") or []
+                names = [v.decode() if isinstance(v, bytes) else str(v) for v in a.reshape(-1).tolist()]
+                if unknown := [v for v in names if v not in classes]:
+                    known = (f"its classes are {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''}" if classes
+                             else "labels are class numbers (0 for the first class)")
+                    raise VaekitError(f"label {unknown[0]!r} is not a class of this model; {known}") from None
+                a = np.array([classes.index(v) for v in names]).reshape(a.shape)
+        if a.dtype.kind not in "biuf" or a.ndim > 1:
+            raise VaekitError(f"labels of shape {a.shape} and type {a.dtype}; pass one class number or name per example")
+        return a
 
     def _latent_batches(self, z, y=None):
         import torch
