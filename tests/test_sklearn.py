@@ -114,6 +114,8 @@ def test_sample_checks_n_samples():
     vae = VAETransformer(**TINY).fit(X[:20])
     with pytest.raises(ValueError, match="n_samples=0 must be a positive integer"):
         vae.sample(0)
+    with pytest.raises(ValueError, match="n_samples=1000000000000 must be a positive integer, at most"):
+        vae.sample(10**12)  # the model's own check named it n=
 
 
 def test_divergence_warns_with_the_estimators_own_advice():

@@ -24,7 +24,9 @@ def untrained(model="vae", shape=(1, 8, 8), scaler=Scaler(0.0, 16.0, True, "minm
     """A Trained around fresh weights: enough for shapes, batching and errors, no training needed."""
     torch.manual_seed(0)
     cfg = ModelConfig(model=model, input_shape=shape, latent_dim=3, hidden=(16,), **cfg).validate()
-    return Trained(build_model(cfg).eval(), {"cfg_model": cfg, "cfg_scaler": scaler})
+    m = Trained(build_model(cfg).eval(), {"cfg_model": cfg, "cfg_scaler": scaler})
+    m.python_spelling = True  # as vaekit.load's: errors name arguments as Python passes them
+    return m
 
 
 @pytest.fixture(scope="module")
@@ -375,6 +377,8 @@ def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tm
         "latent_dim=0 must be a positive integer; try latent_dim=16")
     assert python_spelling("--label needs a cvae; drop --sample/--with-logvar") == "label needs a cvae; drop sample/with_logvar"
     assert python_spelling("--lr -1.0 must be; run `vaekit train --resume r`") == "lr=-1.0 must be; run `vaekit train --resume r`"
+    assert python_spelling("-n 0 must be; --steps 1 too") == "n=0 must be; steps=1 too"
+    assert python_spelling("own settings (--device aside); drop --lr") == "own settings (device aside); drop lr"  # was device=aside);
     with pytest.raises(VaekitError, match=r"^device=gpu is not one of auto, cpu, cuda") as e:
         vaekit.load(digits_run, device="gpu")
     assert "--" not in str(e.value)

@@ -348,13 +348,14 @@ def test_generate_from_an_ae_warns(dae, tmp_path):
 
 
 def test_generate_errors(vae, tmp_path):
-    fails("generate", vae, "-n", "0", "-o", tmp_path / "g.png", message="n=0 must be a positive integer")
+    fails("generate", vae, "-n", "0", "-o", tmp_path / "g.png", message="error: -n 0 must be a positive integer")  # as typed
+    fails("generate", vae, "--temperature", "nan", "-o", tmp_path / "g.png", message="error: --temperature nan must be")
     fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="temperature=-1.0")
     # torch's "Maximum allowed dimension exceeded" before
     fails("generate", vae, "-n", 10**21, "-o", tmp_path / "g.png", message="n=1000000000000000000000 must be a "
                                                                            "positive integer, at most 2147483647")
     fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", 10**21, "-o", tmp_path / "g.png",
-          message="steps=1000000000000000000000 must be an integer from 2 to 2147483647")
+          message="--steps 1000000000000000000000 must be an integer from 2 to 2147483647")
     fails("generate", vae, "-o", tmp_path / "g.csv.gz", message="unknown output type .gz")
     fails("generate", tmp_path / "nowhere", "-o", tmp_path / "g.png", message="no such run folder")
     fails("generate", vae / "config.json", "-o", tmp_path / "g.png",
@@ -378,7 +379,7 @@ def test_interpolate(vae, tmp_path):
 def test_interpolate_errors(vae, dae, tmp_path):
     fails("interpolate", vae, "digits", "--pairs", "0:1797", "-o", tmp_path / "s.png", message="example 1797 is out of range")
     fails("interpolate", vae, "digits", "--pairs", "0-1", "-o", tmp_path / "s.png", message="is not i:j")
-    fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", "1", "-o", tmp_path / "s.png", message="steps=1")
+    fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", "1", "-o", tmp_path / "s.png", message="--steps 1 must be")
     fails("interpolate", dae, "digits", "--pairs", "0:1", "--slerp", "-o", tmp_path / "s.png", message="drop --slerp")
     fails("interpolate", vae, "digits", "-o", tmp_path / "s.png", message="--pairs")
 

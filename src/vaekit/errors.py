@@ -29,11 +29,12 @@ def python_spelling(message: str) -> str:
 
     def option(match: re.Match) -> str:
         name, value = match[1].replace("-", "_"), match[2]
-        return f"{name} {value}" if value in _NOT_VALUES else f"{name}={value}"
+        return f"{name} {value}" if value.rstrip(");,.") in _NOT_VALUES else f"{name}={value}"
 
     parts = re.split(r"(`[^`]*`)", message)
     for i in range(0, len(parts), 2):  # the text outside backticks
-        text = re.sub(r"--([a-z][a-z-]*) (?!--)(\S+)", option, parts[i])
+        text = re.sub(r"(?<![\w-])-n (\S+)", r"n=\1", parts[i])  # `vaekit generate -n`, generate(n=...)
+        text = re.sub(r"--([a-z][a-z-]*) (?!--)(\S+)", option, text)
         parts[i] = re.sub(r"--([a-z][a-z-]*)", lambda m: m[1].replace("-", "_"), text)
     return "".join(parts)
 

@@ -24,7 +24,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from .config import ARCHS, LIKELIHOODS, UNIT_LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
+from .config import ARCHS, LIKELIHOODS, MAX_SIZE, UNIT_LIKELIHOODS, ModelConfig, TrainConfig, default_hidden, plain
 from .errors import VaekitError, python_spelling
 
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
@@ -319,8 +319,8 @@ class VAETransformer(_Autoencoder):
     def sample(self, n_samples=1, random_state=None):
         """Draw n_samples new examples (n_samples, D) in the user's units: decodes of z ~ N(0, I)."""
         check_is_fitted(self)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples={n_samples!r} must be a positive integer")
+        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or not 1 <= n_samples <= MAX_SIZE:
+            raise ValueError(f"n_samples={n_samples!r} must be a positive integer, at most {MAX_SIZE}")
         seed = int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
         with _as_value_error():
             x = self._trained().generate(n_samples, seed=seed)

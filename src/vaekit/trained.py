@@ -154,9 +154,9 @@ class Trained:
         in turn, sample i of class i mod K, so each sample's class is known.
         """
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= MAX_SIZE:
-            raise VaekitError(f"n={shown_number(n)} must be a positive integer, at most {MAX_SIZE}, e.g. 64")
+            raise VaekitError(f"-n {shown_number(n)} must be a positive integer, at most {MAX_SIZE}, e.g. 64")
         if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or not 0 < temperature < math.inf:
-            raise VaekitError(f"temperature={temperature!r} must be a positive number, e.g. 1")
+            raise VaekitError(f"--temperature {temperature!r} must be a positive number, e.g. 1")
         import torch
 
         if labels is None and self.conditional:
@@ -178,7 +178,7 @@ class Trained:
         (conditional models; the path is decoded with a's labels).
         """
         if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or not 2 <= steps <= MAX_SIZE:
-            raise VaekitError(f"steps={shown_number(steps)} must be an integer from 2 to {MAX_SIZE}, e.g. 8")
+            raise VaekitError(f"--steps {shown_number(steps)} must be an integer from 2 to {MAX_SIZE}, e.g. 8")
         if slerp and not self.is_vae:
             raise VaekitError(f"spherical interpolation assumes a Gaussian prior, but this run is an {self.model_cfg.model}; "
                               "drop --slerp")
@@ -230,7 +230,7 @@ class Trained:
         from . import losses
 
         if isinstance(samples, bool) or not isinstance(samples, numbers.Integral) or samples < 1:
-            raise VaekitError(f"samples={samples!r} must be a positive integer, e.g. 1")
+            raise VaekitError(f"--samples {samples!r} must be a positive integer, e.g. 1")
         x = self.examples(x)
         module = self.module
         eps = self._randn((samples, 1, self.latent_dim), self._generator(seed))  # (K, 1, latent)
