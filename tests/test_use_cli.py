@@ -350,9 +350,9 @@ def test_generate_from_an_ae_warns(dae, tmp_path):
 def test_generate_errors(vae, tmp_path):
     fails("generate", vae, "-n", "0", "-o", tmp_path / "g.png", message="error: -n 0 must be a positive integer")  # as typed
     fails("generate", vae, "--temperature", "nan", "-o", tmp_path / "g.png", message="error: --temperature nan must be")
-    fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="temperature=-1.0")
+    fails("generate", vae, "--temperature", "-1", "-o", tmp_path / "g.png", message="--temperature -1.0")
     # torch's "Maximum allowed dimension exceeded" before
-    fails("generate", vae, "-n", 10**21, "-o", tmp_path / "g.png", message="n=1000000000000000000000 must be a "
+    fails("generate", vae, "-n", 10**21, "-o", tmp_path / "g.png", message="-n 1000000000000000000000 must be a "
                                                                            "positive integer, at most 2147483647")
     fails("interpolate", vae, "digits", "--pairs", "0:1", "--steps", 10**21, "-o", tmp_path / "g.png",
           message="--steps 1000000000000000000000 must be an integer from 2 to 2147483647")
