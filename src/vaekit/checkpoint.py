@@ -503,10 +503,11 @@ def _scaler(data) -> Scaler:
     # the numbers the scaling computes in (float32, float64 for "wide" data) must hold them: 1e-320 is 0 in
     # float32, dividing by it made NaNs that reached scikit-learn's PCA as a traceback
     limits = np.finfo(np.float64 if data.get("wide") is True else np.float32)
+    tiny, largest = float(limits.tiny), float(limits.max)  # compared as Python floats: no overflow in a cast
     shift = data["shift"] if isinstance(data["shift"], list) else [data["shift"]]
-    if not all(limits.tiny <= abs(v) <= limits.max for v in scale) or not all(abs(v) <= limits.max for v in shift):
+    if not all(tiny <= abs(v) <= largest for v in scale) or not all(abs(v) <= largest for v in shift):
         raise VaekitError(f"scaler.scale and scaler.shift must be finite numbers that {limits.dtype} holds (a scale of at "
-                          f"least {limits.tiny:.3g} in size); retrain or fix the file")
+                          f"least {tiny:.3g} in size); retrain or fix the file")
     if not isinstance(data["clip"], bool) or not isinstance(data.get("wide", False), bool) or data["kind"] not in SCALER_KINDS:
         raise VaekitError(f"scaler.clip and scaler.wide must be true/false and scaler.kind one of {', '.join(SCALER_KINDS)}; "
                           "retrain or fix the file")
