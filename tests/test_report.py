@@ -145,6 +145,9 @@ def test_reading_says_which_samples_look_like_data():
     assert "50.0 from the test images for the VAE, against the AE's 300.0 (lower is closer" in text
     assert "6.6 times closer above the floor" in text  # (300 - 5) / (50 - 5), not 300 / 50
     assert "The AE reconstructs best" in text
+    dae = {**ae, "mse": 0.01002}  # the same to 4 decimals: no winner to name
+    assert "Reconstruction error per feature: AE 0.0100, DAE 0.0100, VAE 0.0300" in reading({"ae": ae, "dae": dae, "vae": vae})
+    assert "The AE and the DAE reconstruct best, alike to the digits shown" in reading({"ae": ae, "dae": dae, "vae": vae})
     assert "PCA codes of the same size 95.0%" in text and "5 nearest neighbours: AE 97.0%, VAE 97.0%; PCA codes 99.0%" in text
     assert "the VAE's error is 1.5 times PCA's" in text
     assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in text  # fitted to its codes

@@ -165,11 +165,13 @@ def reading(results: dict[str, dict]) -> str:
                     f"(lower is better; training vs test examples: {r['frechet_distance_reference']:.1f}).{caveat}")
     mse = {n: r["mse"] for n, r in results.items() if "mse" in r}
     if mse:
-        best = min(mse, key=mse.get)
+        shown = {n: f"{v:.4f}" for n, v in mse.items()}
+        best = [n.upper() for n in mse if shown[n] == shown[min(mse, key=mse.get)]]  # ties to the digits shown
         pca = next(iter(results.values())).get("pca_mse")
-        parts = ", ".join(f"{n.upper()} {v:.4f}" for n, v in mse.items())
+        parts = ", ".join(f"{n.upper()} {v}" for n, v in shown.items())
         said.append(f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
-                    + (f". The {best.upper()} reconstructs best" if len(mse) > 1 else "")
+                    + ("" if len(mse) == 1 else f". The {best[0]} reconstructs best" if len(best) == 1 else
+                       f". The {' and the '.join(best)} reconstruct best, alike to the digits shown")
                     + (f"; the {vae.upper()}'s error is {mse[vae] / pca:.1f} times PCA's: it gives up reconstruction for "
                        "a latent space it can sample from." if vae in mse and pca and len(mse) > 1 else "."))
     probes = {n: r["probe_accuracy"] for n, r in results.items() if "probe_accuracy" in r}
