@@ -368,6 +368,15 @@ def test_train_options_from_python_take_one_hidden_width_as_an_int():
         split_options({"hidden": "16"})[0].validate()
 
 
+def test_train_takes_a_torch_device_and_refuses_a_number_for_a_folder(tmp_path):
+    """The estimators took device=torch.device("cpu") and vaekit.train refused it; out=5 raised a TypeError."""
+    trained = vaekit.train(data="digits", epochs=1, hidden=(8,), latent_dim=2, device=torch.device("cpu"),
+                           out=tmp_path / "r", verbose=False)
+    assert trained.config["cfg_train"].device == "cpu"
+    with pytest.raises(VaekitError, match=r"^out=5 must be a folder's path \(str or pathlib.Path\)$"):
+        vaekit.train(data="digits", out=5)
+
+
 def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tmp_path):
     """vaekit.load and vaekit.train, and the models they return, name latent_dim=0, not --latent-dim 0;
     the same model in the CLI's hands keeps the shell's spelling."""

@@ -99,6 +99,11 @@ def train(out=None, verbose: bool = True, offline: bool = False, resume=None, **
     """
     from .trainer import callers_rng_kept
 
+    if type(options.get("device")).__name__ == "device":  # a torch.device, as the estimators take it
+        options["device"] = str(options["device"])
+    for name, value in (("out", out), ("resume", resume)):
+        if not (value is None or isinstance(value, (str, os.PathLike))):
+            raise VaekitError(f"{name}={value!r} must be a folder's path (str or pathlib.Path)")
     # training may be what starts CUDA (a resumed run's device is its own, known later: CUDA in use is kept anyway)
     with callers_rng_kept(cuda=resume is None and options.get("device") != "cpu"):
         return _train(out, verbose, offline, resume, options)
