@@ -397,6 +397,8 @@ def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tm
     assert "--" not in str(e.value)
     with pytest.raises(VaekitError, match=r"^lr='0.01' must be a positive number; try lr=") as e:
         vaekit.train(data="digits", lr="0.01", out=tmp_path / "r", verbose=False)
+    with pytest.raises(VaekitError, match=r"^beta='1' must be a number from 0 to 1e\+06; try beta=1$"):
+        vaekit.train(data="digits", beta="1", out=tmp_path / "r", verbose=False)  # it said beta=1 ...; try beta=1
     internal = Trained.load(digits_run)  # as the CLI and evaluate load it
     with pytest.raises(VaekitError, match="--label needs a conditional model"):
         internal.decode(np.zeros((2, m.latent_dim)), 1)

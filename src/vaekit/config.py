@@ -61,8 +61,8 @@ class ModelConfig:
         if not 1 / WEIGHT_LIMIT <= self.sigma <= WEIGHT_LIMIT:
             raise VaekitError(f"--sigma {self.sigma!r} must be between {1 / WEIGHT_LIMIT:g} and {WEIGHT_LIMIT:g}; "
                               "try --sigma 1.0")
-        if not isinstance(self.beta, (int, float)) or not 0 <= self.beta <= WEIGHT_LIMIT:  # NaN fails too
-            raise VaekitError(f"--beta {self.beta} must be a number from 0 to {WEIGHT_LIMIT:g}; try --beta 1")
+        if isinstance(self.beta, bool) or not isinstance(self.beta, (int, float)) or not 0 <= self.beta <= WEIGHT_LIMIT:  # NaN too
+            raise VaekitError(f"--beta {self.beta!r} must be a number from 0 to {WEIGHT_LIMIT:g}; try --beta 1")
         _positive_int("kl-warmup", self.kl_warmup, "10", zero_ok=True)
         _positive_int("kl-cycles", self.kl_cycles, "4", zero_ok=True)
         if self.kl_cycles and not self.kl_warmup:
@@ -70,7 +70,7 @@ class ModelConfig:
                               "(the length of each ramp); try --kl-warmup 5")
         if (isinstance(self.free_bits, bool) or not isinstance(self.free_bits, (int, float))
                 or not 0 <= self.free_bits <= WEIGHT_LIMIT):
-            raise VaekitError(f"--free-bits {self.free_bits} must be a number of nats from 0 to {WEIGHT_LIMIT:g} (per latent "
+            raise VaekitError(f"--free-bits {self.free_bits!r} must be a number of nats from 0 to {WEIGHT_LIMIT:g} (per latent "
                               "dimension); try --free-bits 0.5")
         _positive_int("k", self.k, "5")
         self._check_model_kind(MODELS)
