@@ -376,6 +376,19 @@ def test_data_files_of_one_name_get_classifiers_of_their_own(tmp_path, monkeypat
         [c.path.name for c in made] + [c.path.with_suffix(".json").name for c in made])
 
 
+def test_ids_as_labels_give_the_feature_classifier_an_output_per_id(tmp_path):
+    """Labels 0, 10^6 and 2 * 10^6 gave it 2,000,001 outputs, and evaluate ran for many minutes."""
+    from vaekit.data.datasets import from_arrays
+
+    x = np.random.default_rng(0).random((30, 4))
+    data = from_arrays(x, np.repeat([0, 10**6, 2 * 10**6], 10), val_fraction=0.0)
+    data.splits["test"] = data.splits["train"][:6]
+    classifier = metrics.feature_classifier(data, torch.device("cpu"), steps=2, cache=False)
+    assert classifier.net.head.out_features == 3
+    dense = dataclasses.replace(data, y=np.repeat([0, 2, 5], 10))  # class numbers: as many outputs as the largest + 1
+    assert metrics.feature_classifier(dense, torch.device("cpu"), steps=2, cache=False).net.head.out_features == 6
+
+
 def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):
     import errno
     import tempfile

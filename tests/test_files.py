@@ -342,17 +342,6 @@ def test_csv_string_labels(tmp_path):
     assert load_file(tmp_path / "b.csv", label_column=2).classes == ["cat", "dog"]
 
 
-def test_sparse_label_numbers_are_class_names(tmp_path):
-    """Ids as labels (0, 10^6, 2 * 10^6) made a cvae of 2,000,001 classes ("out of memory") and a probe classifier with
-    as many outputs; dense class numbers stay as they are."""
-    (tmp_path / "a.csv").write_text("a,b,label\n1,2,1000000\n3,4,0\n5,6,2000000\n7,8,0\n")
-    data = load_file(tmp_path / "a.csv", label_column="label")
-    assert data.y.tolist() == [1, 0, 2, 0] and data.classes == ["0", "1000000", "2000000"]
-    np.savez(tmp_path / "b.npz", x=np.zeros((3, 2)), y=np.array([0, 9, 3]))
-    data = load_file(tmp_path / "b.npz")
-    assert data.y.tolist() == [0, 9, 3] and data.classes is None
-
-
 def test_bytes_labels_are_names(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.zeros((3, 2)), y=np.array([b"dog", b"cat", b"dog"]))
     data = load_file(tmp_path / "a.npz")

@@ -289,11 +289,15 @@ def test_generate_with_a_label_needs_a_cvae(digits_run, tmp_path):
     (["--model", "iwae", "--free-bits", "0.5"], "has no KL term to weigh"),
     (["--model", "gan"], "--model gan is not one of ae, dae, vae, iwae, cvae"),
     (["--model", "cvae", "--data", "UNLABELLED"], "--model cvae needs labels but --data"),
+    # ids as labels made 2,000,001 classes and an "out of memory" error
+    (["--model", "cvae", "--data", "IDS"], "its labels are numbers up to 2,000,000 with 3 distinct values, so a cvae "
+                                           "would have 2,000,001 classes; number the classes 0 to 2, or write the labels as names"),
 ])
 def test_bad_inputs_are_one_line_errors(tmp_path, args, needle):
-    unlabelled = tmp_path / "unlabelled.npy"
+    unlabelled, ids = tmp_path / "unlabelled.npy", tmp_path / "ids.npz"
     np.save(unlabelled, np.random.default_rng(0).random((40, 6), dtype=np.float32))
-    args = [str(unlabelled) if a == "UNLABELLED" else a for a in args]
+    np.savez(ids, x=np.random.default_rng(0).random((40, 6), dtype=np.float32), y=np.arange(40) % 3 * 10**6)
+    args = [str(unlabelled) if a == "UNLABELLED" else str(ids) if a == "IDS" else a for a in args]
     result = run("train", "--out", tmp_path / "r", *FAST, *args)
     assert result.exit_code == 2, result.output
     assert needle in result.output and "Traceback" not in result.output

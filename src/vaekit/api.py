@@ -177,7 +177,7 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
 def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_given: bool, likelihood_given: bool):
     """Load the training data and check them against the options; fills in the model's input shape and classes,
     and without a given likelihood, that of --scale none data by their range (bernoulli in [0, 1]) -> data."""
-    from .data.datasets import load_data
+    from .data.datasets import load_data, spread_out
     from .trainer import set_seed
 
     set_seed(train_cfg.seed)
@@ -192,6 +192,11 @@ def _read_data(model_cfg, train_cfg, data_cfg, offline: bool, test_fraction_give
         if data.y is None:
             raise VaekitError(f"--model cvae needs labels but --data {data_cfg.name} has none; give labelled data (an image "
                               "folder with a sub-folder per class, a .csv with --label-column, a .npz with y) or use --model vae")
+        if data.classes is None and spread_out(data.y):
+            distinct = np.unique(data.y)
+            raise VaekitError(f"--data {data_cfg.name}: its labels are numbers up to {int(distinct[-1]):,} with "
+                              f"{len(distinct):,} distinct values, so a cvae would have {int(distinct[-1]) + 1:,} classes; "
+                              f"number the classes 0 to {len(distinct) - 1}, or write the labels as names (id{int(distinct[-1])})")
         model_cfg.n_classes = max(len(data.classes or []), int(data.y.max()) + 1)
     undecided = not likelihood_given and data_cfg.scale == "none"
     if undecided or model_cfg.likelihood in UNIT_LIKELIHOODS or data_cfg.binarize is not None:

@@ -378,10 +378,13 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     from safetensors import SafetensorError
     from safetensors.torch import load_file, save
 
+    from .data.datasets import spread_out
     from .fileio import atomic_write, write_json
 
     if data.y is None:
         raise VaekitError(f"{data.name}: no labels, so no feature classifier; give labels (--label-column, or a .npz key y)")
+    if data.classes is None and spread_out(data.y):  # ids as labels: an output per distinct id, not per number up to the largest
+        data = dataclasses.replace(data, y=np.unique(data.y, return_inverse=True)[1].reshape(-1))
     steps = steps or CLASSIFIER_STEPS
     stem, fingerprint = _cache_key(data, steps, seed)
     base = classifier_dir() / f"{stem}-{fingerprint}"

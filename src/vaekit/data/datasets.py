@@ -78,6 +78,12 @@ def digest(data: Data) -> str:
     return h.hexdigest()[:16]
 
 
+def spread_out(y: np.ndarray) -> bool:
+    """Whether label numbers are ids rather than classes counted from 0: the largest reaches 256 and
+    more than twice the number of distinct labels (0, 10^6 and 2 * 10^6 would be 2,000,001 classes)."""
+    return int(y.max()) + 1 > max(2 * len(np.unique(y)), 256)
+
+
 def is_named(name: str) -> bool:
     """Whether ``name`` is a named data set (which wins over a file of that name)."""
     from . import catalog

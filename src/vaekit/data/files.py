@@ -171,7 +171,7 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
 
 
 def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str] | None]:
-    """Labels as int64 class indices, plus the sorted class names when they were names (or sparse numbers)."""
+    """Labels as int64 class indices, plus the sorted class names when they were names."""
     if labels.dtype.kind == "S":  # bytes, as np.savez keeps Python 2's or h5py's strings
         try:
             labels = np.char.decode(labels, "utf-8")
@@ -193,9 +193,6 @@ def _encode_labels(path: Path, labels: np.ndarray) -> tuple[np.ndarray, list[str
     whole = np.isfinite(values) & (values == np.round(values)) & (values >= 0) & (values < 2**31)
     if not whole.all():
         raise _error(path, "labels must be whole numbers >= 0 or class names", "fix the label values")
-    numbers, y = np.unique(values.astype(np.int64), return_inverse=True)
-    if numbers[-1] + 1 > max(2 * len(numbers), 256):  # ids, not class numbers: 0, 10^6 and 2 * 10^6 are 3 classes
-        return y.reshape(-1).astype(np.int64), [str(v) for v in numbers]
     return values.astype(np.int64), None
 
 
