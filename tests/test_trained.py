@@ -264,7 +264,7 @@ def test_a_fractional_label_is_refused(call, message):
 @pytest.mark.parametrize("call,message", [
     (lambda m: m.decode(np.zeros((3, 3)), "bird"), "label 'bird' is not a class of this model; its classes are cat, dog"),
     (lambda m: m.reconstruct(DIGITS[:5], np.zeros((5, 2), int)), "labels of shape (5, 2) and type int64; pass one"),
-    (lambda m: m.encode(DIGITS[:2], 1), "1 labels for 2 examples"),
+    (lambda m: m.encode(DIGITS[:2], [1]), "1 labels for 2 examples"),
     (lambda m: m.generate(2, labels=[[0, 1]]), "labels of shape (1, 2) and type int64; pass one class number or name"),
     (lambda m: m.generate(2, labels=[None, 1]), "label nan is not a class number"),
 ])
@@ -287,6 +287,9 @@ def test_labels_may_be_the_runs_class_names():
     np.testing.assert_array_equal(m.reconstruct(DIGITS[:2], ["cat", "dog"]), m.reconstruct(DIGITS[:2], [0, 1]))
     np.testing.assert_array_equal(m.generate(2, labels="dog", seed=0), m.generate(2, labels=1, seed=0))
     np.testing.assert_array_equal(m.decode(z, ["1", "0", "1"]), m.decode(z, [1, 0, 1]))  # numbers as text
+    np.testing.assert_array_equal(m.encode(DIGITS[:3], "dog"), m.encode(DIGITS[:3], [1, 1, 1]))  # one for all
+    m.config["classes"] = ["1", "0"]  # names that read as numbers mean their classes, as the CLI's --label does
+    np.testing.assert_array_equal(m.decode(z, "0"), m.decode(z, 1))
 
 
 @pytest.mark.parametrize("size", [0, -1, 2.5, True, "64"])

@@ -322,6 +322,7 @@ class Trained:
             from .models.cvae import class_numbers
 
             y = self._label_values(y)
+            y = np.full(len(x), y) if y.ndim == 0 else y  # one label for every example, as decode takes it
             if y.ndim != 1 or len(y) != len(x):
                 raise VaekitError(f"{y.size} labels for {len(x)} examples; pass one label per example")
             y = class_numbers(torch.as_tensor(y), self.model_cfg.n_classes, "label",
@@ -351,16 +352,17 @@ class Trained:
         numbers, for ``class_numbers`` to check; names it does not know and shapes it cannot use are refused."""
         a = _numpy(y)
         if a.dtype.kind in "USO":
+            classes = self.config.get("classes") or []
+            names = [v.decode() if isinstance(v, bytes) else str(v) for v in a.reshape(-1).tolist()]
+            if all(v in classes for v in names):  # the run's class names first, as the CLI's --label: "10" may be one
+                return np.array([classes.index(v) for v in names]).reshape(a.shape)
             try:
                 a = a.astype(np.float64)  # numbers as text or objects
             except (TypeError, ValueError):
-                classes = self.config.get("classes") or []
-                names = [v.decode() if isinstance(v, bytes) else str(v) for v in a.reshape(-1).tolist()]
-                if unknown := [v for v in names if v not in classes]:
-                    known = (f"its classes are {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''}" if classes
-                             else "labels are class numbers (0 for the first class)")
-                    raise VaekitError(f"label {unknown[0]!r} is not a class of this model; {known}") from None
-                a = np.array([classes.index(v) for v in names]).reshape(a.shape)
+                known = (f"its classes are {', '.join(classes[:12])}{', ...' if len(classes) > 12 else ''}" if classes
+                         else "labels are class numbers (0 for the first class)")
+                raise VaekitError(f"label {next(v for v in names if v not in classes)!r} is not a class of this model; "
+                                  f"{known}") from None
         if a.dtype.kind not in "biuf" or a.ndim > 1:
             raise VaekitError(f"labels of shape {a.shape} and type {a.dtype}; pass one class number or name per example")
         return a
