@@ -303,6 +303,8 @@ def test_decode_errors(vae, tmp_path):
     fails("decode", vae, tmp_path / "znan.npy", "-o", tmp_path / "x.npy", message="a NaN or infinite value in row 1")
     (tmp_path / "zinf.csv").write_text("inf,0,0,0\n1,2,3,4\n")  # the first row was taken for a header and dropped
     fails("decode", vae, tmp_path / "zinf.csv", "-o", tmp_path / "x.npy", message="a NaN or infinite value in row 0")
+    (tmp_path / "zgap.csv").write_text("1,2,,4\n1,2,3,4\n")
+    fails("decode", vae, tmp_path / "zgap.csv", "-o", tmp_path / "x.npy", message="zgap.csv: cannot read codes")
     (tmp_path / "empty.csv").write_text("")
     fails("decode", vae, tmp_path / "empty.csv", "-o", tmp_path / "x.npy", message="empty.csv: holds no codes")
     assert not (tmp_path / "x.npy").exists() and not (tmp_path / "x.png").exists()

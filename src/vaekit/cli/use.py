@@ -408,7 +408,8 @@ def _read_latents(path: str, out):
             with open(p, newline="") as f:
                 first = f.readline()
             cells = next(csv.reader([first]), [])
-            header = not all(map(is_number, cells))  # a row of inf or nan is a row of codes, which the check refuses
+            # a row of inf, nan or a missing cell is a row of codes, which the checks refuse
+            header = any(cell.strip() and not is_number(cell) for cell in cells)
             names = [name.strip() for name in cells] if header else []
             # encode's index and label columns say which example a row is; they are no part of the code
             codes = [i for i, name in enumerate(names) if name not in ("index", "label")] or None
