@@ -503,7 +503,7 @@ def _scaler(data) -> Scaler:
     # the numbers the scaling computes in (float32, float64 for "wide" data) must hold them: 1e-320 is 0 in
     # float32, dividing by it made NaNs that reached scikit-learn's PCA as a traceback
     limits = np.finfo(np.float64 if data.get("wide") is True else np.float32)
-    tiny, largest = float(limits.tiny), float(limits.max)  # compared as Python floats: no overflow in a cast
+    tiny, largest = float(limits.smallest_subnormal), float(limits.max)  # as Python floats: no overflow in a cast
     shift = data["shift"] if isinstance(data["shift"], list) else [data["shift"]]
     if not all(tiny <= abs(v) <= largest for v in scale) or not all(abs(v) <= largest for v in shift):
         raise VaekitError(f"scaler.scale and scaler.shift must be finite numbers that {limits.dtype} holds (a scale of at "
