@@ -107,7 +107,8 @@ class Trained:
     def encode(self, x, y=None, *, sample: bool = False, with_logvar: bool = False, seed: int | None = None):
         """Codes z, (N, latent): the posterior mean for a VAE.
 
-        ``y``: labels (N,), for conditional models only. ``sample`` (VAE) draws z ~ q(z|x)
+        ``y``: labels for conditional models only, one per example or one for all: class numbers or the
+        run's class names (every method takes labels so). ``sample`` (VAE) draws z ~ q(z|x)
         instead, seeded by ``seed``; ``with_logvar`` (VAE) returns ``(z, logvar)``, both (N, latent).
         """
         import torch
