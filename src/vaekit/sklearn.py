@@ -34,7 +34,7 @@ def _in_range(X: np.ndarray) -> np.ndarray:
     """X, unless it holds values so large that scaling them overflows float32 (the files' limit)."""
     from .data.files import TOO_LARGE
 
-    if X.size and np.abs(X).max() > TOO_LARGE:
+    if X.size and max(X.max(), -X.min()) > TOO_LARGE:  # no |X| copy of a large X
         raise ValueError(f"X has values beyond +-{TOO_LARGE:.0e}, too large to scale in float32; rescale them first "
                          "(divide by a power of ten)")
     return X
@@ -71,7 +71,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             what = "; ".join(history.message.split("; ")[:2])  # what went non-finite, and which weights were kept
             advice = f"try a lower lr (now {self.lr:g})"
             if "(--scale none)" in history.message:
-                advice = f"give scale='standard' or scale='minmax' (X reaches {np.abs(X).max():.3g} in size), or {advice}"
+                advice = f"give scale='standard' or scale='minmax' (X reaches {max(X.max(), -X.min()):.3g} in size), or {advice}"
             warnings.warn(f"{type(self).__name__}: {what}; {advice}", ConvergenceWarning, stacklevel=2)
         self.module_ = module.eval()
         self.scaler_ = data.scaler
