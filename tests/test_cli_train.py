@@ -212,6 +212,38 @@ def test_diverged_run_says_so_without_python_warnings(tmp_path):
     assert "collapse_warning" not in json.loads((tmp_path / "r" / "summary.json").read_text())
 
 
+def strict_json(text):
+    """JSON as jq and JavaScript read it: Python's bare NaN and Infinity are not JSON."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_non_finite_numbers_are_written_as_strict_json(tmp_path):
+    """A diverged run's summary.json, metrics.jsonl and eval.json held bare NaN and Infinity, which jq and
+    JavaScript refuse: they are written as null, and the report still reads them as NaN."""
+    np.save(tmp_path / "big.npy", np.random.default_rng(0).random((50, 10)) * 1e20)
+    result = run("train", "--data", str(tmp_path / "big.npy"), "--scale", "none", "--epochs", "1", "--hidden", "8",
+                 "--latent-dim", "2", "-q", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 1, result.output
+    result = run("evaluate", str(tmp_path / "r"))
+    assert result.exit_code == 0, result.output
+    summary = strict_json((tmp_path / "r" / "summary.json").read_text())
+    assert summary["test_neg_elbo"] is None and summary["stopped"] == "diverged"
+    assert strict_json((tmp_path / "r" / "eval.json").read_text())["neg_elbo"] is None
+    for line in (tmp_path / "r" / "metrics.jsonl").read_text().splitlines():
+        strict_json(line)
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert "<td>test_neg_elbo</td><td>nan</td>" in page and "not a number" not in page
+
+
+def test_json_text_writes_non_finite_floats_as_null_at_any_depth():
+    from vaekit.fileio import json_text
+
+    value = {"a": float("nan"), "b": [float("inf"), 1.5, (-float("inf"), 2)], "c": {"d": float("nan"), "e": None}}
+    assert json_text(value) == '{"a": null, "b": [null, 1.5, [null, 2]], "c": {"d": null, "e": null}}'
+
+
 @pytest.mark.parametrize("size", [1e3, 1e20])
 def test_unscaled_large_data_that_diverge_are_told_to_scale(tmp_path, size):
     """--scale none on values of 1e3 overflows a VAE's exp(log-variance): the advice was a lower --lr; on 1e20 the

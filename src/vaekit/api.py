@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -345,7 +344,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks."""
     from . import checkpoint, distributed
     from .config import to_dict
-    from .fileio import atomic_write, signals_set
+    from .fileio import atomic_write, json_text, signals_set
     from .trainer import fit
 
     model_cfg, train_cfg, data_cfg = configs
@@ -366,7 +365,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                 # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
                 checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
                 with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
-                    atomic_write(run / checkpoint.METRICS, "".join(json.dumps(r) + "\n" for r in records))
+                    atomic_write(run / checkpoint.METRICS, "".join(json_text(r) + "\n" for r in records))
                     return held.enter_context(open(run / checkpoint.METRICS, "a"))
 
             # every process waits for rank 0 to take the folder, and all stop with its one-line error if it cannot
@@ -380,7 +379,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
 
             def log(record):
                 with checkpoint.disk_errors(run, checkpoint.METRICS):
-                    metrics.write(json.dumps(record) + "\n")
+                    metrics.write(json_text(record) + "\n")
                     metrics.flush()
 
             try:

@@ -7,6 +7,7 @@ import contextlib
 import errno
 import glob
 import json
+import math
 import os
 import signal
 import tempfile
@@ -115,5 +116,21 @@ def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
         f.write(data.encode() if isinstance(data, str) else data)
 
 
+def json_text(obj, indent: int | None = None) -> str:
+    """``obj`` as strict JSON, which jq, JavaScript and every JSON reader parse: a NaN or infinite float
+    (a diverged run's loss, the PSNR of a perfect reconstruction) is written as null, never as
+    Python's bare NaN or Infinity."""
+    def strict(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {k: strict(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [strict(v) for v in value]
+        return value
+
+    return json.dumps(strict(obj), indent=indent, allow_nan=False)
+
+
 def write_json(path: Path, obj) -> None:
-    atomic_write(path, json.dumps(obj, indent=2) + "\n")
+    atomic_write(path, json_text(obj, indent=2) + "\n")

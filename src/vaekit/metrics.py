@@ -774,9 +774,9 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
     kept: give the first run's again).
     """
     from .api import _interrupted, prepare_out, resume_run, train
-    from .checkpoint import SUMMARY, awaits_resume, read_json_object
+    from .checkpoint import SUMMARY, awaits_resume
     from .fileio import write_json
-    from .report import COMPARE, write_report
+    from .report import COMPARE, read_eval, write_report
 
     check_iw_samples(iw_samples)
     if resume is not None:
@@ -792,7 +792,7 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
         for name in COMPARED:
             start, run = time.perf_counter(), folder / name
             if (run / SUMMARY).is_file() and (run / EVAL).is_file():  # finished and evaluated before an interruption
-                results[name] = read_json_object(run / EVAL, f"`vaekit evaluate {run}` writes it again")
+                results[name] = read_eval(run / EVAL, f"`vaekit evaluate {run}` writes it again")
                 continue
             if awaits_resume(run):
                 resume_run(run, verbose=False, offline=offline, device=device)

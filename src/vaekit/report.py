@@ -14,6 +14,7 @@ import dataclasses
 import html
 import json
 import logging
+import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,8 +302,7 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     view = RunView(name or config["cfg_model"].model, config, {}, {})
     evaluate_again = f"run `vaekit evaluate {run}` again to rewrite it"
     try:
-        view.metrics = _typed(read_json_object(run / EVAL, evaluate_again), run / EVAL, evaluate_again, numbers=NUMBERS,
-                              texts=("likelihood_meaning",))
+        view.metrics = read_eval(run / EVAL, evaluate_again)
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report shows no metrics of {view.name}")
         log.warning("%s", view.problems[-1])
@@ -314,7 +314,8 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
         if not (run / SUMMARY).is_file():
             raise VaekitError(f"{run / SUMMARY}: missing; {rewrite or backup}")
         fix = f"delete it and {rewrite}" if rewrite else backup
-        view.summary = _typed(read_json_object(run / SUMMARY, fix), run / SUMMARY, fix,
+        summary = read_json_object(run / SUMMARY, fix)
+        view.summary = _typed(summary, run / SUMMARY, fix, numbers={k for k in summary if k.startswith("test_")},
                               texts=("stopped", "message", "latent_note", "collapse_warning", "sigma_warning"))
     except VaekitError as e:
         view.problems.append(f"{e}; until then the report's training table is empty")
@@ -329,8 +330,17 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
 NUMBERS = {key for key, _, _ in METRIC_ROWS} | {"pca_mse", "iw_samples"}
 
 
+def read_eval(path: Path, fix: str) -> dict:
+    """An eval.json's metrics ({} when there is none), checked; a file that cannot be read is an error saying ``fix``."""
+    from .checkpoint import read_json_object
+
+    return _typed(read_json_object(path, fix), path, fix, numbers=NUMBERS, texts=("likelihood_meaning",))
+
+
 def _typed(values: dict, path: Path, fix: str, numbers=(), texts=()) -> dict:
-    """``values`` (a JSON file's object), checked: each of ``numbers`` present is a number, each of ``texts`` a string."""
+    """``values`` (a JSON file's object), checked: each of ``numbers`` present is a number, each of ``texts`` a
+    string. A number written as null (vaekit writes NaN and infinities so, as strict JSON has none) reads as NaN."""
+    values = {k: math.nan if k in numbers and v is None else v for k, v in values.items()}
     for key, value in values.items():  # in the file's order: the first wrong value is named
         if key in numbers and (isinstance(value, bool) or not isinstance(value, (int, float))):
             raise VaekitError(f"{path}: {key} is {json.dumps(value)[:40]}, not a number; {fix}")
@@ -374,7 +384,7 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
     Returns the path of the page.
     """
     from .checkpoint import read_json_object
-    from .fileio import atomic_write
+    from .fileio import atomic_write, json_text
 
     path = Path(path)
     if not path.is_dir():
@@ -390,7 +400,7 @@ def write_report(path, *, trained=None, data=None, offline: bool = False) -> Pat
                                   "`vaekit compare` again into a new --out folder")
         views = [collect(path / n, n, offline=offline) for n in compared]
         for view in views:  # the page shows each member's eval.json, which `vaekit evaluate` may have rewritten since
-            if view.metrics and view.metrics != compared[view.name]:
+            if view.metrics and json_text(view.metrics) != json_text(compared[view.name]):  # NaN read as null
                 view.problems.append(f"{view.name}: evaluated again since `vaekit compare`; this page shows its "
                                      f"eval.json, and {COMPARE} keeps the numbers of the comparison")
         names = list(compared)
