@@ -122,6 +122,29 @@ def test_the_quick_activation_bound_is_within_32x_below_the_count(model, likelih
     assert _least_kept(cfg, 32) <= counted <= 32 * _least_kept(cfg, 32)
 
 
+def test_a_gpu_counts_its_free_memory_not_its_total(monkeypatch):
+    """On a shared GPU another job holds memory; the check read the total and let the run fail in its first step.
+    What torch has cached in this process (reserved, not allocated) is free to this run."""
+    import types
+
+    import torch
+
+    from vaekit.api import _check_memory
+    from vaekit.config import ModelConfig
+    from vaekit.errors import VaekitError
+
+    gib = 2**30
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (2 * gib, 80 * gib))
+    monkeypatch.setattr(torch.cuda, "memory_reserved", lambda device: gib)
+    monkeypatch.setattr(torch.cuda, "memory_allocated", lambda device: gib // 2)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device: types.SimpleNamespace(total_memory=80 * gib))
+    data = types.SimpleNamespace(splits={"train": range(1000)})
+    cuda = torch.device("cuda", 0)
+    _check_memory(ModelConfig(input_shape=(784,), hidden=(1000,), latent_dim=10000), cuda, 128, data)  # 1.1 GiB
+    with pytest.raises(VaekitError, match=r"needs 4\.5 GiB .* where this GPU has 2\.5 GiB free"):
+        _check_memory(ModelConfig(input_shape=(784,), hidden=(1000,), latent_dim=40000), cuda, 128, data)
+
+
 def test_a_test_fraction_for_data_with_a_test_split_of_their_own_is_refused(tmp_path):
     from vaekit.data import catalog
 

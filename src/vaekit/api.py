@@ -223,7 +223,8 @@ def _check_memory(model_cfg, device, batch: int, data) -> None:
     is a lower bound: float32 weights, their gradients, Adam's two moments and the copies of the last
     good and the best epoch's (weights and moments), and the activations a training step of ``batch``
     examples (this process's share; fewer where ``data`` have fewer) keeps for its backward pass.
-    Processes sharing a host's CPUs (torchrun) share its memory."""
+    Processes sharing a host's CPUs (torchrun) share its memory; on a GPU only its free memory counts
+    (other processes' jobs on a shared GPU hold the rest)."""
     import torch
 
     from .models import build_model
@@ -231,12 +232,13 @@ def _check_memory(model_cfg, device, batch: int, data) -> None:
     with torch.device("meta"):  # shapes only, no memory
         model = build_model(model_cfg)
     n = sum(p.numel() for p in model.parameters())
-    if device.type == "cuda":
-        have = torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cuda":  # what other processes hold is not ours (a shared GPU); what torch cached here is
+        have = torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
+        where = f"where this GPU has {have / 2**30:,.1f} GiB free"
     else:
         local = os.environ.get("LOCAL_WORLD_SIZE", "1")  # torchrun's processes on this host
         have = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (int(local) if local.isdigit() and int(local) else 1)
-    where = f"where this {device.type} has {have / 2**30:,.1f} GiB"
+        where = f"where this cpu has {have / 2**30:,.1f} GiB"
     state = 40 * n  # 4 bytes x (weights, gradients, 2 moments, 2 x (weights, 2 moments))
     if state > have:
         raise VaekitError(f"the model has {n:,} parameters, and training them needs {state / 2**30:,.1f} GiB (weights, "
