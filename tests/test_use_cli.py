@@ -182,10 +182,12 @@ def test_no_command_writes_into_its_input_folder(vae, tmp_path, monkeypatch):
     before = sorted(images.rglob("*"))
     for out in (images / "out.png", images / "a" / "out.npy", tmp_path / "." / "images" / "x.csv"):
         fails("reconstruct", vae, images, "-o", out, message="is inside the input folder")
+    assert sorted(images.rglob("*")) == before
     (images / "a" / "link.png").symlink_to(tmp_path / "elsewhere.png")  # writing replaces the link: inside
     fails("reconstruct", vae, images, "-o", images / "a" / "link.png", message="is inside the input folder")
     assert not (tmp_path / "elsewhere.png").exists() and (images / "a" / "link.png").is_symlink()
     ok("reconstruct", vae, images, "-o", tmp_path / "out.png")
+    assert sorted(images.rglob("*")) == sorted(before + [images / "a" / "link.png"])
     monkeypatch.chdir(tmp_path)
     (tmp_path / "digits").mkdir()  # a folder named as a data set: the named set is the input, not the folder
     ok("encode", vae, "digits", "-o", Path("digits") / "z.npy")
@@ -613,7 +615,7 @@ def test_split_defaults_to_test_of_the_runs_own_data_and_all_of_other_input(tmp_
 
 
 def test_class_names_are_numbered_as_the_runs(tmp_path):
-    from vaekit.metrics import load_run_data
+    from vaekit.evaluation import load_run_data
     from vaekit.trained import Trained
 
     model_cfg = ModelConfig(model="cvae", input_shape=(4,), latent_dim=2, hidden=(8,), n_classes=3).validate()
