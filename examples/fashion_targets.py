@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from vaekit import metrics
+from vaekit import evaluation, features, metrics
 from vaekit.api import train
 from vaekit.trainer import resolve_device
 from vaekit.trained import Trained
@@ -62,7 +62,7 @@ def main():
     if args.code_epochs:
         settings["codes"]["epochs"] = args.code_epochs
     if settings["classifier_steps"]:
-        metrics.CLASSIFIER_STEPS = settings["classifier_steps"]
+        features.CLASSIFIER_STEPS = settings["classifier_steps"]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     k = args.iw_samples or settings["iw_samples"]
@@ -95,7 +95,7 @@ def likelihood(out: Path, s: dict, k: int, n_iw: int | None, device: str) -> lis
         trained = run(out, f"vae-binarized-{epochs}", device, data=s["data"], hidden=s["hidden"],
                       latent_dim=s["latent_dim"], epochs=epochs, binarize="dynamic")
         model = trained.module.eval()
-        data = metrics.load_run_data(trained)
+        data = evaluation.load_run_data(trained)
         x, _ = metrics.split_tensor(data, "test", next(model.parameters()).device, binarize="dynamic", seed=0)
         start = time.perf_counter()
         with torch.random.fork_rng(devices=[]):
@@ -119,7 +119,7 @@ def codes(out: Path, s: dict, device: str) -> dict:
     for model in ("ae", "vae"):
         trained = run(out, f"{model}-{s['latent_dim']}-{s['epochs']}", device, model=model, data=s["data"], hidden=s["hidden"],
                       latent_dim=s["latent_dim"], epochs=s["epochs"])
-        found[model] = metrics.evaluate_run(trained.run, iw_samples=100, device=device)
+        found[model] = evaluation.evaluate_run(trained.run, iw_samples=100, device=device)
         keep = ("mse", "pca_mse", "probe_accuracy", "pca_probe_accuracy", "knn_accuracy", "frechet_distance")
         print(f"codes, {model}: " + ", ".join(f"{key} {found[model].get(key)}" for key in keep), flush=True)
     return found
@@ -130,8 +130,8 @@ def digits(out: Path, epochs: int | None, device: str) -> dict:
     folder = out / "runs" / "compare-digits"
     if (folder / "compare.json").is_file():
         return json.loads((folder / "compare.json").read_text())
-    _, results = metrics.compare_models(folder, epochs=epochs, device=device, verbose=False,
-                                        iw_samples=20 if epochs else metrics.DEFAULT_IW_SAMPLES)
+    _, results = evaluation.compare_models(folder, epochs=epochs, device=device, verbose=False,
+                                           iw_samples=20 if epochs else metrics.DEFAULT_IW_SAMPLES)
     return results
 
 

@@ -16,7 +16,7 @@ import json
 import shutil
 from pathlib import Path
 
-from vaekit.metrics import compare_models
+from vaekit.evaluation import compare_models
 
 
 def main():

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from vaekit import metrics
+from vaekit import evaluation, features, metrics
 from vaekit.api import train
 from vaekit.trained import Trained
 
@@ -72,10 +72,10 @@ def main():
             print(f"training {name} ...", flush=True)
             train(out=run, verbose=False, **shared, **options)
         trained = Trained.load(run, device=_device(args.device))
-        data = metrics.load_run_data(trained)
+        data = evaluation.load_run_data(trained)
         if classifier is None:  # one classifier scores every model
             device = next(trained.module.parameters()).device
-            classifier = metrics.feature_classifier(data, device, steps=200 if args.quick else metrics.CLASSIFIER_STEPS)
+            classifier = features.feature_classifier(data, device, steps=200 if args.quick else features.CLASSIFIER_STEPS)
         rows.append(measure(name, trained, data, classifier, k, n_iw))
         print(_line(rows[-1]), flush=True)
 

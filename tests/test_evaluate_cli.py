@@ -7,8 +7,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from vaekit import metrics
-from vaekit.metrics import eval_file
+from vaekit import evaluation, features, metrics
+from vaekit.evaluation import eval_file
 from vaekit.cli import cli
 
 KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelihood", "bits_per_dim", "mse", "bce",
@@ -22,7 +22,7 @@ KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelih
 def small_classifier(tmp_path_factory, monkeypatch):
     """A private classifier cache, and a classifier trained briefly: the tests check plumbing."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "cache"))
-    monkeypatch.setattr(metrics, "CLASSIFIER_STEPS", 100)
+    monkeypatch.setattr(features, "CLASSIFIER_STEPS", 100)
 
 
 @pytest.fixture(scope="module")
@@ -77,10 +77,10 @@ def test_sample_metrics_are_their_own_draws_and_the_callers_rng_is_left_alone(ru
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    a = metrics.evaluate_run(runs["vae"], split="val", iw_samples=3)
+    a = evaluation.evaluate_run(runs["vae"], split="val", iw_samples=3)
     assert torch.equal(torch.rand(3), expected)
-    b = metrics.evaluate_run(runs["vae"], split="val", iw_samples=4)
-    c = metrics.evaluate_run(runs["vae"], split="val", iw_samples=3, seed=1)
+    b = evaluation.evaluate_run(runs["vae"], split="val", iw_samples=4)
+    c = evaluation.evaluate_run(runs["vae"], split="val", iw_samples=3, seed=1)
     sampled = ("frechet_distance", "frechet_distance_sd", "frechet_distance_fitted_codes", "sample_confidence",
                "sample_class_histogram")
     assert {k: a[k] for k in sampled} == {k: b[k] for k in sampled}
@@ -345,14 +345,14 @@ def test_the_cached_classifier_is_one_of_these_very_images():
     from vaekit.data.datasets import load_data
 
     data = load_data(DataConfig())
-    key = metrics._cache_key(data, 100, 0)
+    key = features._cache_key(data, 100, 0)
     x = np.array(data.x)
     x[0, 0, 0, 0] += 1
-    assert metrics._cache_key(dataclasses.replace(data, x=x), 100, 0) != key
+    assert features._cache_key(dataclasses.replace(data, x=x), 100, 0) != key
     y = data.y.copy()
     y[0] = (y[0] + 1) % 10
-    assert metrics._cache_key(dataclasses.replace(data, y=y), 100, 0) != key
-    assert metrics._cache_key(load_data(DataConfig()), 100, 0) == key  # the same data: the cache is used
+    assert features._cache_key(dataclasses.replace(data, y=y), 100, 0) != key
+    assert features._cache_key(load_data(DataConfig()), 100, 0) == key  # the same data: the cache is used
 
 
 def test_data_files_of_one_name_get_classifiers_of_their_own(tmp_path, monkeypatch):
@@ -370,7 +370,7 @@ def test_data_files_of_one_name_get_classifiers_of_their_own(tmp_path, monkeypat
         (tmp_path / folder / "people.csv").write_text("\n".join(lines) + "\n")
         data = load_data(DataConfig(name=str(tmp_path / folder / "people.csv"), label_column="group"), seed=0,
                          val_fraction=0.0, test_fraction=0.3)
-        made.append(metrics.feature_classifier(data, torch.device("cpu"), steps=5))
+        made.append(features.feature_classifier(data, torch.device("cpu"), steps=5))
     assert made[0].path != made[1].path and made[0].path.name.startswith("people.csv-")
     assert sorted(p.name for p in (tmp_path / "cache" / "vaekit" / "classifiers").iterdir()) == sorted(
         [c.path.name for c in made] + [c.path.with_suffix(".json").name for c in made])
@@ -383,10 +383,10 @@ def test_ids_as_labels_give_the_feature_classifier_an_output_per_id(tmp_path):
     x = np.random.default_rng(0).random((30, 4))
     data = from_arrays(x, np.repeat([0, 10**6, 2 * 10**6], 10), val_fraction=0.0)
     data.splits["test"] = data.splits["train"][:6]
-    classifier = metrics.feature_classifier(data, torch.device("cpu"), steps=2, cache=False)
+    classifier = features.feature_classifier(data, torch.device("cpu"), steps=2, cache=False)
     assert classifier.net.head.out_features == 3
     dense = dataclasses.replace(data, y=np.repeat([0, 2, 5], 10))  # class numbers: as many outputs as the largest + 1
-    assert metrics.feature_classifier(dense, torch.device("cpu"), steps=2, cache=False).net.head.out_features == 6
+    assert features.feature_classifier(dense, torch.device("cpu"), steps=2, cache=False).net.head.out_features == 6
 
 
 def test_a_read_only_classifier_cache_is_a_warning_not_an_error(runs, tmp_path, monkeypatch):
@@ -452,7 +452,7 @@ def test_a_run_folder_that_cannot_be_written_is_refused_before_the_work(runs, mo
     import os
 
     monkeypatch.setattr(os, "access", lambda path, mode: False)
-    monkeypatch.setattr(metrics, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated anyway"))
+    monkeypatch.setattr(evaluation, "evaluate", lambda *args, **kwargs: pytest.fail("evaluated anyway"))
     result = invoke("evaluate", runs["vae"])
     assert result.exit_code == 2
     assert f"{runs['vae']}: not writable, and the evaluation goes to {runs['vae'] / 'eval.json'}" in result.output

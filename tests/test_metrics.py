@@ -8,8 +8,8 @@ from torch import nn
 from vaekit import losses
 from vaekit.config import ModelConfig
 from vaekit.errors import VaekitError
-from vaekit.metrics import (elbo, frechet_distance, frechet_distance_features, iw_log_likelihood, latent_usage,
-                            likelihood_meaning, reconstruction)
+from vaekit.features import frechet_distance, frechet_distance_features
+from vaekit.metrics import elbo, iw_log_likelihood, latent_usage, likelihood_meaning, reconstruction
 from vaekit.models import build_model
 
 D, L, SIGMA = 6, 2, 0.5

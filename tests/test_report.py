@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaekit import metrics
+from vaekit import evaluation, features
 from vaekit.errors import VaekitError
 from vaekit.report import REPORT, metric_table, reading, write_report
 
@@ -62,10 +62,10 @@ def runs(tmp_path_factory):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
-        mp.setattr(metrics, "CLASSIFIER_STEPS", 100)
+        mp.setattr(features, "CLASSIFIER_STEPS", 100)
         root = tmp_path_factory.mktemp("report")
         vae = train(out=root / "vae2d", verbose=False, epochs=2, latent_dim=2, hidden=(16,)).run
-        folder, results = metrics.compare_models(root / "cmp", epochs=2, latent_dim=2, hidden=(16,), iw_samples=10,
+        folder, results = evaluation.compare_models(root / "cmp", epochs=2, latent_dim=2, hidden=(16,), iw_samples=10,
                                                  verbose=False)
         yield {"vae": vae, "compare": folder, "results": results}
 

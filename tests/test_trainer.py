@@ -258,7 +258,7 @@ def test_smallest_data_set_gets_its_report_and_no_warnings(tmp_path):
     for name in ("reconstructions.png", "samples.png", "loss.png", "latent.png"):
         assert (trained.run / "figures" / name).is_file(), name
     assert trained.summary["n_test"] == 1 and "active_units" not in trained.summary  # no spread in one example
-    from vaekit.metrics import evaluate_run
+    from vaekit.evaluation import evaluate_run
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -267,7 +267,7 @@ def test_smallest_data_set_gets_its_report_and_no_warnings(tmp_path):
 
 
 def test_a_data_files_path_is_saved_whole_so_the_run_finds_it_from_anywhere(tmp_path, monkeypatch):
-    from vaekit.metrics import load_run_data
+    from vaekit.evaluation import load_run_data
 
     np.save(tmp_path / "x.npy", np.random.default_rng(0).random((30, 4)).astype(np.float32))
     monkeypatch.chdir(tmp_path)

@@ -278,7 +278,7 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     """Read a run folder into a RunView named ``name`` (default: its model, vae, ae, ...), first drawing
     the figures it lacks (a run's figures never change: a finished run is not trained again)."""
     from .checkpoint import METRICS, STATE, SUMMARY, read_config, read_json_object
-    from .metrics import EVAL, load_run_data
+    from .evaluation import EVAL, load_run_data
 
     run = Path(run)
     config = read_config(run)  # checked as every command checks it

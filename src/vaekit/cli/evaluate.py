@@ -31,7 +31,7 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
     log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
     """
-    from ..metrics import EVAL, eval_file, evaluate_run
+    from ..evaluation import EVAL, eval_file, evaluate_run
     from ..report import metric_table, write_report
 
     result = evaluate_run(run, data=data, key=key, label_column=label_column, image_size=image_size, split=split,
@@ -81,7 +81,7 @@ def compare(ctx, data, key, label_column, image_size, scale, epochs, latent_dim,
     from click.core import ParameterSource
 
     from ..errors import VaekitError
-    from ..metrics import compare_models
+    from ..evaluation import compare_models
     from ..report import metric_table, reading
     from .train import _int_list
 

@@ -355,7 +355,7 @@ def _read(m, out, input_name: str, split: str | None = None, limit: int | None =
     """
     import numpy as np
 
-    from ..metrics import load_run_data, same_data
+    from ..evaluation import load_run_data, same_data
 
     _not_the_input(out, input_name)
     if split is None:
