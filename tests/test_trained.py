@@ -1,6 +1,7 @@
 """The Python API of a trained model: vaekit.load(RUN) -> numpy in, numpy out, in the user's units."""
 
 import json
+import re
 import tracemalloc
 
 import numpy as np
@@ -216,13 +217,15 @@ def test_channels_last_images_take_the_models_shape():
     z = m.encode(x)
     np.testing.assert_array_equal(m.encode(x.transpose(0, 2, 3, 1)), z)
     np.testing.assert_array_equal(m.encode(torch.from_numpy(x).permute(0, 2, 3, 1)), z)
+    with pytest.raises(VaekitError, match=re.escape("expects (N, 3, 4, 4), (N, 4, 4, 3) or (N, 48); pass data")):
+        m.encode(x[:, :2])  # the error names every layout taken
 
 
 @pytest.mark.parametrize("call,message", [
-    (lambda m: m.encode(np.zeros((3, 65))), "input has shape (3, 65) but the model expects (N, 1, 8, 8) or (N, 64)"),
+    (lambda m: m.encode(np.zeros((3, 65))), "input has shape (3, 65) but the model expects (N, 1, 8, 8), (N, 8, 8) or (N, 64)"),
     (lambda m: m.reconstruct(np.zeros((3, 1, 9, 9))), "expects (N, 1, 8, 8)"),
     (lambda m: m.encode(np.zeros(64)), "input has shape (64,)"),
-    (lambda m: m.encode(np.zeros((3, 4, 16))), "input has shape (3, 4, 16) but the model expects (N, 1, 8, 8) or (N, 64)"),
+    (lambda m: m.encode(np.zeros((3, 4, 16))), "input has shape (3, 4, 16) but the model expects (N, 1, 8, 8), (N, 8, 8) or (N, 64)"),
     (lambda m: m.encode(np.zeros((3, 2, 4, 8))), "input has shape (3, 2, 4, 8)"),  # as many values, read as an image: noise
     (lambda m: m.encode(np.zeros((0, 64))), "no examples"),
     (lambda m: m.encode([["a"] * 64]), "not numbers"),

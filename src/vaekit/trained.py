@@ -292,8 +292,12 @@ class Trained:
         # never another image shape of as many values ((N, 4, 16) for 8x8): reshaped, they would be noise
         same_size = x.ndim >= 2 and math.prod(given[1:]) == math.prod(shape)
         if given[1:] != shape and not (same_size and (x.ndim == 2 or len(shape) == 1 or given[1:] == shape[1:])):
-            flat = "" if len(shape) == 1 else f" or (N, {math.prod(shape)})"
-            raise VaekitError(f"input has shape {given} but the model expects {expected}{flat}; pass data shaped like the training data")
+            taken = [expected]  # and the other layouts taken above, the flat one last
+            if len(shape) == 3:
+                c, h, w = shape
+                taken += [f"(N, {h}, {w})" if c == 1 else f"(N, {h}, {w}, {c})", f"(N, {math.prod(shape)})"]
+            raise VaekitError(f"input has shape {given} but the model expects {', '.join(taken[:-1])}"
+                              f"{' or ' * (len(taken) > 1)}{taken[-1]}; pass data shaped like the training data")
         if len(x) == 0:
             raise VaekitError(f"input has no examples (shape {given}); pass at least one")
         return x.reshape(len(x), *shape)  # a view
