@@ -1,5 +1,6 @@
 import dataclasses
 import json
+import os
 import shutil
 
 import numpy as np
@@ -8,8 +9,8 @@ import torch
 from click.testing import CliRunner
 
 from vaekit import evaluation, features, metrics
-from vaekit.evaluation import eval_file
 from vaekit.cli import cli
+from vaekit.evaluation import eval_file
 
 KEYS = {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "iw_log_likelihood", "bits_per_dim", "mse", "bce",
         "psnr_db", "pca_mse", "probe_accuracy", "knn_accuracy", "pca_probe_accuracy", "pca_knn_accuracy",
@@ -290,6 +291,9 @@ def test_an_interrupted_compare_is_finished_by_resume(tmp_path, monkeypatch):
     result = invoke("compare", "--resume", out, "-q")
     assert result.exit_code == 2 and f"{out / 'vae'} was cut short before its first epoch was saved" in result.output
     shutil.rmtree(out / "vae")
+    (out / "vae").mkdir()  # a member stopped as it took its folder: only its lock, its process gone
+    (out / "vae" / ".lock").write_text("999999999 elsewhere-host\n")
+    os.utime(out / "vae" / ".lock", (0, 0))
     assert invoke("compare", "--resume", out, "--iw-samples", 5, "-q").exit_code == 0
 
 

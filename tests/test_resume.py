@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from vaekit import checkpoint
+from vaekit.errors import VaekitError
 
 # Runs the CLI; with VAEKIT_TEST_PAUSE_AT=n it touches VAEKIT_TEST_MARKER and sleeps at the n-th
 # Adam step, so that the test can signal a process that is certainly in the middle of an epoch.
@@ -232,6 +233,59 @@ def test_ctrl_c_after_the_epochs_says_what_to_do_next(tmp_path, monkeypatch, cap
     if stop_in == "write_summary":  # the resume finishes the run
         monkeypatch.undo()
         assert vaekit.api.train(resume=run, verbose=False).summary["epochs_trained"] == 1
+
+
+def test_a_run_stopped_before_it_saved_a_state_trains_again_from_the_start(tmp_path, monkeypatch, caplog, capsys):
+    """A Ctrl-C (or a kill) in a run's first seconds left config.json and weights but no state: --resume said
+    the state was missing and --out that the folder was not empty, so nothing could use the folder again."""
+    import vaekit.api
+
+    def interrupt(self, state, final):
+        raise KeyboardInterrupt  # before the first state is saved
+
+    settings = dict(epochs=2, hidden=(8,), latent_dim=2, verbose=False, seed=5)
+    monkeypatch.setattr(checkpoint.StateSaver, "__call__", interrupt)
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        vaekit.api.train(out=run, **settings)
+    monkeypatch.undo()
+    assert f"it stopped before it saved a training state; `vaekit train --resume {run}` trains it" in capsys.readouterr().err
+    assert (run / checkpoint.CONFIG).is_file() and not (run / checkpoint.STATE).exists()
+    assert checkpoint.unstarted(run) and checkpoint.awaits_resume(run)
+    with pytest.raises(VaekitError, match="holds a run that has not finished; continue it with `vaekit train --resume"):
+        vaekit.api.train(out=run, **settings)
+    resumed = vaekit.api.train(resume=run, verbose=False)
+    assert "holds no training state (the run stopped before it saved one), so it trains from the start" in caplog.text
+    fresh = vaekit.api.train(out=tmp_path / "fresh", **settings)
+    assert resumed.summary["epochs_trained"] == 2 and len((run / checkpoint.METRICS).read_text().splitlines()) == 2
+    for a, b in zip(resumed.module.parameters(), fresh.module.parameters()):
+        assert torch.equal(a, b)
+    # a finished run that lost its summary and state is not trained again over its weights
+    (run / checkpoint.SUMMARY).unlink()
+    (run / checkpoint.STATE).unlink()
+    with pytest.raises(VaekitError, match="train_state.pt: missing"):
+        vaekit.api.train(resume=run, verbose=False)
+
+
+def test_a_ctrl_c_while_taking_the_lock_leaves_no_lock_and_a_stale_lock_does_not_fill_a_folder(tmp_path, monkeypatch):
+    """A Ctrl-C while the lock was being written left RUN/.lock, and --out refused the folder as not empty."""
+    import vaekit.api
+
+    run = tmp_path / "run"
+    run.mkdir()
+
+    def interrupted(fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.RunLock(run).__enter__()
+    monkeypatch.undo()
+    assert not (run / checkpoint.LOCK).exists()
+    (run / checkpoint.LOCK).write_text("999999999 elsewhere-host\n")  # a killed run's: its process is gone
+    os.utime(run / checkpoint.LOCK, (0, 0))
+    trained = vaekit.api.train(out=run, epochs=1, hidden=(8,), latent_dim=2, verbose=False)
+    assert trained.summary["epochs_trained"] == 1 and not (run / checkpoint.LOCK).exists()
 
 
 def test_a_run_is_finished_only_once_its_trained_weights_are_written(tmp_path, monkeypatch):

@@ -43,6 +43,8 @@ def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
 
 def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     """Check (before anything is written) that ``out`` can become a new run folder."""
+    from .checkpoint import LOCK, awaits_resume
+
     if out is None:
         stem = Path(data).stem if Path(data).exists() else data
         base = Path("runs") / f"{model}-{stem}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -53,9 +55,7 @@ def prepare_out(out: str | Path | None, model: str, data: str) -> Path:
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise VaekitError(f"--out {out}: is a file, not a folder; pick a new folder name")
-    if out.is_dir() and _holds_files(out):
-        from .checkpoint import awaits_resume
-
+    if out.is_dir() and _holds_files(out, but=LOCK):  # a lock alone: a run stopped as it took the folder
         if awaits_resume(out):
             raise VaekitError(f"--out {out}: holds a run that has not finished; continue it with "
                               f"`vaekit train --resume {out}`, or pick a new folder")
@@ -302,7 +302,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     from . import checkpoint, distributed
     from .data.datasets import digest, load_data
     from .models import build_model
-    from .trainer import resolve_device
+    from .trainer import resolve_device, set_seed
 
     run = Path(run)
     config = checkpoint.read_config(run)
@@ -310,7 +310,11 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
         raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume "
                           f"(`vaekit report {run}` draws any figures it lacks)")
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
-    state = checkpoint.load_state(run, config)  # before the data: a bad state fails fast
+    state = None if checkpoint.unstarted(run) else checkpoint.load_state(run, config)  # before the data: fails fast
+    if state is None:
+        logging.getLogger(__name__).warning(
+            f"{run} holds no training state (the run stopped before it saved one), so it trains from the start "
+            "with its own settings")
     world, device = distributed.setup(resolve_device(device or train_cfg.device))
     if train_cfg.batch_size % world.size:  # its batch size is the run's own: the process count is what can change
         fits = max(n for n in range(1, world.size) if train_cfg.batch_size % n == 0)
@@ -319,6 +323,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
                           f"{train_cfg.batch_size}, e.g. {fits}")
 
     def read_data():
+        set_seed(train_cfg.seed)  # as `train` does: a run trained again from the start draws what it drew
         data = load_data(data_cfg, seed=train_cfg.seed, val_fraction=train_cfg.val_fraction,
                          test_fraction=train_cfg.test_fraction, offline=offline)
         data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)  # as training left it
@@ -339,11 +344,14 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     data = distributed.agree(read_data, world, same=digest)  # an error on any process stops them all
     model = build_model(model_cfg).to(device)
     extra = checkpoint.run_extra(config)
-    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state)
+    return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state,
+                          resumed=True)
 
 
-def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None):
-    """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks."""
+def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None,
+                   resumed: bool = False):
+    """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks.
+    ``state``: a resumed run's training state; ``resumed`` without it: a run trained again from the start."""
     from . import checkpoint, distributed
     from .config import to_dict
     from .fileio import atomic_write, json_text, signals_set
@@ -361,7 +369,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     held.enter_context(checkpoint.RunLock(run))
                     for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
                         stale.unlink(missing_ok=True)
-                    if state is None and _holds_files(run, but=checkpoint.LOCK):
+                    if not resumed and _holds_files(run, but=checkpoint.LOCK):
                         raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
                     (run / FIGURES).mkdir(exist_ok=True)
                 # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
@@ -400,6 +408,9 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     elif (epoch := saver.interrupted()) is not None:
                         _interrupted(f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue "
                                      f"with: vaekit train --resume {run}")
+                    elif checkpoint.unstarted(run):
+                        _interrupted(f"it stopped before it saved a training state; `vaekit train --resume {run}` "
+                                     "trains it from the start")
                 raise
     finally:
         distributed.teardown(world)

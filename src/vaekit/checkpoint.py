@@ -248,8 +248,23 @@ def finished(run: Path, config: dict) -> bool:
 
 
 def awaits_resume(run: Path) -> bool:
-    """Whether the folder holds a training state and no summary: a run that `--resume` can finish."""
-    return (Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file()
+    """Whether the folder holds a run that `--resume` can finish: a training state and no summary, or
+    a run that stopped before it saved a state (``unstarted``)."""
+    return ((Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file()) or unstarted(run)
+
+
+def unstarted(run: Path) -> bool:
+    """Whether the folder holds a run that stopped before it saved a training state (a Ctrl-C or a kill
+    in its first seconds; a kill with --checkpoint-every 0): its config.json says unfinished, and
+    there is no state and no summary. `--resume` trains it again from the start, with its own settings."""
+    run = Path(run)
+    if (run / STATE).exists() or (run / SUMMARY).exists():
+        return False
+    try:
+        config = json.loads((run / CONFIG).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("finished") is False
 
 
 def save_state(run: Path, state: dict, config: dict) -> None:
@@ -402,10 +417,14 @@ class RunLock:
                 continue
             except OSError as e:
                 raise disk_error(self.run, e, LOCK) from None
-            with disk_errors(self.run, LOCK), os.fdopen(fd, "w") as f:
-                f.write(self.owner)
-                f.flush()
-                os.fsync(f.fileno())
+            try:
+                with disk_errors(self.run, LOCK), os.fdopen(fd, "w") as f:
+                    f.write(self.owner)
+                    f.flush()
+                    os.fsync(f.fileno())
+            except BaseException:  # a Ctrl-C here (fsync can take a while) left the lock behind, and __exit__ never runs
+                self.path.unlink(missing_ok=True)
+                raise
             self.held = True
             RunLock.held_here.add(self.path)
             self._stop = threading.Event()

@@ -201,8 +201,8 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
     finished models are kept, an interrupted one continues from its last saved epoch (``iw_samples`` is not
     kept: give the first run's again).
     """
-    from .api import _interrupted, prepare_out, resume_run, train
-    from .checkpoint import SUMMARY, awaits_resume
+    from .api import _holds_files, _interrupted, prepare_out, resume_run, train
+    from .checkpoint import LOCK, SUMMARY, awaits_resume
     from .fileio import write_json
     from .report import COMPARE, read_eval, write_report
 
@@ -224,7 +224,7 @@ def compare_models(out=None, *, data: str = "digits", epochs: int | None = None,
                 continue
             if awaits_resume(run):
                 resume_run(run, verbose=False, offline=offline, device=device)
-            elif resume is not None and run.exists() and any(run.iterdir()) and not (run / SUMMARY).is_file():
+            elif resume is not None and run.exists() and _holds_files(run, but=LOCK) and not (run / SUMMARY).is_file():
                 raise VaekitError(f"--resume {folder}: {run} was cut short before its first epoch was saved; remove "
                                   f"that folder and run `vaekit compare --resume {folder}` again")
             elif not (run / SUMMARY).is_file():
