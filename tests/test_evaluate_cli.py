@@ -145,7 +145,7 @@ def test_data_of_another_shape_is_refused(runs, tmp_path):
     np.save(path, np.random.default_rng(0).random((50, 10), dtype=np.float32))
     result = invoke("evaluate", runs["vae"], "--data", path)
     assert result.exit_code == 2
-    assert "shape (50, 10)" in result.output and "expects (N, 1, 8, 8) or (N, 64)" in result.output
+    assert "shape (50, 10)" in result.output and "expects (N, 1, 8, 8), (N, 8, 8) or (N, 64)" in result.output
 
 
 def test_flat_examples_of_an_image_model_are_evaluated_as_images(runs, tmp_path):
