@@ -105,6 +105,16 @@ def test_scaler_round_trip(kind):
     assert np.allclose(s.inverse(y), x, atol=1e-4)
 
 
+def test_uint8_data_of_only_0_and_1_are_said_to_become_1_255(caplog):
+    """A 0/1 mask saved as uint8 is divided by 255 as grey levels are: nearly empty data, without a word."""
+    mask = (np.random.default_rng(0).random((50, 8, 8)) < 0.5).astype(np.uint8)
+    assert Scaler.fit(mask, "minmax").scale == 255.0
+    assert "uint8 with no value above 1" in caplog.text and "give --scale none" in caplog.text
+    caplog.clear()
+    Scaler.fit(mask * 200, "minmax")  # grey levels: nothing to say
+    assert caplog.text == ""
+
+
 def test_standard_scaling_keeps_features_far_from_zero():
     """A float64 feature whose mean is 1e8 times its spread (a timestamp, say) scales to mean 0, std 1."""
     import torch

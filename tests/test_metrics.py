@@ -121,7 +121,8 @@ def test_reconstruction_metrics_on_a_perfect_and_a_constant_model():
     model.decoder.net = nn.Identity()
     x = torch.rand(10, 4)
     perfect = reconstruction(model, x)
-    assert perfect["mse"] == 0.0 and perfect["psnr_db"] > 100
+    assert perfect["mse"] == 0.0 and perfect["psnr_db"] == math.inf  # it was 120: a floor of 1e-12 under the error
+    assert reconstruction(model, 3e-7 * x)["psnr_db"] == math.inf  # that floor gave a tiny range -10.5 dB
     model.decoder.net = nn.Sequential(nn.Linear(4, 4))
     with torch.no_grad():
         model.decoder.net[0].weight.zero_()
@@ -138,6 +139,7 @@ def test_likelihood_meaning_is_honest():
     assert likelihood_meaning(True, "gaussian", False).startswith("log-likelihood")
     assert likelihood_meaning(True, "gaussian-learned", False).startswith("log-likelihood")
     assert likelihood_meaning(True, "bernoulli", False).startswith("bound on a loss")
+    assert likelihood_meaning(True, "bernoulli", False, binary=True).startswith("log-likelihood")  # exact on 0/1 data
 
 
 def test_latent_usage_from_batches_is_elbos_without_the_decoder():

@@ -44,6 +44,8 @@ UNITS = {
     "pca_mse": "mean squared error per feature of PCA with latent_dim components, model units",
     "bce": "nats per example, Bernoulli cross-entropy of the reconstruction mean",
     "psnr_db": "dB, 10 log10(range^2 / mse)",
+    "clipped_values": "count of the split's values outside the range of the training data, clipped to it before "
+                      "scoring",
     "neg_elbo": "nats per example, over one seeded posterior draw per example (an estimate apart from the "
                 "importance-weighted one; neg_elbo_stderr: its standard error over examples)",
     "recon": "nats per example",
@@ -122,6 +124,14 @@ def is_vae(model) -> bool:
 # ----------------------------------------------------------------------------- reconstruction
 
 
+def _psnr(data_range: float, mse: float) -> float:
+    """10 log10(range^2 / mse) in dB: infinite for a perfect reconstruction, NaN for a NaN error."""
+    if math.isnan(mse) or mse == 0:
+        return math.inf if mse == 0 else math.nan
+    ratio = data_range**2 / mse  # 0 where squares overflowed float32 (raw data of 1e20: mse inf)
+    return 10 * math.log10(ratio) if ratio else -math.inf
+
+
 @torch.no_grad()
 def reconstruction(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dict:
     """MSE per feature, Bernoulli cross-entropy (data in [0, 1] only) and PSNR of the reconstruction
@@ -140,8 +150,7 @@ def reconstruction(model, x: torch.Tensor, y: torch.Tensor | None = None) -> dic
                 bce += -(xb * p.log() + (1 - xb) * (1 - p).log()).flatten(1).sum(1).sum().item()
     mse = sq / x.numel()
     data_range = 1.0 if in_unit_range else (x.max() - x.min()).item()
-    ratio = data_range**2 / max(mse, 1e-12)  # 0 where squares overflowed float32 (raw data of 1e20: mse inf)
-    result = {"mse": mse, "psnr_db": math.nan if math.isnan(mse) else 10 * math.log10(ratio) if ratio else -math.inf}
+    result = {"mse": mse, "psnr_db": _psnr(data_range, mse)}
     if in_unit_range:
         result["bce"] = bce / len(x)
     return result
@@ -237,8 +246,9 @@ def iw_log_likelihood(model, x: torch.Tensor, samples: int = DEFAULT_IW_SAMPLES,
     return torch.cat(estimates)
 
 
-def likelihood_meaning(has_likelihood: bool, likelihood: str, binarized: bool) -> str:
-    """What the nats in eval.json are: a log-likelihood, or only a bound on a loss."""
+def likelihood_meaning(has_likelihood: bool, likelihood: str, binarized: bool, binary: bool = False) -> str:
+    """What the nats in eval.json are: a log-likelihood, or only a bound on a loss. ``binary``: the data
+    themselves are 0 and 1, so a Bernoulli likelihood is exact on them without binarizing."""
     if not has_likelihood:
         return "none: an autoencoder defines no density, so it has no ELBO or log-likelihood"
     if likelihood.startswith("gaussian"):
@@ -247,6 +257,8 @@ def likelihood_meaning(has_likelihood: bool, likelihood: str, binarized: bool) -
         return "log-likelihood: continuous Bernoulli density of the grey levels in [0, 1]"
     if binarized:
         return "log-likelihood: Bernoulli likelihood of the fixed-seed binarized split"
+    if binary:
+        return "log-likelihood: Bernoulli likelihood of the data, which are 0 and 1"
     return ("bound on a loss, not a log-likelihood: Bernoulli cross-entropy on grey levels "
             "(train and evaluate with --binarize dynamic for nats comparable with the literature)")
 
@@ -395,11 +407,16 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
     device = next(model.parameters()).device
     x, y = split_tensor(data, split, device, binarize, seed)
     x_train, y_train = split_tensor(data, "train", device, binarize, seed + 1)
-    meaning = likelihood_meaning(is_vae(model), cfg.likelihood, bool(binarize))
+    meaning = likelihood_meaning(is_vae(model), cfg.likelihood, bool(binarize), bool(((x == 0) | (x == 1)).all()))
     result: dict = {"model": cfg.model, "data": str(data.name), "split": split, "n_examples": len(x),
                     "latent_dim": cfg.latent_dim, "likelihood": cfg.likelihood, "binarized": bool(binarize),
                     "likelihood_meaning": meaning}
     notes = []
+    if clipped := data.scaler.clipped_values(data.x, data.splits[split]):
+        result["clipped_values"] = clipped
+        notes.append(f"{clipped:,} of the split's {x.numel():,} values lie outside the range of the model's training "
+                     f"data and were clipped to it before scoring ({data.scaler.why_clipped()}): every number here is "
+                     "of the clipped data, so outliers look less unusual than they are")
     if cfg.model == "cvae" and y is None:
         raise VaekitError(f"--data {data.name}: the cvae needs labels to encode and decode but the data have none; "
                           "evaluate on labelled data")

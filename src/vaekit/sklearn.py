@@ -94,8 +94,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
     def score_samples(self, X):
         """Per-example score, higher is better, in the scaled units: the ELBO for a VAE (nats); for an
-        AE minus its training loss, log p(x | code(x)) with a Bernoulli likelihood and minus the
-        summed squared error (no likelihood) with a Gaussian one.
+        AE minus its training loss: with a Bernoulli likelihood log p(x | code(x)), a log-probability
+        for 0/1 data only (on grey levels it is minus a cross-entropy, no density), and with a
+        Gaussian one minus the summed squared error (no likelihood).
 
         With scale='minmax', values outside the range of the data it was fitted on are clipped to
         that range first (with a warning on the 'vaekit' logger), so an example is not scored lower

@@ -348,9 +348,8 @@ class Trained:
         if clipped:
             logging.getLogger(__name__).warning(
                 f"{clipped:,} values of the {len(x):,} examples scaled here lie outside the range of the model's training "
-                "data and were clipped to it (" + ("min-max scaling is fitted on those data alone" if self.scaler.kind ==
-                                                   "minmax" else "its likelihood is a density on [0, 1] only")
-                + "), so outliers there look less unusual than they are; score counts them per example (outside)")
+                f"data and were clipped to it ({self.scaler.why_clipped()}), so outliers there look less unusual than "
+                "they are; score counts them per example (outside)")
 
     def _label_values(self, y) -> np.ndarray:
         """Labels as given (one, or one per example) with names of the run's classes turned into their

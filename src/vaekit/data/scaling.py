@@ -7,6 +7,7 @@ stays uint8 in memory and ``decode`` can hand results back in the user's origina
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 
@@ -32,6 +33,11 @@ class Scaler:
         if kind not in SCALES:
             raise VaekitError(f"--scale {kind} is not one of {', '.join(SCALES)}; try --scale minmax")
         if x.dtype == np.uint8 and kind == "minmax":
+            step = chunk_rows(x)
+            if len(x) and not any(x[i:i + step].max() > 1 for i in range(0, len(x), step)):  # stops at a grey level
+                logging.getLogger(__name__).warning(
+                    "the data are uint8 with no value above 1: as 8-bit grey levels (divided by 255) they become 0 and "
+                    "1/255; if they are 0/1 masks, give --scale none, or store them as floats")
             return cls(0.0, 255.0, False, "uint8")
         if kind == "none":
             return cls()
@@ -50,8 +56,20 @@ class Scaler:
         (~16 MB of it at a time)."""
         if self.clip or self.kind == "uint8":
             return True
-        rows = max(1, (1 << 22) // max(1, math.prod(x.shape[1:])))
+        rows = chunk_rows(x)
         return all(0 <= t.min() and t.max() <= 1 for t in (self.transform(x[i:i + rows]) for i in range(0, len(x), rows)))
+
+    def clipped_values(self, x: np.ndarray, rows: np.ndarray) -> int:
+        """How many values of ``x[rows]`` this scaling clips to [0, 1] beyond rounding (0 where it does not clip)."""
+        if not self.clip:
+            return 0
+        rows, step = np.sort(rows), chunk_rows(x)
+        return sum(int(self.transform_counted(np.asarray(x[rows[i:i + step]]))[1].sum()) for i in range(0, len(rows), step))
+
+    def why_clipped(self) -> str:
+        """Why this scaling clips to [0, 1]."""
+        return ("min-max scaling is fitted on those data alone" if self.kind == "minmax"
+                else "the model's likelihood is a density on [0, 1] only")
 
     def for_likelihood(self, likelihood: str) -> Scaler:
         """This scaling, clipping to [0, 1] where ``likelihood`` is a density on [0, 1] only (data left as they
@@ -121,6 +139,11 @@ class Scaler:
         if hasattr(x, "new_tensor"):
             return x.new_tensor(value, dtype=x.dtype if dtype is np.float64 else torch_float32())
         return dtype(value) if np.isscalar(value) else value
+
+
+def chunk_rows(x) -> int:
+    """Rows of ``x`` to read at a time: ~4M values (16 MB of float32), so a memory-mapped set is never read whole."""
+    return max(1, (1 << 22) // max(1, math.prod(x.shape[1:])))
 
 
 def _clipped(x):
