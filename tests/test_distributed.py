@@ -43,13 +43,15 @@ from vaekit.optim import Adam
 step = Adam.step
 def step_or_die(self, *args, **kwargs):
     steps[0] += 1
-    if steps[0] == kill_at:
+    if steps[0] == kill_at and os.environ.get("VAEKIT_TEST_KILL_RANK", os.environ["RANK"]) == os.environ["RANK"]:
         os.kill(os.getpid(), signal.SIGKILL)
     return step(self, *args, **kwargs)
 Adam.step = step_or_die
 args = sys.argv[1:]
 if os.environ["RANK"] == "1" and "VAEKIT_TEST_RANK1_DATA" in os.environ:  # this process reads other data
     args[args.index("--data") + 1] = os.environ["VAEKIT_TEST_RANK1_DATA"]
+if os.environ["RANK"] == "1" and "VAEKIT_TEST_RANK1_RUN" in os.environ:  # ...or another run folder
+    args[args.index("--resume") + 1] = os.environ["VAEKIT_TEST_RANK1_RUN"]
 import vaekit.api, vaekit.report
 vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
 from vaekit.cli import main
@@ -156,6 +158,7 @@ def test_resuming_on_a_process_count_that_does_not_split_the_batch_says_which_co
     with pytest.raises(KeyboardInterrupt):  # an unfinished run, batches of 6
         train(out=tmp_path / "run", verbose=False, **{**OPTIONS, "batch_size": 6})
     monkeypatch.setattr(vaekit.distributed, "setup", lambda device: (World(0, 4), device))
+    monkeypatch.setattr(vaekit.distributed, "agree", lambda fn, world, same=None: fn())  # a world of 4 without peers
     with pytest.raises(VaekitError, match=r"batch of 6 examples does not split evenly over 4 processes; resume it on a "
                                           r"number of processes that divides 6, e.g. 3$"):
         train(resume=tmp_path / "run", verbose=False)
@@ -218,6 +221,44 @@ def test_resuming_a_run_another_process_holds_stops_every_process_with_its_line(
     workers = worker_lines(err)
     assert code != 0 and workers == [workers[0]] * 2, err
     assert workers[0].startswith("vaekit: error: ") and "in use by another training run" in workers[0]
+
+
+def test_a_process_that_dies_is_one_line_on_the_others_and_the_state_is_saved(tmp_path):
+    """A process killed mid-run (the kernel's OOM killer, a crash) left rank 0 with 56 lines of gloo traceback.
+    Started as srun starts them (no torchrun to stop the others), so rank 0 meets the lost peer itself."""
+    import socket
+
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    run = tmp_path / "run"
+    procs = [subprocess.Popen([sys.executable, str(worker), *ARGS, "--out", str(run)], text=True, stderr=subprocess.PIPE,
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
+                                   "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                                   "VAEKIT_TEST_KILL_AT": str(STEPS_PER_EPOCH + 5), "VAEKIT_TEST_KILL_RANK": "1"})
+             for rank in (0, 1)]
+    err = procs[0].communicate(timeout=300)[1]
+    assert procs[1].wait(timeout=60) == -9 and procs[0].returncode == 2, err
+    assert err.startswith("vaekit: error: another process of this run stopped (") and len(err.splitlines()) == 1, err
+    assert err.rstrip().endswith(f"the state after epoch 1 is saved in {run / checkpoint.STATE}; continue with: "
+                                 f"vaekit train --resume {run}"), err
+    assert checkpoint.load_state(run, checkpoint.read_config(run))["epoch"] == 1
+
+
+def test_a_process_that_cannot_read_the_run_it_resumes_stops_every_process(tmp_path):
+    """Every process read the run before joining the others, so one that could not (another working folder,
+    a node without the file system) failed alone: started without torchrun (srun), its peers waited forever."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    train(out=tmp_path / "run", verbose=False, **{**OPTIONS, "epochs": 1})
+    (tmp_path / "run" / checkpoint.SUMMARY).unlink()  # its state is saved: a run --resume finishes
+    code, out, err = finish(torchrun(worker, ["train", "--resume", str(tmp_path / "run"), "-q"],
+                                     VAEKIT_TEST_RANK1_RUN=str(tmp_path / "missing")))
+    workers = worker_lines(err)
+    assert code != 0 and len(workers) == 2 and all(line.startswith("vaekit: error: ") for line in workers), err
+    assert any(line.startswith("vaekit: error: process 1: ") and "missing: no such run folder" in line for line in workers)
 
 
 @pytest.mark.parametrize("rank1_data", ["missing.npy", "other.npy"])

@@ -305,17 +305,28 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     from .trainer import resolve_device, set_seed
 
     run = Path(run)
-    config = checkpoint.read_config(run)
-    if (run / checkpoint.SUMMARY).exists():
-        raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume "
-                          f"(`vaekit report {run}` draws any figures it lacks)")
+
+    def read_run():
+        config = checkpoint.read_config(run)
+        if (run / checkpoint.SUMMARY).exists():
+            raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume "
+                              f"(`vaekit report {run}` draws any figures it lacks)")
+        return config, None if checkpoint.unstarted(run) else checkpoint.load_state(run, config)  # before the data
+
+    # every process reads the run before it joins the others, and an error on any of them stops them all (srun
+    # starts the processes without torchrun: one that cannot read the run must not leave the rest waiting)
+    try:
+        (config, state), failure = read_run(), None
+    except VaekitError as e:
+        config = state = None
+        failure = e
+    world, device = distributed.setup(resolve_device(device or (config["cfg_train"].device if config else "auto")))
+    distributed.agree(lambda: _raise(failure), world)
     model_cfg, train_cfg, data_cfg = config["cfg_model"], config["cfg_train"], config["cfg_data"]
-    state = None if checkpoint.unstarted(run) else checkpoint.load_state(run, config)  # before the data: fails fast
-    if state is None:
+    if state is None and world.main:
         logging.getLogger(__name__).warning(
             f"{run} holds no training state (the run stopped before it saved one), so it trains from the start "
             "with its own settings")
-    world, device = distributed.setup(resolve_device(device or train_cfg.device))
     if train_cfg.batch_size % world.size:  # its batch size is the run's own: the process count is what can change
         fits = max(n for n in range(1, world.size) if train_cfg.batch_size % n == 0)
         raise VaekitError(f"--resume {run}: its batch of {train_cfg.batch_size} examples does not split evenly over "
@@ -346,6 +357,11 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     extra = checkpoint.run_extra(config)
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state,
                           resumed=True)
+
+
+def _raise(error: Exception | None) -> None:
+    if error is not None:
+        raise error
 
 
 def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None,
@@ -381,7 +397,8 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
             # every process waits for rank 0 to take the folder, and all stop with its one-line error if it cannot
             metrics = distributed.on_main(open_run, world, share=False)
             if not world.main:
-                fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
+                with distributed.peers_lost(world):
+                    fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
                 return None
             saver = checkpoint.StateSaver(run, {k: to_dict(c) for k, c in zip(("model", "train", "data"), configs)},
                                           train_cfg.checkpoint_every, None if state is None else state["epoch"])
@@ -392,8 +409,16 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     metrics.write(json_text(record) + "\n")
                     metrics.flush()
 
+            def saved() -> str | None:
+                """Save the newest state after an interruption -> how to go on from it (None: there is none)."""
+                if (epoch := saver.interrupted()) is not None:
+                    return (f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue with: "
+                            f"vaekit train --resume {run}")
+                return None
+
             try:
-                history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
+                with distributed.peers_lost(world, then=lambda: saved() or "start it again"):
+                    history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
                 checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
                 before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume
                 with checkpoint.disk_errors(run):
@@ -405,9 +430,8 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
                         _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
                                      "missing figures and report.html")
-                    elif (epoch := saver.interrupted()) is not None:
-                        _interrupted(f"the state after epoch {epoch} is saved in {run / checkpoint.STATE}; continue "
-                                     f"with: vaekit train --resume {run}")
+                    elif (then := saved()) is not None:
+                        _interrupted(then)
                     elif checkpoint.unstarted(run):
                         _interrupted(f"it stopped before it saved a training state; `vaekit train --resume {run}` "
                                      "trains it from the start")

@@ -12,13 +12,15 @@ then every function here is a no-op.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import signal
 from dataclasses import dataclass
 
 import torch
 
-from .errors import VaekitError
+from .errors import VaekitError, first_line
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,22 @@ def teardown(world: World) -> None:
         if sys.exc_info()[0] is None:  # called from a `finally` with no exception in flight
             dist.barrier()
         dist.destroy_process_group()
+
+
+@contextlib.contextmanager
+def peers_lost(world: World, then=lambda: "start it again"):
+    """A collective that failed because another process of the run stopped (killed, out of memory, a
+    crash) -> one line, ``VaekitError``, instead of torch's traceback; ``then()`` says what now."""
+    import torch.distributed as dist
+
+    try:
+        yield
+    except RuntimeError as e:
+        lost = isinstance(e, getattr(dist, "DistError", ())) or any(s in str(e) for s in ("gloo", "NCCL"))
+        if world.size == 1 or not lost:
+            raise
+        said = re.sub(r"^\[[^]]*\] *", "", first_line(e, 400)).split(". ")[0]  # gloo's: "[.../pair.cc:553] Connection..."
+        raise VaekitError(f"another process of this run stopped ({said}); its own output says why; {then()}") from None
 
 
 class Objective(torch.nn.Module):
