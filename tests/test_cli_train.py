@@ -258,6 +258,14 @@ def test_non_finite_numbers_are_written_as_strict_json(tmp_path):
         strict_json(line)
     page = (tmp_path / "r" / "report.html").read_text()
     assert "<td>test_neg_elbo</td><td>nan</td>" in page and "not a number" not in page
+    import math
+
+    import vaekit
+    from vaekit.report import read_eval
+
+    assert math.isnan(vaekit.load(tmp_path / "r").summary["test_neg_elbo"])  # as training returned it, not None
+    (tmp_path / "e.json").write_text('{"mse": 0.0, "psnr_db": null}')  # a perfect reconstruction's
+    assert read_eval(tmp_path / "e.json", "")["psnr_db"] == math.inf
 
 
 def test_json_text_writes_non_finite_floats_as_null_at_any_depth():

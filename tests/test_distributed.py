@@ -54,6 +54,8 @@ if os.environ["RANK"] == "1" and "VAEKIT_TEST_RANK1_RUN" in os.environ:  # ...or
     args[args.index("--resume") + 1] = os.environ["VAEKIT_TEST_RANK1_RUN"]
 import vaekit.api, vaekit.report
 vaekit.api.write_figures = vaekit.report.write_report = lambda *args, **kwargs: None  # only time here
+if os.environ.get("VAEKIT_TEST_KILL_IN_SUMMARY") == os.environ["RANK"]:  # this process dies after the epochs
+    vaekit.api.write_summary = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 from vaekit.cli import main
 main(args)
 """
@@ -223,28 +225,64 @@ def test_resuming_a_run_another_process_holds_stops_every_process_with_its_line(
     assert workers[0].startswith("vaekit: error: ") and "in use by another training run" in workers[0]
 
 
-def test_a_process_that_dies_is_one_line_on_the_others_and_the_state_is_saved(tmp_path):
-    """A process killed mid-run (the kernel's OOM killer, a crash) left rank 0 with 56 lines of gloo traceback.
-    Started as srun starts them (no torchrun to stop the others), so rank 0 meets the lost peer itself."""
+def srun(worker: Path, args: list[str], **env) -> list[subprocess.Popen]:
+    """Two processes started as srun starts them: no torchrun to stop the others when one dies."""
     import socket
 
-    worker = tmp_path / "worker.py"
-    worker.write_text(WORKER)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    return [subprocess.Popen([sys.executable, str(worker), *args], text=True, stderr=subprocess.PIPE,
+                             env={**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
+                                  "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), **env})
+            for rank in (0, 1)]
+
+
+def test_a_process_that_dies_is_one_line_on_the_others_and_the_state_is_saved(tmp_path):
+    """A process killed mid-run (the kernel's OOM killer, a crash) left rank 0 with 56 lines of gloo traceback."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
     run = tmp_path / "run"
-    procs = [subprocess.Popen([sys.executable, str(worker), *ARGS, "--out", str(run)], text=True, stderr=subprocess.PIPE,
-                              env={**os.environ, "OMP_NUM_THREADS": "1", "RANK": str(rank), "LOCAL_RANK": str(rank),
-                                   "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
-                                   "VAEKIT_TEST_KILL_AT": str(STEPS_PER_EPOCH + 5), "VAEKIT_TEST_KILL_RANK": "1"})
-             for rank in (0, 1)]
+    procs = srun(worker, [*ARGS, "--out", str(run)], VAEKIT_TEST_KILL_AT=str(STEPS_PER_EPOCH + 5), VAEKIT_TEST_KILL_RANK="1")
     err = procs[0].communicate(timeout=300)[1]
     assert procs[1].wait(timeout=60) == -9 and procs[0].returncode == 2, err
     assert err.startswith("vaekit: error: another process of this run stopped (") and len(err.splitlines()) == 1, err
     assert err.rstrip().endswith(f"the state after epoch 1 is saved in {run / checkpoint.STATE}; continue with: "
                                  f"vaekit train --resume {run}"), err
     assert checkpoint.load_state(run, checkpoint.read_config(run))["epoch"] == 1
+
+
+def test_rank_zero_dying_while_it_writes_the_last_files_is_one_line_on_the_others(tmp_path):
+    """The others wait for rank 0 at the end, where a lost rank 0 was a gloo traceback."""
+    worker = tmp_path / "worker.py"
+    worker.write_text(WORKER)
+    run = tmp_path / "run"
+    procs = srun(worker, [*ARGS, "--out", str(run)], VAEKIT_TEST_KILL_IN_SUMMARY="0")
+    err = procs[1].communicate(timeout=300)[1]
+    assert procs[0].wait(timeout=60) == -9 and procs[1].returncode == 2, err
+    assert err.startswith("vaekit: error: another process of this run stopped (Connection closed by peer"), err
+    assert len(err.splitlines()) == 1 and err.endswith("`vaekit train --resume` on its run folder goes on from its "
+                                                       "last state\n"), err
+    assert checkpoint.awaits_resume(run)
+
+
+def test_only_rank_zero_logs_warnings(monkeypatch):
+    import logging
+
+    import torch.distributed as dist
+
+    import vaekit.distributed
+
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)  # no group to join here
+    log = logging.getLogger("vaekit")
+    level = log.level
+    try:
+        for rank, expected in (("0", level), ("1", logging.ERROR)):
+            monkeypatch.setattr(os, "environ", {**os.environ, "RANK": rank, "WORLD_SIZE": "2"})
+            vaekit.distributed.setup(torch.device("cpu"))
+            assert log.level == expected
+    finally:
+        log.setLevel(level)
 
 
 def test_a_process_that_cannot_read_the_run_it_resumes_stops_every_process(tmp_path):

@@ -159,7 +159,7 @@ def test_an_unfinished_run_is_refused_until_it_is_resumed(runs):
     run = runs["interrupted"]
     code, out, err = runs["results"]["encode_unfinished"]
     assert code == 2 and f"{run}: its training has not finished (interrupted, or still running), so its weights " \
-                          f"are the untrained ones; finish it with `vaekit train --resume {run}`" in err, err
+                          f"are the untrained ones; `vaekit train --resume {run}` continues from the last saved epoch" in err, err
     code, out, err = runs["results"]["out_unfinished"]
     assert code == 2 and f"--out {run}: holds a run that has not finished; continue it with `vaekit train --resume" in err
     code, out, err = runs["results"]["encode_finished"]
@@ -252,6 +252,8 @@ def test_a_run_stopped_before_it_saved_a_state_trains_again_from_the_start(tmp_p
     assert f"it stopped before it saved a training state; `vaekit train --resume {run}` trains it" in capsys.readouterr().err
     assert (run / checkpoint.CONFIG).is_file() and not (run / checkpoint.STATE).exists()
     assert checkpoint.unstarted(run) and checkpoint.awaits_resume(run)
+    with pytest.raises(VaekitError, match=r"the untrained ones; `vaekit train --resume .*` trains it from the start"):
+        vaekit.load(run)
     with pytest.raises(VaekitError, match="holds a run that has not finished; continue it with `vaekit train --resume"):
         vaekit.api.train(out=run, **settings)
     resumed = vaekit.api.train(resume=run, verbose=False)
@@ -265,6 +267,33 @@ def test_a_run_stopped_before_it_saved_a_state_trains_again_from_the_start(tmp_p
     (run / checkpoint.STATE).unlink()
     with pytest.raises(VaekitError, match="train_state.pt: missing"):
         vaekit.api.train(resume=run, verbose=False)
+
+
+def test_a_resume_does_not_write_over_a_run_another_process_finished_meanwhile(tmp_path, monkeypatch):
+    """A resume read the folder, then took the lock: a run another process finished in between got untrained
+    weights and 'finished: false' over its trained ones."""
+    import vaekit.api
+
+    def interrupt(self, state, final):
+        raise KeyboardInterrupt
+
+    settings = dict(epochs=1, hidden=(8,), latent_dim=2, verbose=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(checkpoint.StateSaver, "__call__", interrupt)
+        with pytest.raises(KeyboardInterrupt):  # a run that saved no state
+            vaekit.api.train(out=tmp_path / "run", **settings)
+    finished = vaekit.api.train(out=tmp_path / "other", **settings).run
+    check = vaekit.api._check_memory
+
+    def another_process_finishes_it(*args):  # while this resume reads the data
+        check(*args)
+        for name in (checkpoint.CONFIG, checkpoint.WEIGHTS, checkpoint.SUMMARY, checkpoint.METRICS):
+            (tmp_path / "run" / name).write_bytes((finished / name).read_bytes())
+
+    monkeypatch.setattr(vaekit.api, "_check_memory", another_process_finishes_it)
+    with pytest.raises(VaekitError, match="another process trained this run meanwhile"):
+        vaekit.api.train(resume=tmp_path / "run", verbose=False)
+    assert (tmp_path / "run" / checkpoint.WEIGHTS).read_bytes() == (finished / checkpoint.WEIGHTS).read_bytes()
 
 
 def test_a_ctrl_c_while_taking_the_lock_leaves_no_lock_and_a_stale_lock_does_not_fill_a_folder(tmp_path, monkeypatch):

@@ -307,18 +307,19 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     run = Path(run)
 
     def read_run():
+        token = checkpoint.resume_token(run)  # before reading: a change after it is seen under the lock
         config = checkpoint.read_config(run)
         if (run / checkpoint.SUMMARY).exists():
             raise VaekitError(f"--resume {run}: this run has finished (it has a summary.json); nothing to resume "
                               f"(`vaekit report {run}` draws any figures it lacks)")
-        return config, None if checkpoint.unstarted(run) else checkpoint.load_state(run, config)  # before the data
+        return config, None if checkpoint.unstarted(run) else checkpoint.load_state(run, config), token
 
     # every process reads the run before it joins the others, and an error on any of them stops them all (srun
     # starts the processes without torchrun: one that cannot read the run must not leave the rest waiting)
     try:
-        (config, state), failure = read_run(), None
+        (config, state, token), failure = read_run(), None  # the state before the data: a bad one fails fast
     except VaekitError as e:
-        config = state = None
+        config = state = token = None
         failure = e
     world, device = distributed.setup(resolve_device(device or (config["cfg_train"].device if config else "auto")))
     distributed.agree(lambda: _raise(failure), world)
@@ -356,7 +357,7 @@ def resume_run(run, verbose: bool = True, offline: bool = False, device: str | N
     model = build_model(model_cfg).to(device)
     extra = checkpoint.run_extra(config)
     return _fit_and_write(run, model, data, (model_cfg, train_cfg, data_cfg), extra, device, world, verbose, state,
-                          resumed=True)
+                          resumed=token)
 
 
 def _raise(error: Exception | None) -> None:
@@ -365,9 +366,10 @@ def _raise(error: Exception | None) -> None:
 
 
 def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, world, verbose: bool, state=None,
-                   resumed: bool = False):
+                   resumed: tuple | None = None):
     """Fit (every process) and write the run folder (rank 0, holding its lock) -> Trained, or None on other ranks.
-    ``state``: a resumed run's training state; ``resumed`` without it: a run trained again from the start."""
+    ``state``: a resumed run's training state (None: from the start); ``resumed``: a resumed run's
+    ``checkpoint.resume_token`` as it was read."""
     from . import checkpoint, distributed
     from .config import to_dict
     from .fileio import atomic_write, json_text, signals_set
@@ -385,8 +387,11 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     held.enter_context(checkpoint.RunLock(run))
                     for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
                         stale.unlink(missing_ok=True)
-                    if not resumed and _holds_files(run, but=checkpoint.LOCK):
+                    if resumed is None and _holds_files(run, but=checkpoint.LOCK):
                         raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
+                    if resumed is not None and checkpoint.resume_token(run) != resumed:
+                        raise VaekitError(f"--resume {run}: another process trained this run meanwhile; resume it again "
+                                          "if it has not finished")
                     (run / FIGURES).mkdir(exist_ok=True)
                 # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
                 checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
@@ -417,7 +422,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                 return None
 
             try:
-                with distributed.peers_lost(world, then=lambda: saved() or "start it again"):
+                with distributed.peers_lost(world, then=lambda: saved() or checkpoint.resume_advice(run) or "train again"):
                     history = fit(model, data, train_cfg, on_epoch=log, verbose=verbose, on_state=saver, **common)
                 checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra)
                 before = sum(r.get("seconds", 0) for r in records)  # the epochs trained before a resume

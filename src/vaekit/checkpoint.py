@@ -53,6 +53,16 @@ def read_json_object(path: Path, fix: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def read_summary(run: Path, fix: str) -> dict:
+    """RUN/summary.json ({} when there is none), its test numbers written as null (NaN or infinite, as strict
+    JSON has neither) read as NaN, as training returned them."""
+    def number(value):
+        return math.nan if value is None else value
+
+    return {k: number(v) if k.startswith("test_") else [number(x) for x in v] if k == "kl_per_dim" and isinstance(v, list)
+            else v for k, v in read_json_object(Path(run) / SUMMARY, fix).items()}
+
+
 def save_weights(path: Path, model) -> None:
     from safetensors.torch import save
 
@@ -189,8 +199,7 @@ def load_run(run: Path, device: str = "cpu"):
 
     config = read_config(run)
     if not finished(run, config):
-        then = (f"finish it with `vaekit train --resume {run}`" if (Path(run) / STATE).is_file()
-                else "it saved no training state to resume from: train it again")
+        then = resume_advice(run) or "it saved no training state to resume from: train it again"
         raise VaekitError(f"{run}: its training has not finished (interrupted, or still running), so its weights are "
                           f"the untrained ones; {then}")
     weights = Path(run) / WEIGHTS
@@ -251,6 +260,26 @@ def awaits_resume(run: Path) -> bool:
     """Whether the folder holds a run that `--resume` can finish: a training state and no summary, or
     a run that stopped before it saved a state (``unstarted``)."""
     return ((Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file()) or unstarted(run)
+
+
+def resume_advice(run: Path) -> str | None:
+    """What `--resume` does for the run in ``run`` (None: there is nothing to resume)."""
+    if (Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file():
+        return f"`vaekit train --resume {run}` continues from the last saved epoch"
+    return f"`vaekit train --resume {run}` trains it from the start" if unstarted(run) else None
+
+
+def resume_token(run: Path) -> tuple:
+    """What a resume found in ``run`` (size and time of its summary, state and config), taken again once it
+    holds the lock: another process that finished the run or went on with it meanwhile is not written over."""
+    def seen(path: Path):
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            return None
+        return stat.st_size, stat.st_mtime_ns
+
+    return tuple(seen(Path(run) / name) for name in (SUMMARY, STATE, CONFIG))
 
 
 def unstarted(run: Path) -> bool:
@@ -356,8 +385,7 @@ def disk_errors(run: Path, name: str | None = None):
 def disk_error(run: Path, e: OSError, name: str | None = None) -> VaekitError:
     what = name or (Path(e.filename).name if e.filename else "the run folder")
     reason = "no space left on the disk" if e.errno in (errno.ENOSPC, errno.EDQUOT) else (e.strerror or str(e))
-    then = (f"`vaekit train --resume {run}` continues from the last saved epoch" if (Path(run) / STATE).is_file()
-            else "train again")  # a run that failed before its first checkpoint has nothing to resume
+    then = resume_advice(run) or "train again"  # a run that failed before it wrote its config has nothing to resume
     return VaekitError(f"{run}: cannot write {what} ({reason}); free some space or fix the permissions, then {then}")
 
 

@@ -13,6 +13,7 @@ then every function here is a no-op.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
@@ -50,6 +51,8 @@ def setup(device: torch.device) -> tuple[World, torch.device]:
     if size <= 1:
         return World(), device
     world = World(int(os.environ["RANK"]), size, int(os.environ.get("LOCAL_RANK", "0")))
+    if world.rank:  # only rank 0 prints: another process's warnings (about the data, say) would repeat its own
+        logging.getLogger("vaekit").setLevel(logging.ERROR)
     if device.type == "cuda":
         if world.local_rank >= torch.cuda.device_count():
             raise VaekitError(f"process {world.rank} wants GPU {world.local_rank} but this machine has "
@@ -96,13 +99,16 @@ def teardown(world: World) -> None:
     import torch.distributed as dist
 
     if world.size > 1 and dist.is_initialized():
-        if sys.exc_info()[0] is None:  # called from a `finally` with no exception in flight
-            dist.barrier()
-        dist.destroy_process_group()
+        try:
+            if sys.exc_info()[0] is None:  # called from a `finally` with no exception in flight
+                with peers_lost(world):  # rank 0 may die writing the run's last files while the others wait here
+                    dist.barrier()
+        finally:
+            dist.destroy_process_group()
 
 
 @contextlib.contextmanager
-def peers_lost(world: World, then=lambda: "start it again"):
+def peers_lost(world: World, then=lambda: "`vaekit train --resume` on its run folder goes on from its last state"):
     """A collective that failed because another process of the run stopped (killed, out of memory, a
     crash) -> one line, ``VaekitError``, instead of torch's traceback; ``then()`` says what now."""
     import torch.distributed as dist

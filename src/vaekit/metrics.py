@@ -11,10 +11,10 @@ to run folders; ``features`` holds the classifier behind the Frechet distance).
   only between models scored with the same classifier), its mean confidence on the samples and
   their class histogram.
 
-Every log-likelihood is in nats per example. It is a log-likelihood only for binarized data (a
-fixed-seed binarized split here) or a Gaussian likelihood (a density of the data in model units);
-a Bernoulli likelihood on grey levels gives a bound on a cross-entropy loss, and ``eval.json``
-says so in ``likelihood_meaning``.
+Every log-likelihood is in nats per example. It is a log-likelihood for binarized data (a fixed-seed
+binarized split here) or data that are 0 and 1, and for a density (Gaussian or continuous Bernoulli:
+of the data in model units); a Bernoulli likelihood on grey levels gives a bound on a cross-entropy
+loss, and ``eval.json`` says so in ``likelihood_meaning``.
 """
 
 from __future__ import annotations

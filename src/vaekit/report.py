@@ -277,7 +277,7 @@ def _manifold_grid(trained, data, n: int) -> np.ndarray:
 def collect(run: Path, name: str | None = None, trained=None, data=None, offline: bool = False) -> RunView:
     """Read a run folder into a RunView named ``name`` (default: its model, vae, ae, ...), first drawing
     the figures it lacks (a run's figures never change: a finished run is not trained again)."""
-    from .checkpoint import METRICS, STATE, SUMMARY, read_config, read_json_object
+    from .checkpoint import METRICS, STATE, SUMMARY, read_config, read_summary
     from .evaluation import EVAL, load_run_data
 
     run = Path(run)
@@ -314,7 +314,7 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
         if not (run / SUMMARY).is_file():
             raise VaekitError(f"{run / SUMMARY}: missing; {rewrite or backup}")
         fix = f"delete it and {rewrite}" if rewrite else backup
-        summary = read_json_object(run / SUMMARY, fix)
+        summary = read_summary(run, fix)
         view.summary = _typed(summary, run / SUMMARY, fix, numbers={k for k in summary if k.startswith("test_")},
                               texts=("stopped", "message", "latent_note", "collapse_warning", "sigma_warning"))
     except VaekitError as e:
@@ -334,7 +334,10 @@ def read_eval(path: Path, fix: str) -> dict:
     """An eval.json's metrics ({} when there is none), checked; a file that cannot be read is an error saying ``fix``."""
     from .checkpoint import read_json_object
 
-    return _typed(read_json_object(path, fix), path, fix, numbers=NUMBERS, texts=("likelihood_meaning",))
+    metrics = _typed(read_json_object(path, fix), path, fix, numbers=NUMBERS, texts=("likelihood_meaning",))
+    if metrics.get("mse") == 0 and math.isnan(metrics.get("psnr_db", 0)):  # a perfect reconstruction's, written as null
+        metrics["psnr_db"] = math.inf
+    return metrics
 
 
 def _typed(values: dict, path: Path, fix: str, numbers=(), texts=()) -> dict:

@@ -82,13 +82,13 @@ class Trained:
     def load(cls, run, device: str = "cpu", **options) -> Trained:
         """Load a run folder written by ``vaekit train`` onto ``device`` ("cpu", "cuda", "cuda:1", "auto");
         ``options`` are ``batch_size`` and ``progress``."""
-        from .checkpoint import SUMMARY, load_run, read_json_object
+        from .checkpoint import load_run, read_summary
         from .trainer import resolve_device
 
         module, config = load_run(run, str(resolve_device(device)))
         trained = cls(module, config, run, **options)
         try:
-            trained.summary = read_json_object(Path(run) / SUMMARY, "") or None
+            trained.summary = read_summary(run, "") or None  # NaN where training gave NaN (null in the file)
         except VaekitError:  # it feeds no use of the model: the report says what is wrong with it
             pass
         return trained

@@ -29,7 +29,8 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
     file's path>].json, RUN/eval-val.json, ... instead (and says which), and leaves the run's own
     evaluation and report as they are.
     Log-likelihoods are in nats per example; eval.json's likelihood_meaning says whether they are a
-    log-likelihood (binarized or Gaussian data) or only a bound on a loss (grey levels).
+    log-likelihood (binarized or 0/1 data, a Gaussian or continuous Bernoulli density) or only a bound
+    on a loss (a Bernoulli likelihood of grey levels).
     """
     from ..evaluation import EVAL, eval_file, evaluate_run
     from ..report import metric_table, write_report
