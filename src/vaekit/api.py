@@ -437,9 +437,8 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                                      "missing figures and report.html")
                     elif (then := saved()) is not None:
                         _interrupted(then)
-                    elif checkpoint.unstarted(run):
-                        _interrupted(f"it stopped before it saved a training state; `vaekit train --resume {run}` "
-                                     "trains it from the start")
+                    elif advice := checkpoint.resume_advice(run):  # none saved: it trains from the start
+                        _interrupted(f"it stopped before it saved a training state; {advice}")
                 raise
     finally:
         distributed.teardown(world)

@@ -259,7 +259,7 @@ def finished(run: Path, config: dict) -> bool:
 def awaits_resume(run: Path) -> bool:
     """Whether the folder holds a run that `--resume` can finish: a training state and no summary, or
     a run that stopped before it saved a state (``unstarted``)."""
-    return ((Path(run) / STATE).is_file() and not (Path(run) / SUMMARY).is_file()) or unstarted(run)
+    return resume_advice(run) is not None
 
 
 def resume_advice(run: Path) -> str | None:
