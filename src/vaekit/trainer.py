@@ -37,6 +37,7 @@ import torch
 from . import distributed, fused
 from .config import TrainConfig, check_device
 from .data.datasets import Data
+from .data.scaling import chunk_rows
 from .distributed import World
 from .errors import VaekitError, first_line
 from .optim import Adam
@@ -436,8 +437,9 @@ def _diverged(epoch: int, bad: int, all_skipped: bool, cfg: TrainConfig, history
     return f"{what} became non-finite in {where}; kept the weights of epoch {kept}; {advice}"
 
 
-def _largest(x: np.ndarray, rows: int = 4096) -> float:
+def _largest(x: np.ndarray) -> float:
     """The largest magnitude in ``x``, a slice at a time (a memmap is never read whole)."""
+    rows = chunk_rows(x)
     return max(float(np.abs(x[i:i + rows]).max()) for i in range(0, len(x), rows))
 
 
