@@ -241,8 +241,9 @@ def _check_size(path: Path, f, size: int, which: str = "") -> None:
     """Refuse an .npy stream whose header promises more bytes than ``size`` holds (a file cut short) or a
     negative dimension, before numpy says "mmap length is greater than file size" or "negative dimensions"."""
     try:
-        read = {(1, 0): np.lib.format.read_array_header_1_0,
-                (2, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
+        # version 3 is version 2's layout with a UTF-8 header (numpy writes it for unicode field names)
+        read = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0,
+                (3, 0): np.lib.format.read_array_header_2_0}.get(np.lib.format.read_magic(f))
         shape, _, dtype = read(f)
     except Exception:  # a damaged header, or another version: np.load says what
         return
