@@ -136,70 +136,91 @@ def reading(results: dict[str, dict]) -> str:
     """One paragraph in plain words: what the numbers of these models say."""
     vae = next((n for n, r in results.items() if "neg_elbo" in r), None)
     ae = next((n for n, r in results.items() if "neg_elbo" not in r), None)
-    said = []
+    said = [*_samples_reading(results, vae, ae), *_mse_reading(results, vae), *_probes_reading(results)]
+    if vae:
+        said.append(_likelihood_reading(results[vae], vae))
+    if not said:
+        return "This run has not been evaluated yet: run `vaekit evaluate RUN` for log-likelihoods, probes and sample quality."
+    return " ".join(said)
+
+
+def _samples_reading(results: dict[str, dict], vae: str | None, ae: str | None) -> list[str]:
+    """What the Frechet distances of prior samples say: the VAE's against the AE's, or one model's alone."""
     if vae and ae and "frechet_distance" in results[vae] and "frechet_distance" in results[ae]:
         v, a = results[vae]["frechet_distance"], results[ae]["frechet_distance"]
         floor = results[vae].get("frechet_distance_reference")
         if v < a:
             others = "".join(f", the {n.upper()}'s {r['frechet_distance']:.1f}" for n, r in results.items()
                              if n not in (vae, ae) and "frechet_distance" in r)
-            said.append(f"Random codes z ~ N(0, I) decode to samples at Frechet distance {v:.1f} from the test images for "
-                        f"the {vae.upper()}, against the {ae.upper()}'s {a:.1f}{others} (lower is closer; training "
-                        f"images sit at {floor:.1f} from the test images, the floor): {(a - floor) / max(v - floor, 1e-12):.1f} "
-                        f"times closer above the floor. The {vae.upper()} was trained to keep its codes "
-                        "where the prior puts its mass, so prior draws land where its decoder learned to draw data; "
-                        f"the {ae.upper()}'s codes sit wherever training left them, and most of N(0, I) decodes to "
-                        "blends that resemble no training example.")
+            said = [f"Random codes z ~ N(0, I) decode to samples at Frechet distance {v:.1f} from the test images for "
+                    f"the {vae.upper()}, against the {ae.upper()}'s {a:.1f}{others} (lower is closer; training "
+                    f"images sit at {floor:.1f} from the test images, the floor): {(a - floor) / max(v - floor, 1e-12):.1f} "
+                    f"times closer above the floor. The {vae.upper()} was trained to keep its codes "
+                    "where the prior puts its mass, so prior draws land where its decoder learned to draw data; "
+                    f"the {ae.upper()}'s codes sit wherever training left them, and most of N(0, I) decodes to "
+                    "blends that resemble no training example."]
         else:
-            said.append(f"Unusually, the {ae.upper()}'s prior samples (Frechet distance {a:.1f}) are no worse than the "
-                        f"{vae.upper()}'s ({v:.1f}).")
+            said = [f"Unusually, the {ae.upper()}'s prior samples (Frechet distance {a:.1f}) are no worse than the "
+                    f"{vae.upper()}'s ({v:.1f})."]
         if "frechet_distance_fitted_codes" in results[ae]:  # the fair way to sample an autoencoder
             said.append(_fitted_codes_reading(results, vae, ae))
-    elif len(results) == 1 and "frechet_distance" in next(iter(results.values())):
-        name, r = next(iter(results.items()))
+        return said
+    if len(results) == 1 and "frechet_distance" in next(iter(results.values())):
+        r = next(iter(results.values()))
         caveat = "" if "neg_elbo" in r else (" An autoencoder's codes are not distributed as N(0, I), so its prior "
                                              "samples are not expected to look like data.")
         if "frechet_distance_fitted_codes" in r:
             caveat += (f" Decoded from a Gaussian fitted to the training codes instead (ex-post density estimation), "
                        f"samples are at {r['frechet_distance_fitted_codes']:.1f}.")
-        said.append(f"Decoded prior samples are at Frechet distance {r['frechet_distance']:.1f} from the test images "
-                    f"(lower is better; training vs test examples: {r['frechet_distance_reference']:.1f}).{caveat}")
+        return [f"Decoded prior samples are at Frechet distance {r['frechet_distance']:.1f} from the test images "
+                f"(lower is better; training vs test examples: {r['frechet_distance_reference']:.1f}).{caveat}"]
+    return []
+
+
+def _mse_reading(results: dict[str, dict], vae: str | None) -> list[str]:
+    """The reconstruction errors side by side, PCA's beside them."""
     mse = {n: r["mse"] for n, r in results.items() if "mse" in r}
-    if mse:
-        shown = {n: f"{v:.4f}" for n, v in mse.items()}
-        best = [n.upper() for n in mse if shown[n] == shown[min(mse, key=mse.get)]]  # ties to the digits shown
-        pca = next(iter(results.values())).get("pca_mse")
-        parts = ", ".join(f"{n.upper()} {v}" for n, v in shown.items())
-        said.append(f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
-                    + ("" if len(mse) == 1 else f". The {best[0]} reconstructs best" if len(best) == 1 else
-                       f". The {' and the '.join(best)} reconstruct best, alike to the digits shown")
-                    + (f"; the {vae.upper()}'s error is {mse[vae] / pca:.1f} times PCA's: it gives up reconstruction for "
-                       "a latent space it can sample from." if vae in mse and pca and len(mse) > 1 else "."))
+    if not mse:
+        return []
+    shown = {n: f"{v:.4f}" for n, v in mse.items()}
+    best = [n.upper() for n in mse if shown[n] == shown[min(mse, key=mse.get)]]  # ties to the digits shown
+    pca = next(iter(results.values())).get("pca_mse")
+    parts = ", ".join(f"{n.upper()} {v}" for n, v in shown.items())
+    return [f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
+            + ("" if len(mse) == 1 else f". The {best[0]} reconstructs best" if len(best) == 1 else
+               f". The {' and the '.join(best)} reconstruct best, alike to the digits shown")
+            + (f"; the {vae.upper()}'s error is {mse[vae] / pca:.1f} times PCA's: it gives up reconstruction for "
+               "a latent space it can sample from." if vae in mse and pca and len(mse) > 1 else ".")]
+
+
+def _probes_reading(results: dict[str, dict]) -> list[str]:
+    """The linear probes' and nearest neighbours' accuracies on the codes, PCA codes' beside them."""
     probes = {n: r["probe_accuracy"] for n, r in results.items() if "probe_accuracy" in r}
-    if probes:
-        pca = next(iter(results.values())).get("pca_probe_accuracy")
-        parts = ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in probes.items())
-        said.append(f"A linear classifier on the codes reaches {parts}; on PCA codes of the same size {100 * pca:.1f}%.")
-        knn = {n: r["knn_accuracy"] for n, r in results.items() if "knn_accuracy" in r}
-        if knn:
-            pca_knn = next(iter(results.values())).get("pca_knn_accuracy")
-            said.append("5 nearest neighbours: " + ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in knn.items())
-                        + (f"; PCA codes {100 * pca_knn:.1f}%." if pca_knn is not None else "."))
-    elif results and not any("probe_accuracy" in r for r in results.values()) and any(r for r in results.values()):
-        said.append("The data have no labels, so the codes were not probed with a classifier.")
-    if vae:
-        r = results[vae]
-        meaning = r.get("likelihood_meaning", "")
-        estimate = ("importance-weighted bound (on the negative loss here, not on log p(x))"
-                    if _bounds_a_loss(r) else "importance-weighted estimate of log p(x)")
-        said.append(f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
-                    f"the {estimate} with K={r.get('iw_samples')} samples is "
-                    f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
-                    f"What these nats are: {meaning}." + (f" {r['active_units']} of {r['latent_dim']} latent "
-                    "dimensions are active (their posterior mean varies across examples)." if "active_units" in r else ""))
-    if not said:
-        return "This run has not been evaluated yet: run `vaekit evaluate RUN` for log-likelihoods, probes and sample quality."
-    return " ".join(said)
+    if not probes:
+        if results and any(r for r in results.values()):
+            return ["The data have no labels, so the codes were not probed with a classifier."]
+        return []
+    pca = next(iter(results.values())).get("pca_probe_accuracy")
+    parts = ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in probes.items())
+    said = [f"A linear classifier on the codes reaches {parts}; on PCA codes of the same size {100 * pca:.1f}%."]
+    knn = {n: r["knn_accuracy"] for n, r in results.items() if "knn_accuracy" in r}
+    if knn:
+        pca_knn = next(iter(results.values())).get("pca_knn_accuracy")
+        said.append("5 nearest neighbours: " + ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in knn.items())
+                    + (f"; PCA codes {100 * pca_knn:.1f}%." if pca_knn is not None else "."))
+    return said
+
+
+def _likelihood_reading(r: dict, vae: str) -> str:
+    """The VAE's -ELBO, importance-weighted estimate and what its nats measure."""
+    meaning = r.get("likelihood_meaning", "")
+    estimate = ("importance-weighted bound (on the negative loss here, not on log p(x))"
+                if _bounds_a_loss(r) else "importance-weighted estimate of log p(x)")
+    return (f"The {vae.upper()}'s negative ELBO is {r['neg_elbo']:.2f} nats per example (KL {r['kl']:.2f}); "
+            f"the {estimate} with K={r.get('iw_samples')} samples is "
+            f"{r['iw_log_likelihood']:.2f} nats ({r['bits_per_dim']:.4f} bits per dimension). "
+            f"What these nats are: {meaning}." + (f" {r['active_units']} of {r['latent_dim']} latent "
+            "dimensions are active (their posterior mean varies across examples)." if "active_units" in r else ""))
 
 
 # ----------------------------------------------------------------------------- figures
