@@ -372,7 +372,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     ``checkpoint.resume_token`` as it was read."""
     from . import checkpoint, distributed
     from .config import to_dict
-    from .fileio import atomic_write, json_text, signals_set
+    from .fileio import json_text, signals_set
     from .trainer import fit
 
     model_cfg, train_cfg, data_cfg = configs
@@ -380,27 +380,9 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
     records = [] if state is None else state["records"]
     try:
         with contextlib.ExitStack() as held:  # rank 0's lock on the folder and its metrics log, to the end
-            def open_run():
-                """Rank 0: lock the folder, write its first files, open the metrics log -> the log."""
-                with checkpoint.disk_errors(run):  # one line for every process, never a traceback
-                    run.mkdir(parents=True, exist_ok=True)
-                    held.enter_context(checkpoint.RunLock(run))
-                    for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
-                        stale.unlink(missing_ok=True)
-                    if resumed is None and _holds_files(run, but=checkpoint.LOCK):
-                        raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
-                    if resumed is not None and checkpoint.resume_token(run) != resumed:
-                        raise VaekitError(f"--resume {run}: another process trained this run meanwhile; resume it again "
-                                          "if it has not finished")
-                    (run / FIGURES).mkdir(exist_ok=True)
-                # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
-                checkpoint.save_run(run, model, model_cfg, train_cfg, data_cfg, data.scaler, extra, finished=False)
-                with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
-                    atomic_write(run / checkpoint.METRICS, "".join(json_text(r) + "\n" for r in records))
-                    return held.enter_context(open(run / checkpoint.METRICS, "a"))
-
             # every process waits for rank 0 to take the folder, and all stop with its one-line error if it cannot
-            metrics = distributed.on_main(open_run, world, share=False)
+            metrics = distributed.on_main(lambda: _open_run(run, held, model, configs, data.scaler, extra, records, resumed),
+                                          world, share=False)
             if not world.main:
                 with distributed.peers_lost(world):
                     fit(model, data, train_cfg, verbose=False, on_state=lambda state, final: None, **common)
@@ -432,13 +414,7 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
                     write_figures(run, model, data, history.records, device)
             except KeyboardInterrupt:
                 with signals_set(signal.SIG_IGN):  # a second Ctrl-C must not cut the state's save short
-                    if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
-                        _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
-                                     "missing figures and report.html")
-                    elif (then := saved()) is not None:
-                        _interrupted(then)
-                    elif advice := checkpoint.resume_advice(run):  # none saved: it trains from the start
-                        _interrupted(f"it stopped before it saved a training state; {advice}")
+                    _say_what_is_kept(run, saved)
                 raise
     finally:
         distributed.teardown(world)
@@ -454,6 +430,44 @@ def _fit_and_write(run: Path, model, data, configs: tuple, extra: dict, device, 
         _interrupted(f"the run is complete but for report.html; `vaekit report {run}` writes it")
         raise
     return trained
+
+
+def _open_run(run: Path, held: contextlib.ExitStack, model, configs: tuple, scaler, extra: dict, records: list[dict],
+              resumed: tuple | None):
+    """Rank 0: lock the folder (held until ``held`` closes), write its first files, open the metrics log -> the log."""
+    from . import checkpoint
+    from .fileio import atomic_write, json_text
+
+    with checkpoint.disk_errors(run):  # one line for every process, never a traceback
+        run.mkdir(parents=True, exist_ok=True)
+        held.enter_context(checkpoint.RunLock(run))
+        for stale in run.glob(".*.tmp"):  # an atomic write cut short (a killed run): nobody else writes here
+            stale.unlink(missing_ok=True)
+        if resumed is None and _holds_files(run, but=checkpoint.LOCK):
+            raise VaekitError(f"--out {run}: another run started writing this folder meanwhile; pick a new folder")
+        if resumed is not None and checkpoint.resume_token(run) != resumed:
+            raise VaekitError(f"--resume {run}: another process trained this run meanwhile; resume it again "
+                              "if it has not finished")
+        (run / FIGURES).mkdir(exist_ok=True)
+    # unfinished until the end (a resumed run too, also one from a vaekit that did not say so)
+    checkpoint.save_run(run, model, *configs, scaler, extra, finished=False)
+    with checkpoint.disk_errors(run, checkpoint.METRICS):  # a resumed run drops the epochs logged after its checkpoint
+        atomic_write(run / checkpoint.METRICS, "".join(json_text(r) + "\n" for r in records))
+        return held.enter_context(open(run / checkpoint.METRICS, "a"))
+
+
+def _say_what_is_kept(run: Path, saved) -> None:
+    """On Ctrl-C in rank 0's training: what the folder holds and how to go on. ``saved()`` saves the newest
+    training state, if one is due, -> how to resume from it (None: there is none)."""
+    from . import checkpoint
+
+    if (run / checkpoint.SUMMARY).is_file():  # trained and summed up: only pictures are missing
+        _interrupted(f"the trained model and summary.json are saved; `vaekit report {run}` draws the "
+                     "missing figures and report.html")
+    elif (then := saved()) is not None:
+        _interrupted(then)
+    elif advice := checkpoint.resume_advice(run):  # none saved: it trains from the start
+        _interrupted(f"it stopped before it saved a training state; {advice}")
 
 
 def _unfinished_schedule(cfg, epochs: int) -> str | None:
