@@ -408,3 +408,17 @@ def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tm
     internal = Trained.load(digits_run)  # as the CLI and evaluate load it
     with pytest.raises(VaekitError, match="--label needs a conditional model"):
         internal.decode(np.zeros((2, m.latent_dim)), 1)
+
+
+def test_a_float64_default_dtype_changes_nothing(tmp_path):
+    """torch.set_default_dtype(torch.float64) built float64 models for float32 data: every call failed
+    with "mat1 and mat2 must have the same dtype"."""
+    before = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        for arch in ("mlp", "conv"):
+            run = vaekit.train(out=tmp_path / arch, verbose=False, arch=arch, epochs=1, latent_dim=2, hidden=(4, 8)[:1 + (arch == "conv")])
+            assert run.encode(DIGITS[:4]).dtype == np.float32 and run.generate(3).shape == (3, 1, 8, 8)
+            assert np.isfinite(run.score(DIGITS[:4])["neg_elbo"]).all()
+    finally:
+        torch.set_default_dtype(before)

@@ -401,7 +401,7 @@ class Trained:
     def _randn(self, shape, generator):
         import torch
 
-        return torch.randn(shape, generator=generator, device=self._device())
+        return torch.randn(shape, generator=generator, device=self._device(), dtype=torch.float32)
 
     def _collect(self, n: int, parts, tuple_out: bool = False):
         """Run ``parts`` (tensors or tuples of tensors, one per batch, in order) in eval mode and copy
@@ -474,7 +474,7 @@ class _RowNoise:
         while n > 0:
             if self.left is None or len(self.left) == 0:
                 self.left = self.draw((self.rows, *self.row_shape), generator=self.generator,
-                                      device=self.generator.device)
+                                      device=self.generator.device, dtype=torch.float32)
             parts.append(self.left[:n])
             self.left, n = self.left[n:], n - len(parts[-1])
         if not parts:  # no rows

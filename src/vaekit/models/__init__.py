@@ -13,7 +13,7 @@ DAE_DEFAULT_NOISE = "gaussian:0.3"  # what --model dae corrupts with when --nois
 def build_model(cfg):
     """Build the model named by ``cfg.model`` (an ``nn.Module``) from its config alone."""
     try:
-        return MODELS[cfg.model](cfg)
+        return MODELS[cfg.model](cfg).float()  # float32 whatever torch.set_default_dtype says: the data are float32
     except RuntimeError as e:  # a layer of 2**31 x 2**31 weights: torch's size arithmetic overflows (on meta too)
         if "overflow" not in str(e):
             raise

@@ -79,7 +79,7 @@ class Autoencoder(nn.Module):
         ``labels`` (one class, or one per sample) only exist for conditional models (cvae).
         """
         device = next(self.parameters()).device
-        z = temperature * torch.randn(n, self.cfg.latent_dim, generator=generator, device=device)
+        z = temperature * torch.randn(n, self.cfg.latent_dim, generator=generator, device=device, dtype=torch.float32)
         return self.mean(self.decode(z, self.sample_labels(n, labels, generator)))
 
     def sample_labels(self, n: int, labels, generator: torch.Generator | None) -> torch.Tensor | None:
