@@ -238,6 +238,7 @@ def test_channels_last_images_take_the_models_shape():
     (lambda m: m.score(DIGITS[:2], samples=0), "samples=0"),
     (lambda m: m.decode(np.zeros((2, 3)), 1), "needs a conditional model"),
     (lambda m: m.decode(np.zeros((2, 3), bool)), "latents have dtype bool, not real numbers"),
+    (lambda m: m.decode(np.r_[np.zeros((1, 3)), np.full((1, 3), 1e300)]), "beyond float32's range (+-3.4e38) in row 1"),
     (lambda m: m.generate("3"), "n='3' must be a positive integer"),
     (lambda m: m.generate(2, seed=2**64), "seed=18446744073709551616 must be None or an integer from 0 to 4294967295"),
     (lambda m: m.generate(2, seed=1.5), "seed=1.5 must be None or an integer"),

@@ -311,10 +311,13 @@ class Trained:
                               "pass codes written by `vaekit encode` (without --with-logvar)")
         if len(z) == 0:
             raise VaekitError("latents have no rows; pass at least one code")
-        finite = np.isfinite(z).all(axis=1)
+        finite = (np.abs(z) <= np.finfo(np.float32).max).all(axis=1)  # NaN: False; the model computes in float32
         if not finite.all():
-            raise VaekitError(f"latents have a NaN or infinite value in row {int(np.argmin(finite))}; "
-                              "codes must be finite numbers")
+            row = int(np.argmin(finite))
+            if np.isfinite(z[row]).all():  # 1e300 became inf in float32, and the decoded output all NaN
+                raise VaekitError(f"latents have a value beyond float32's range (+-3.4e38) in row {row}; codes must be "
+                                  "finite float32 numbers")
+            raise VaekitError(f"latents have a NaN or infinite value in row {row}; codes must be finite numbers")
         return z
 
     def _batches(self, x, y=None, counts: list | None = None):
