@@ -382,6 +382,11 @@ def test_train_takes_a_torch_device_and_refuses_a_number_for_a_folder(tmp_path):
     assert trained.config["cfg_train"].device == "cpu"
     with pytest.raises(VaekitError, match=r"^out=5 must be a folder's path \(str or pathlib.Path\)$"):
         vaekit.train(data="digits", out=5)
+    # each was dropped without a word: name= for data=, input_shape= for the data's own shape
+    with pytest.raises(VaekitError, match=r"^data='digits' and name='fashion-mnist' both name the data set; give one$"):
+        vaekit.train(data="digits", name="fashion-mnist", out=tmp_path / "s")
+    with pytest.raises(VaekitError, match="input_shape is read from the data; drop it"):
+        vaekit.train(data="digits", input_shape=(1, 2, 2), out=tmp_path / "s")
 
 
 def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tmp_path):

@@ -121,7 +121,11 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
                               f"{', '.join(given)}")
         return resume_run(resume, verbose=verbose, offline=offline, device=options.get("device"))
     if "data" in options:
+        if options.get("name") is not None:
+            raise VaekitError(f"data={options['data']!r} and name={options['name']!r} both name the data set; give one")
         options["name"] = options.pop("data")
+    if options.get("input_shape") is not None:
+        raise VaekitError("input_shape is read from the data; drop it (a .npy of images keeps its (N, C, H, W) shape)")
     if isinstance(options.get("name"), os.PathLike):
         options["name"] = os.fspath(options["name"])
     if not isinstance(options.get("name", ""), str):
