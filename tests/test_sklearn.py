@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -89,6 +89,9 @@ def test_fit_leaves_the_global_rng_alone():
     (VAETransformer(scale="log"), "scale=log"),
     (VAETransformer(arch="rnn"), "arch='rnn'"),
     (VAETransformer(arch="conv", image_shape=(1, 4, 4)), "C*H*W = 64"),
+    (VAETransformer(arch="conv", image_shape=(-1, -8, 8)), "must be (C, H, W), positive integers"),  # numpy's error
+    (VAETransformer(arch="conv", image_shape=(1.0, 8.0, 8.0)), "must be (C, H, W), positive integers"),  # a TypeError
+    (VAETransformer(arch="conv", image_shape=64), "must be (C, H, W)"),
     (AutoencoderTransformer(kind="vae"), "kind='vae'"),
     (AutoencoderTransformer(noise="gaussian:0.3"), "use kind='dae'"),
     (AutoencoderTransformer(kind="dae", noise="blur:1"), "noise=blur:1"),
@@ -97,6 +100,37 @@ def test_bad_parameters_are_value_errors_naming_them(estimator, message):
     with pytest.raises(ValueError) as e:
         estimator.set_params(device="cpu").fit(X[:20])
     assert message in str(e.value)
+    with pytest.raises(NotFittedError):  # n_features_in_, set before the check, made it look fitted
+        estimator.transform(X[:2])
+
+
+def test_a_failed_refit_leaves_the_estimator_unfitted():
+    vae = VAETransformer(**TINY).fit(X[:20])
+    with pytest.raises(ValueError):
+        vae.set_params(latent_dim=0).fit(X[:20, :10])
+    with pytest.raises(NotFittedError):  # it said "expects (N, 64)" from the old model and "expecting 10" from the check
+        vae.transform(X[:2, :10])
+
+
+def test_random_state_reproduces_fits_run_in_threads():
+    """The fits drew their weights and noise from torch's global generator, which threads share."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def codes(seed):
+        return VAETransformer(**{**TINY, "epochs": 2, "batch_size": 16}, random_state=seed).fit(X[:64]).transform(X[:8])
+
+    alone = [codes(seed) for seed in (0, 1)]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(codes, (0, 1)))
+    for a, b in zip(alone, together):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_fit_under_no_grad():
+    """The models trained through autograd failed under a caller's torch.no_grad(): "does not require grad"."""
+    with torch.no_grad():
+        vae = VAETransformer(**TINY, likelihood="gaussian-learned", random_state=0).fit(X[:50])
+    assert np.isfinite(vae.transform(X[:3])).all()
 
 
 def test_conv_needs_square_images():
@@ -159,6 +193,7 @@ def test_a_torch_device_and_a_numpy_image_shape_are_taken():
     import torch
 
     X = np.random.default_rng(0).uniform(size=(40, 64)).astype(np.float32)
+    assert VAETransformer(**{**TINY, "device": torch.device("cpu", 0)}).fit(X[:20]).transform(X[:2]).shape == (2, 2)  # "cpu:0"
     model = VAETransformer(device=torch.device("cpu"), arch="conv", image_shape=np.array([1, 8, 8]), latent_dim=2,
                            hidden=(4, 8), epochs=1).fit(X)
     assert model.transform(X).shape == (40, 2)

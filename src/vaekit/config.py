@@ -262,10 +262,10 @@ def plain(value):
 def check_device(device: str) -> tuple[str, int | None]:
     """auto, cpu, cuda, or cuda:N (the GPU numbered N) -> (kind, N or None); a one-line error for anything else."""
     kind, colon, index = str(device).partition(":")
-    if colon and (kind != "cuda" or not index.isdigit()):
+    if colon and (kind not in ("cuda", "cpu") or not index.isdigit()):
         raise VaekitError(f"--device {device}: after 'cuda:' comes the GPU's number, e.g. --device cuda:0")
     check_choice("device", kind, DEVICES)
-    return kind, int(index) if colon else None
+    return kind, int(index) if colon and kind == "cuda" else None  # cpu:0, as str(torch.device("cpu", 0)) says, is the CPU
 
 
 def check_choice(name: str, value, allowed: tuple) -> None:

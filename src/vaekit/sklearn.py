@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 import warnings
 from contextlib import contextmanager
 
@@ -28,6 +29,10 @@ from .config import ARCHS, LIKELIHOODS, MAX_SIZE, UNIT_LIKELIHOODS, ModelConfig,
 from .errors import VaekitError, python_spelling
 
 FLOATS = [np.float64, np.float32]  # kept as given; anything else becomes float64
+# A fit seeds torch's global generator, which draws the initial weights and the training noise: fits in
+# threads (joblib's threading backend) take turns, so random_state gives the same model however they are
+# scheduled. Each fit uses every core already.
+_SEEDED_FIT = threading.Lock()
 
 
 def _in_range(X: np.ndarray) -> np.ndarray:
@@ -44,7 +49,18 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     """What both estimators share; subclasses say which model (``_model_name``) and its extra parameters."""
 
     def fit(self, X, y=None):
-        """Train on X (N, D) in the user's units; ``y`` is ignored. Returns self."""
+        """Train on X (N, D) in the user's units; ``y`` is ignored. Returns self.
+
+        A fit that fails (bad parameters or data) leaves the estimator unfitted, not half-fitted."""
+        try:
+            with _SEEDED_FIT:
+                return self._fit(X)
+        except BaseException:
+            for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+                delattr(self, name)  # n_features_in_ is set before the parameters are checked
+            raise
+
+    def _fit(self, X):
         import torch
 
         from .data.datasets import from_arrays
@@ -156,9 +172,12 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         if self.arch == "mlp":
             return (n_features,)
         if self.image_shape is not None:
-            shape = plain(tuple(self.image_shape))  # numpy numbers too
-            if len(shape) != 3 or math.prod(shape) != n_features:
-                raise ValueError(f"image_shape={self.image_shape!r} must be (C, H, W) with C*H*W = {n_features} features")
+            listed = isinstance(self.image_shape, (list, tuple, np.ndarray))
+            shape = plain(tuple(self.image_shape)) if listed else ()  # numpy numbers too
+            positive = all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+            if len(shape) != 3 or not positive or math.prod(shape) != n_features:
+                raise ValueError(f"image_shape={self.image_shape!r} must be (C, H, W), positive integers with "
+                                 f"C*H*W = {n_features} features")
             return shape
         side = math.isqrt(n_features)
         if side * side != n_features:

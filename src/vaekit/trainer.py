@@ -207,7 +207,8 @@ def fit(model: torch.nn.Module, data: Data, cfg: TrainConfig, *, device: torch.d
     # on cuda:N, N is the current device meanwhile: the CUDA RNG state saved for --resume and for the replay of
     # an epoch that went non-finite is the current device's (torch.cuda.get_rng_state's default)
     gpu = torch.cuda.device(device) if torch.device(device).type == "cuda" else contextlib.nullcontext()
-    with freed_memory_reused(), gpu:
+    # enable_grad: under a caller's torch.no_grad() the models that train through autograd had no gradient
+    with freed_memory_reused(), gpu, torch.enable_grad():
         return _fit(model, data, cfg, device=device, on_epoch=on_epoch, verbose=verbose, binarize=binarize,
                     resume=resume, on_state=on_state, world=world, restore_best=restore_best)
 
