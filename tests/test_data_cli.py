@@ -86,6 +86,18 @@ def test_fashion_mnist_official_split_and_uint8_memory():
     assert data.scaler.kind == "uint8" and data.classes[0] == "T-shirt/top"
 
 
+@pytest.mark.parametrize("options,shares", [(["--val-fraction", "0.99"], "--val-fraction 0.99 and --test-fraction 0.2"),
+                                            (["--test-fraction", "0.99"], "--val-fraction 0.1 and --test-fraction 0.99")])
+def test_shares_that_leave_nothing_to_train_on_are_refused(tmp_path, options, shares):
+    """A ZeroDivisionError traceback from the scaler, or (uint8 data) a run trained on no batch that blamed NaN values."""
+    np.save(tmp_path / "d.npy", np.random.default_rng(0).random((40, 4)).astype(np.float32))
+    np.save(tmp_path / "u.npy", np.zeros((40, 6, 6), np.uint8))
+    for name in ("d.npy", "u.npy"):
+        result = train(tmp_path, "--data", str(tmp_path / name), *options)
+        assert result.exit_code == 2 and result.output == (
+            f"vaekit: error: {tmp_path / name}: {shares} leave none of its 40 examples to train on; give smaller shares\n")
+
+
 def test_seeded_split_is_reproducible_and_disjoint():
     a, b = split_indices(100, None, 3, 0.1, 0.2), split_indices(100, None, 3, 0.1, 0.2)
     assert all(np.array_equal(a[k], b[k]) for k in a)

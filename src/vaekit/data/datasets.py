@@ -60,6 +60,9 @@ def load_data(cfg: DataConfig, *, seed: int = 0, val_fraction: float = 0.1, test
         raise VaekitError(f"{cfg.name} has no official test split, and --test-fraction 0 leaves none to score the run "
                           "on; give a share in (0, 1), e.g. --test-fraction 0.2")
     splits = split_indices(len(x), n_test, seed, val_fraction, test_fraction)
+    if not len(splits["train"]) and scaler is None:  # the scaler divided by zero, or the run trained on nothing
+        shares = f"--val-fraction {val_fraction:g}" + ("" if n_test is not None else f" and --test-fraction {test_fraction:g}")
+        raise VaekitError(f"{cfg.name}: {shares} leave none of its {len(x)} examples to train on; give smaller shares")
     if scaler is None:
         scaler = Scaler.fit(x, cfg.scale, splits["train"])
     return Data(cfg.name, x, y, classes, splits, scaler, columns, n_test is not None)
