@@ -109,6 +109,20 @@ def test_nan_found_past_first_chunk(tmp_path, monkeypatch):
     expect_error(tmp_path / "a.npy", "sample 98")
 
 
+def test_float16_infinities_are_found(tmp_path):
+    """In float16 the 1e30 bound is itself inf, so inf passed as usable (and every float16 file warned of an overflow)."""
+    import warnings
+
+    array = np.random.default_rng(0).random((60, 5)).astype(np.float16)
+    np.save(tmp_path / "ok.npy", array)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_file(tmp_path / "ok.npy").x.shape == (60, 5)
+    array[3, 2] = np.inf
+    np.save(tmp_path / "a.npy", array)
+    expect_error(tmp_path / "a.npy", "has NaN or infinite values (first in sample 3)")
+
+
 def test_npy_written_by_python_2_loads_without_numpy_warning(tmp_path):
     import warnings
 
@@ -264,6 +278,19 @@ def test_npz_bad_labels(tmp_path, labels, words):
 def test_npz_refuses_object_arrays(tmp_path):
     np.savez(tmp_path / "a.npz", x=np.array([None, 1], dtype=object))
     expect_error(tmp_path / "a.npz", "np.savez")
+
+
+def test_npz_members_that_are_not_arrays_are_named(tmp_path):
+    """np.load hands a member without the NumPy magic over as bytes: "'bytes' object has no attribute 'ndim'"."""
+    with zipfile.ZipFile(tmp_path / "a.npz", "w") as archive:  # a .zip renamed
+        archive.writestr("x.csv", b"1,2\n")
+    expect_error(tmp_path / "a.npz", "holds 'x.csv', which is not a NumPy array")
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros((10, 3)))
+    with zipfile.ZipFile(tmp_path / "b.npz", "w") as archive:
+        archive.writestr("x.npy", buffer.getvalue())
+        archive.writestr("y.npy", b"not an array")
+    expect_error(tmp_path / "b.npz", "holds 'y.npy', which is not a NumPy array")
 
 
 # .csv

@@ -161,7 +161,8 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
     per_sample = x.size // len(x)
     step = max(1, _FINITE_CHUNK // per_sample)
     for start in range(0, len(x), step):
-        usable = (np.abs(x[start:start + step]) <= TOO_LARGE).reshape(-1, per_sample).all(axis=1)  # NaN: False
+        chunk = x[start:start + step].astype(np.float32, copy=False)  # in float16, 1e30 is inf: inf passed as usable
+        usable = (np.abs(chunk) <= TOO_LARGE).reshape(-1, per_sample).all(axis=1)  # NaN: False
         if not usable.all():
             row = start + int(np.argmin(usable))
             if not np.isfinite(x[row]).all():
@@ -220,6 +221,10 @@ def _load_numpy(path: Path, key: str | None, label_column: str | int | None) -> 
                 for name in {x_key, y_key} - {None}:
                     member = f"{name}.npy" if f"{name}.npy" in data.zip.namelist() else name
                     with data.zip.open(member) as f:
+                        if f.read(6) != b"\x93NUMPY":  # np.load hands such a member over as bytes
+                            raise _error(path, f"holds {member!r}, which is not a NumPy array",
+                                         "save plain numeric arrays with np.savez")
+                        f.seek(0)
                         _check_size(path, f, data.zip.getinfo(member).file_size, f"its array {name!r} ")
                 y, classes = _encode_labels(path, data[y_key]) if y_key else (None, None)
                 return Loaded(data[x_key], y, classes)
