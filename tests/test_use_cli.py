@@ -285,6 +285,15 @@ def test_decode_npy_csv_and_png(vae, tmp_path):
     assert len((tmp_path / "x.csv").read_text().splitlines()) == 4
     ok("decode", vae, tmp_path / "z.npy", "-o", tmp_path / "x.png")
     assert (tmp_path / "x.png").read_bytes().startswith(PNG)
+    # saved again by Excel as "CSV UTF-8", with a byte-order mark: its first code was taken for a header and
+    # dropped, or (with encode's header) the index column was read as a code
+    codes = (tmp_path / "z.csv").read_text()
+    assert codes.startswith("index,label,z0,")
+    bare = "".join(line.split(",", 2)[2] + "\n" for line in codes.splitlines()[1:])  # the codes alone, no header
+    for text in (codes, bare):
+        (tmp_path / "bom.csv").write_text(text, encoding="utf-8-sig")
+        ok("decode", vae, tmp_path / "bom.csv", "-o", tmp_path / "xb.csv")
+        assert (tmp_path / "xb.csv").read_text() == (tmp_path / "x.csv").read_text()
 
 
 def test_decode_errors(vae, tmp_path):

@@ -405,7 +405,8 @@ def _read_latents(path: str, out):
                                       "`vaekit encode -o z.npy`")
             return np.load(p, mmap_mode="r", allow_pickle=False)
         if p.suffix.lower() == ".csv":
-            with open(p, newline="") as f:
+            # utf-8-sig: Excel's "CSV UTF-8" begins with a byte-order mark, which made the first code a header
+            with open(p, newline="", encoding="utf-8-sig") as f:
                 first = f.readline()
             cells = next(csv.reader([first]), [])
             # a row of inf, nan or a missing cell is a row of codes, which the checks refuse
@@ -416,7 +417,7 @@ def _read_latents(path: str, out):
             with warnings.catch_warnings():  # an empty file: numpy warns, and the line below says it
                 warnings.simplefilter("ignore", UserWarning)
                 z = np.loadtxt(p, delimiter=",", ndmin=2, skiprows=int(header), usecols=codes, quotechar='"',
-                               dtype=np.float32)
+                               dtype=np.float32, encoding="utf-8-sig")
             if z.size == 0:
                 raise VaekitError(f"{path}: holds no codes; pass codes written by `vaekit encode -o z.csv`")
             return z
@@ -479,7 +480,7 @@ def _row_labels(m, path: str) -> list[int]:
 
     names = []
     if path.lower().endswith(".csv"):
-        with open(path, newline="") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = csv.reader(f)
             header = [name.strip() for name in next(rows, [])]
             if "label" in header:
