@@ -17,15 +17,21 @@ FAST = dict(retries=2, timeout=5, progress=False, backoff=0)
 class Server:
     """A local HTTP server: ``files`` maps a path to its body, ``drops`` to how many requests
     to cut short (a full Content-Length, half the body, then close), ``trickles`` to a pause in
-    seconds between its body's bytes, ``hits`` counts requests."""
+    seconds between its body's bytes, ``redirects`` to where a 302 sends it, ``hits`` counts requests."""
 
     def __init__(self):
-        self.files, self.drops, self.trickles, self.hits = {}, {}, {}, {}
+        self.files, self.drops, self.trickles, self.redirects, self.hits = {}, {}, {}, {}, {}
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.hits[self.path] = server.hits.get(self.path, 0) + 1
+                if self.path in server.redirects:
+                    self.send_response(302)
+                    self.send_header("Location", server.redirects[self.path])
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 body = server.files.get(self.path)
                 if body is None:
                     self.send_error(404)
@@ -229,3 +235,11 @@ def test_a_source_that_trickles_is_given_up(server, idx_file, tmp_path):
           **{**FAST, "timeout": 0.5, "retries": 1})
     assert (tmp_path / "images.gz").read_bytes() == body and time.monotonic() - start < 5
     assert server.hits == {"/a/images.gz": 1, "/b/images.gz": 1}
+
+
+def test_a_redirect_loop_is_one_line(server, tmp_path):
+    """urllib's message for it spans three lines ("...infinite loop.\\nThe last 30x error message was:\\nFound")."""
+    server.redirects["/loop"] = "/loop"
+    with pytest.raises(VaekitError) as e:
+        fetch([server.url + "/loop"], tmp_path / "f.gz", "0" * 64, **FAST)
+    assert "\n" not in str(e.value) and "infinite loop. The last 30x error message was: Found" in str(e.value)

@@ -128,7 +128,7 @@ def fetch(
             f"{dest}: SHA-256 mismatch, expected {sha256}, got {'; '.join(mismatches)}; "
             "a source serves a different file: retry later or put a verified copy there"
         )
-    errors = "; ".join(f"{url}: {error}" for url, error in failures.items())
+    errors = "; ".join(f"{url}: {' '.join(str(error).split())}" for url, error in failures.items())  # one line
     raise VaekitError(
         f"{dest}: download failed from every source ({errors}); "
         "check the network, or download the file by hand and put it there"
