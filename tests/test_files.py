@@ -401,6 +401,8 @@ def test_bytes_labels_are_names(tmp_path):
     ("kind,a\ncat,x\n", {"label_column": "kind"}, ["line 2", "column 'a'", "'x'"]),
     ("a,kind\n1,cat\n2, \n3,\n", {"label_column": "kind"}, ["2 empty labels (the first in sample 1)", "fill them in"]),
     ("1\t2\n3\t4\n", {}, ["separated by '\\t'"]),
+    # decimal commas: the commas split the row into another number of fields, which was all it said
+    ("a;b\n1,5;2,5\n", {}, ["line 2 has values separated by ';', not commas", "with commas between values"]),
 ])
 def test_csv_bad_input(tmp_path, text, options, words):
     (tmp_path / "a.csv").write_text(text)

@@ -388,6 +388,9 @@ def _column_index(path: Path, columns: list[str], label_column: str | int) -> in
 def _parse_row(path: Path, line: int, row: list[str], columns: list[str], skip: tuple[int, ...]) -> np.ndarray:
     """The numbers in one CSV row, leaving out the columns ``skip``."""
     if len(row) != len(columns):
+        if separator := next((c for c in ";\t|" if any(c in cell for cell in row)), None):  # 1,5;2,5: decimal commas
+            raise _error(path, f"line {line} has values separated by {separator!r}, not commas",
+                         "save the file with commas between values and points in numbers")
         raise _error(path, f"line {line} has {len(row)} fields, the first row has {len(columns)}",
                      "give every row the same number of columns")
     try:
