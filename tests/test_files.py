@@ -409,6 +409,12 @@ def test_csv_bad_input(tmp_path, text, options, words):
     expect_error(tmp_path / "a.csv", *words, **options)
 
 
+def test_csv_lines_of_spaces_are_blank_lines(tmp_path):
+    """A last line of spaces, as editors leave them, failed as "line 4 has 1 fields"."""
+    (tmp_path / "a.csv").write_text("a,b\n1,2\n  \n3,4\n   \n")
+    np.testing.assert_array_equal(load_file(tmp_path / "a.csv").x, [[1, 2], [3, 4]])
+
+
 def test_csv_not_utf8(tmp_path):
     (tmp_path / "a.csv").write_bytes(b"1,2\n\xff\xfe,3\n")
     expect_error(tmp_path / "a.csv", "UTF-8")

@@ -292,7 +292,8 @@ def _load_csv(path: Path, label_column: str | int | None) -> Loaded:
         # column near 1e6 with a spread of 1 keeps its digits
         with open(path, newline="", encoding="utf-8-sig") as file:
             reader = csv.reader(file)
-            rows = ((reader.line_num, row) for row in reader if row)  # (line number, cells), no blank lines
+            # (line number, cells), no blank lines: none at all, nor one of spaces (an editor's last line)
+            rows = ((reader.line_num, row) for row in reader if row and (len(row) > 1 or row[0].strip()))
             head = [pair for pair in (next(rows, None), next(rows, None)) if pair]
             if not head:
                 raise _error(path, "has no rows", "check that the right file was given")
