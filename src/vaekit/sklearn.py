@@ -231,7 +231,8 @@ class AutoencoderTransformer(_Autoencoder):
         How X is scaled for the network (fitted on X). The reconstruction loss is the Bernoulli
         cross-entropy when the scaled data lie in [0, 1] (always with 'minmax'), else squared error.
     random_state : int, RandomState or None
-        Seeds the weights, batch order and noise.
+        Seeds the weights, batch order and noise; the same integer gives the same model, also for fits
+        in threads (they take turns; each uses every core).
     device : {'auto', 'cpu', 'cuda', 'cuda:N'}
     verbose : bool
         Print one line per epoch on stderr.
@@ -302,7 +303,8 @@ class VAETransformer(_Autoencoder):
     scale : {'minmax', 'standard', 'none'}
         How X is scaled for the network (fitted on X).
     random_state : int, RandomState or None
-        Seeds the weights, batch order and the reparameterization noise.
+        Seeds the weights, batch order and the reparameterization noise; the same integer gives the
+        same model, also for fits in threads (they take turns; each uses every core).
     device : {'auto', 'cpu', 'cuda', 'cuda:N'}
     verbose : bool
         Print one line per epoch on stderr.
