@@ -170,10 +170,23 @@ class Batches:
             yield self.get(idx[start : start + batch_size], generator)
 
 
-@torch.no_grad()
 def mean_logs(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: int | None = None) -> dict[str, float]:
-    """Mean of the model's logs over the examples ``idx``, in eval mode (no corruption, full KL weight);
-    ``seed``: see ``Batches.over``."""
+    """Mean of the model's logs over the examples ``idx``, in eval mode (no corruption, full KL weight).
+
+    With a ``seed`` every pass scores the same draws: the binarization (see ``Batches.over``) and the
+    model's noise (a VAE's posterior draws, an IWAE's k of them) are that seed's, and torch's global
+    generator is left as it was. So the validation loss of one epoch compares with the next (a fresh draw
+    moved it by ~0.1 nats on digits, enough to stop early on chance), and scoring leaves the training
+    noise alone. Without one, the noise comes from torch's global generator."""
+    if seed is None:
+        return _mean_logs(model, batches, idx, None)
+    with torch.random.fork_rng(devices=[batches.device] if batches.device.type == "cuda" else []):
+        torch.manual_seed(seed)  # CPU and GPU generators
+        return _mean_logs(model, batches, idx, seed)
+
+
+@torch.no_grad()
+def _mean_logs(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: int | None) -> dict[str, float]:
     was_training = model.training
     model.eval()
     sums: dict[str, torch.Tensor] = {}
@@ -218,9 +231,11 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
     batches = Batches(data, device, binarize)
     train_idx = torch.as_tensor(data.splits["train"])
     val_idx = data.splits["val"]
-    # What picks the best epoch (and stops early): the validation loss, which is scored at the schedule's
-    # final KL weight; without a validation split, the training log the model names (its -ELBO under a warm-up)
-    monitor = "val_loss" if len(val_idx) else f"train_{getattr(model, 'monitored_log', 'loss')}"
+    # What picks the best epoch (and stops early): the log the model names, on the validation split (scored at
+    # the schedule's final KL weight) or else the training split; a VAE's -ELBO where its loss holds free bits
+    # (or, on the training split, a warm-up), as those only shape training
+    picks = getattr(model, "monitored_log", lambda held_out: "loss")  # (any module with a loss trains)
+    monitor = f"{'val' if len(val_idx) else 'train'}_{picks(held_out=bool(len(val_idx)))}"
     optimizer = Adam(model.parameters(), lr=cfg.lr)  # one fused kernel a step (see optim.py)
     check_batch_split(cfg.batch_size, world)
     # The MLP AE's, DAE's and VAE's hand-derived step where it applies (fused.py); autograd for the rest

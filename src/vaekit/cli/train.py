@@ -46,8 +46,8 @@ def _int_list(text: str | None) -> tuple[int, ...] | None:
 @click.option("--noise", default=None, help="Train on corrupted input: gaussian:STD, mask:P or salt-pepper:P (dae default gaussian:0.3).")
 @click.option("--seed", type=int, default=None, help=f"Seed for split, weights, batches and noise [default: {TrainConfig.seed:g}].")
 @click.option("--patience", type=int, default=None, help=f"Early stopping after N epochs without a better validation loss; 0 never [default: {TrainConfig.patience:g}]. Either way "
-                   "the run ends on its best epoch's weights (by validation loss; with --val-fraction 0, by training "
-                   "loss, or training -ELBO under --kl-warmup).")
+                   "the run ends on its best epoch's weights (by validation loss, or validation -ELBO with --free-bits; "
+                   "with --val-fraction 0, by training loss, or training -ELBO under --kl-warmup or --free-bits).")
 @click.option("--val-fraction", type=float, default=None, help=f"Share of training data held out for validation [default: {TrainConfig.val_fraction:g}].")
 @click.option("--test-fraction", type=float, default=None, help=f"Test share when the data set has no official test split [default: {TrainConfig.test_fraction:g}].")
 @click.option("--key", default=None, help=".npz: the array holding the data.")

@@ -34,8 +34,9 @@ class Autoencoder(nn.Module):
     over features and averaged over the batch.
     """
 
-    # the training log that picks the best epoch (and stops early) where there is no validation split
-    monitored_log = "loss"
+    def monitored_log(self, held_out: bool) -> str:
+        """The log that picks the best epoch (and stops early): the loss."""
+        return "loss"
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()

@@ -36,10 +36,12 @@ class VAE(Autoencoder):
     def encoder_width(self) -> int:
         return 2 * self.cfg.latent_dim  # mu and logvar
 
-    @property
-    def monitored_log(self) -> str:
-        # under a KL warm-up the loss is the annealed objective, lowest where the KL weight is: the -ELBO instead
-        return "neg_elbo" if self.cfg.kl_warmup else "loss"
+    def monitored_log(self, held_out: bool) -> str:
+        """The log that picks the best epoch (and stops early): the loss, but for what only trains the model.
+        Free bits make the KL free below a floor: the -ELBO. On the training split under a KL warm-up the loss
+        is the annealed objective, lowest where the KL weight is: the -ELBO (held-out splits are scored at the
+        final weight)."""
+        return "neg_elbo" if self.cfg.free_bits or (self.cfg.kl_warmup and not held_out) else "loss"
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x: (B, *input_shape) -> (mu, logvar), each (B, latent)."""
