@@ -369,8 +369,10 @@ def test_train_options_from_python_take_one_hidden_width_as_an_int():
     from vaekit.api import split_options
 
     assert split_options({"hidden": 16})[0].hidden == (16,)
-    with pytest.raises(VaekitError, match="unknown option"):
+    with pytest.raises(VaekitError, match="unknown option") as e:
         split_options({"hiden": 16})
+    listed = str(e.value).split("the options are ")[1].split(", ")
+    assert "data" in listed and "hidden" in listed and "input_shape" not in listed and "n_classes" not in listed
     with pytest.raises(VaekitError, match="--hidden '16' must be positive integers"):
         split_options({"hidden": "16"})[0].validate()
 
@@ -385,8 +387,10 @@ def test_train_takes_a_torch_device_and_refuses_a_number_for_a_folder(tmp_path):
     # each was dropped without a word: name= for data=, input_shape= for the data's own shape
     with pytest.raises(VaekitError, match=r"^data='digits' and name='fashion-mnist' both name the data set; give one$"):
         vaekit.train(data="digits", name="fashion-mnist", out=tmp_path / "s")
-    with pytest.raises(VaekitError, match="input_shape is read from the data; drop it"):
+    with pytest.raises(VaekitError, match="input_shape is read from the data"):
         vaekit.train(data="digits", input_shape=(1, 2, 2), out=tmp_path / "s")
+    with pytest.raises(VaekitError, match=r"n_classes is read from the data \(a cvae's, from its labels\); drop it"):
+        vaekit.train(data="digits", model="cvae", n_classes=3, out=tmp_path / "s")
 
 
 def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tmp_path):

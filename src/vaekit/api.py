@@ -23,6 +23,10 @@ from .errors import VaekitError
 FIGURES = "figures"
 
 
+# config fields that training sets from the data, never from an option
+READ_FROM_DATA = {"input_shape": "a .npy of images keeps its (N, C, H, W) shape", "n_classes": "a cvae's, from its labels"}
+
+
 def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
     """Sort keyword options into the three configs by field name; unknown names are an error."""
     configs = []
@@ -37,7 +41,8 @@ def split_options(options: dict) -> tuple[ModelConfig, TrainConfig, DataConfig]:
     known = {f.name for cls in (ModelConfig, TrainConfig, DataConfig) for f in dataclasses.fields(cls)}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise VaekitError(f"unknown option(s) {', '.join(unknown)}; the options are {', '.join(sorted(known))}")
+        settable = sorted(known - set(READ_FROM_DATA) | {"data"})  # data: the alias of name
+        raise VaekitError(f"unknown option(s) {', '.join(unknown)}; the options are {', '.join(settable)}")
     return tuple(configs)
 
 
@@ -124,8 +129,9 @@ def _train(out, verbose: bool, offline: bool, resume, options: dict):
         if options.get("name") is not None:
             raise VaekitError(f"data={options['data']!r} and name={options['name']!r} both name the data set; give one")
         options["name"] = options.pop("data")
-    if options.get("input_shape") is not None:
-        raise VaekitError("input_shape is read from the data; drop it (a .npy of images keeps its (N, C, H, W) shape)")
+    for name, source in READ_FROM_DATA.items():
+        if options.get(name) is not None:
+            raise VaekitError(f"{name} is read from the data ({source}); drop it")
     if isinstance(options.get("name"), os.PathLike):
         options["name"] = os.fspath(options["name"])
     if not isinstance(options.get("name", ""), str):
