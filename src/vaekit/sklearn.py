@@ -244,7 +244,7 @@ class AutoencoderTransformer(_Autoencoder):
     scaler_ : vaekit.data.scaling.Scaler
         The fitted scaling, user units -> network units.
     history_ : list of dict
-        One record per epoch (train loss terms).
+        One record per epoch: epoch, train_loss, train_recon, train_mse, seconds.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X has feature names.
@@ -316,7 +316,7 @@ class VAETransformer(_Autoencoder):
     scaler_ : vaekit.data.scaling.Scaler
         The fitted scaling, user units -> network units.
     history_ : list of dict
-        One record per epoch (train loss terms: loss, neg_elbo, recon, kl, mse).
+        One record per epoch: epoch, train_loss, train_neg_elbo, train_recon, train_kl, train_mse, seconds.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X has feature names.

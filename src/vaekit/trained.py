@@ -352,7 +352,7 @@ class Trained:
             logging.getLogger(__name__).warning(
                 f"{clipped:,} values of the {len(x):,} examples scaled here lie outside the range of the model's training "
                 f"data and were clipped to it ({self.scaler.why_clipped()}), so outliers there look less unusual than "
-                "they are; score counts them per example (outside)")
+                "they are; `vaekit score` and Trained.score count them per example (outside)")
 
     def _label_values(self, y) -> np.ndarray:
         """Labels as given (one, or one per example) with names of the run's classes turned into their

@@ -53,9 +53,9 @@ def evaluate(run, data, key, label_column, image_size, split, iw_samples, seed, 
 @cli.command()
 @click.option("--data", default="digits", show_default=True, help="A named data set or a file, as for `vaekit train`.")
 @click.option("--key", default=None, help=".npz: the array holding the data.")
-@click.option("--label-column", default=None, help=".csv: the column holding labels; .npz: the array holding them [default: y, when present].")
+@click.option("--label-column", default=None, help=".csv: the column holding labels [default: none]; .npz: the array holding them [default: y, when present].")
 @click.option("--image-size", type=int, default=None, help="Image folders: resize every image to this square size.")
-@click.option("--scale", default=None, help="Float data: minmax to [0, 1] (default), standard, or none; standard "
+@click.option("--scale", default=None, help="minmax to [0, 1] (the default for float data; uint8 data default to /255), standard, or none; standard "
                                             "trains every model with a Gaussian likelihood.")
 @click.option("--epochs", type=int, default=None, help="Training epochs of every model [default: 100 on digits, else 20].")
 @click.option("--latent-dim", type=int, default=16, show_default=True, help="Size of every model's code.")

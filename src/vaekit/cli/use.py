@@ -58,7 +58,8 @@ def device_options(f):
 
 LABEL = click.option("--label", default=None,
                      help="Conditional models (cvae): the class to decode, by its name in the training data or its number "
-                          "(needed by decode; generate: every class in turn without it, sample i of class i mod K).")
+                          "(needed by decode, unless Z is a .csv from `vaekit encode` with its label column; generate: every class in "
+                          "turn without it, sample i of class i mod K).")
 
 
 def output_option(*suffixes: str, what: str):
@@ -284,7 +285,8 @@ def score(run, out, samples, seed, device, batch_size, **source):
     loss, and for a VAE kl and neg_elbo = recon + kl in nats, all in the model's scaled units.
     Higher is a worse fit. `index` is the example's number in INPUT (its row in a file); `label`,
     with labelled data, its class by name where the data name their classes (as --label takes them);
-    `outside`, for min-max scaled data, how many of its values lie outside the training data's range:
+    `outside`, for data clipped to a range (min-max scaled, or a likelihood on [0, 1]), how many of its values
+    lie outside it:
     they are clipped to it before scoring, so an outlier of such values shows there.
     """
     import numpy as np
