@@ -48,7 +48,7 @@ def test_evaluate_writes_eval_json_and_prints_a_table(runs):
     assert "importance-weighted bound on -loss (nats; not log p(x) here)" in result.output
     saved = json.loads((runs["vae"] / "eval.json").read_text())
     assert KEYS <= set(saved)
-    assert saved["iw_samples"] == 20 and saved["split"] == "test"
+    assert saved["iw_samples"] == 20 and saved["split"] == "test" and saved["seed"] == 0  # --seed picks the draws
     assert set(saved["units"]) <= set(saved)
     assert {"neg_elbo", "iw_log_likelihood", "frechet_distance", "probe_accuracy"} <= set(saved["units"])
     assert saved["units"]["iw_log_likelihood"].endswith("(higher is better); here: bound on a loss, not a log-likelihood")
@@ -125,6 +125,20 @@ def test_data_without_labels_skips_the_probes_with_a_note(runs, tmp_path):
     assert "no labels" in result.output and f"wrote {eval_file(runs['vae'], str(path))}" in result.output
     saved = json.loads(eval_file(runs["vae"], str(path)).read_text())
     assert "probe_accuracy" not in saved and "frechet_distance" not in saved and "neg_elbo" in saved
+
+
+def test_data_of_one_class_skip_the_probes_with_a_note(runs, tmp_path):
+    """scikit-learn's "This solver needs samples of at least 2 classes" came out as a traceback."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    threes = digits.target == 3
+    np.savez(tmp_path / "threes.npz", x=digits.images[threes].astype(np.float32), y=digits.target[threes])
+    result = invoke("evaluate", runs["vae"], "--data", tmp_path / "threes.npz", "--iw-samples", 5, "--no-report")
+    assert result.exit_code == 0, result.output
+    saved = json.loads(eval_file(runs["vae"], str(tmp_path / "threes.npz")).read_text())
+    assert "probe_accuracy" not in saved and "frechet_distance" not in saved and "neg_elbo" in saved
+    assert any(note.startswith("one class in the training split") for note in saved["notes"])
 
 
 def test_values_clipped_to_the_training_range_are_counted_and_said(tmp_path):

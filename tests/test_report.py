@@ -109,6 +109,27 @@ def test_a_compare_page_says_which_member_was_evaluated_again(runs, tmp_path):
     assert "ae: evaluated again" not in page.replace("vae: evaluated again", "")
 
 
+def test_a_compare_page_with_a_member_not_evaluated_renders(runs, tmp_path):
+    """Its reading took the PCA numbers from the first member, which had none: a TypeError traceback."""
+    folder = tmp_path / "compare"
+    shutil.copytree(runs["compare"], folder)
+    (folder / "ae" / "eval.json").unlink()
+    page = write_report(folder).read_text()
+    assert "Not evaluated yet: ae." in page and "on PCA codes of the same size" in page
+
+
+def test_class_names_with_dollar_signs_are_drawn_as_written(tmp_path):
+    """matplotlib read low_$ as the start of mathtext: ParseSyntaxException, and no figure nor report."""
+    import matplotlib
+
+    from vaekit.plots import save_latent, save_rows
+
+    save_latent(tmp_path / "latent.png", np.random.default_rng(0).normal(size=(20, 2)), np.arange(20) % 2,
+                classes=["low_$", "high_$"])
+    save_rows(tmp_path / "rows.png", [np.zeros((3, 1, 4, 4))], ["low_$ -> high_$"], "interpolation")  # one $ pair
+    assert (tmp_path / "rows.png").is_file() and matplotlib.rcParams["text.parse_math"]  # the caller's setting back
+
+
 def test_report_command_rewrites_a_page(runs, tmp_path):
     path = write_report(runs["vae"])
     assert path == runs["vae"] / REPORT
@@ -160,7 +181,11 @@ def test_reading_says_which_samples_look_like_data():
     assert "Unusually, the AE's prior samples (Frechet distance 40.0) are no worse than the VAE's (50.0)" in ae_first
     assert "the AE's samples are at 20.0: closer than the VAE's prior samples" in ae_first
     unlabelled = reading({"ae": {"mse": 0.01}})
-    assert "no labels" in unlabelled
+    assert "not probed with a classifier: that needs labels of two classes or more" in unlabelled
+    at_the_floor = reading({"ae": ae, "vae": {**vae, "frechet_distance": 4.99}})  # was "18000000000000.0 times closer"
+    assert "the floor): as close as the floor itself." in at_the_floor and "times closer" not in at_the_floor
+    # a member of a comparison without its eval.json: the PCA numbers come from one that has them
+    assert "PCA codes of the same size 95.0%" in reading({"ae": {}, "vae": vae})
     assert "not been evaluated" in reading({})
 
 
@@ -350,6 +375,11 @@ def test_damaged_eval_and_metrics_files_are_named(runs, tmp_path):
     (run / "eval.json").write_text('{"mse": "x", "neg_elbo": [1]}')
     page = write_report(run).read_text()  # the page goes on without the metrics, and says why
     assert "eval.json: mse is &quot;x&quot;, not a number; run `vaekit evaluate" in page
+    (run / "eval.json").write_text('{"mse": 0.1, "units": null}')  # an AttributeError traceback
+    assert "eval.json: units is not an object of strings" in write_report(run).read_text()
+    (run / "eval.json").write_text('{"mse": 0.1, "neg_elbo": 30.0, "kl": 2.0, "iw_log_likelihood": -29.0, '
+                                   '"bits_per_dim": 0.6}')  # no likelihood_meaning: a KeyError traceback
+    assert "30.00" in write_report(run).read_text()
     (run / "eval.json").unlink()
     (run / "metrics.jsonl").write_text('{"epoch": 1, "train_loss": 3.5}\n{"epoch": "x", "train_loss": "y"}\n')
     shutil.rmtree(run / "figures")  # the curves are drawn again from metrics.jsonl

@@ -53,6 +53,7 @@ UNITS = {
     "kl_per_dim": "nats per example, one per latent dimension",
     "active_units": f"count of latent dimensions with Cov_x(E_q[z|x]) > {ACTIVE_THRESHOLD}",
     "iw_samples": "importance samples K per example",
+    "seed": "the seed of the split's binarization, the posterior draws and the prior samples (evaluate --seed)",
     "iw_log_likelihood": "nats per example, importance-weighted estimate of log p(x) (higher is better)",
     "iw_log_likelihood_stderr": "nats, standard error of the mean over examples",
     "neg_elbo_stderr": "nats, standard error of the mean over examples (one posterior draw each)",
@@ -63,7 +64,9 @@ UNITS = {
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
     "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
     "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); another "
-                        "--seed draws other samples (frechet_distance_sd: how much that moves it)",
+                        "--seed draws other samples (frechet_distance_sd: how much that moves it). A sample is the "
+                        "decoder's mean, without the likelihood's noise: with a Gaussian likelihood on noisy data the "
+                        "means are smoother than the data, which adds to the distance",
     "frechet_distance_reference": "squared feature units, test vs training images: the floor",
     "frechet_distance_sd": f"squared feature units: the spread (sd) of frechet_distance over {FRECHET_DRAWS} draws of samples",
     "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
@@ -410,7 +413,7 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
     meaning = likelihood_meaning(is_vae(model), cfg.likelihood, bool(binarize), bool(((x == 0) | (x == 1)).all()))
     result: dict = {"model": cfg.model, "data": str(data.name), "split": split, "n_examples": len(x),
                     "latent_dim": cfg.latent_dim, "likelihood": cfg.likelihood, "binarized": bool(binarize),
-                    "likelihood_meaning": meaning}
+                    "seed": seed, "likelihood_meaning": meaning}
     notes = []
     if clipped := data.scaler.clipped_values(data.x, data.splits[split]):
         result["clipped_values"] = clipped
@@ -435,6 +438,9 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
                      "reconstruction, probes and sample quality are reported")
     if y is None:
         notes.append("no labels: linear-probe, 5-NN and Frechet-distance metrics skipped")
+    elif len(torch.unique(y_train)) < 2:  # the probes and the feature classifier need two (scikit-learn raised)
+        notes.append("one class in the training split: linear-probe, 5-NN and Frechet-distance metrics skipped "
+                     "(they need labels of two classes or more)")
     else:
         result.update(latent_quality(model, x_train, y_train, x, y, conditional=model_y is not None))
         if classifier:

@@ -5,6 +5,7 @@ Images are (N, C, H, W) in [0, 1]; vectors (N, D) are drawn as rows of a heat ma
 
 from __future__ import annotations
 
+import functools
 import io
 from pathlib import Path
 
@@ -20,6 +21,19 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _literal(draw):
+    """Draw with matplotlib's mathtext off, so text from the data (class names, feature names, titles)
+    shows as written: a class named low_$ raised a ParseSyntaxException, and $5-$10 came out in math italics."""
+    @functools.wraps(draw)
+    def drawn(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return drawn
 
 
 def image_grid(images: np.ndarray, ncol: int, pad: int = 1) -> np.ndarray:
@@ -50,6 +64,7 @@ def _feature_axis(ax, features: list[str] | None, n: int) -> None:
         ax.set_xticks(range(n), features, rotation=90, fontsize=7 if n > 20 else 9)
 
 
+@_literal
 def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str,
               features: list[str] | None = None) -> None:
     """One row of examples per entry of ``rows`` (e.g. originals above reconstructions). ``features``:
@@ -73,6 +88,7 @@ def save_rows(path: Path, rows: list[np.ndarray], labels: list[str], title: str,
     _save(fig, path)
 
 
+@_literal
 def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
               codes: tuple[np.ndarray, np.ndarray] | None = None, features: list[str] | None = None) -> None:
     """A grid of images (or a heat map of vectors). ``codes``: the z[0] of each column and the z[1] of
@@ -102,6 +118,7 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
     _save(fig, path)
 
 
+@_literal
 def save_curves(path: Path, records: list[dict], panels: list[tuple[str, str]] = (("loss", "loss"),),
                 title: str | None = None) -> None:
     """Train and validation curves per epoch from metrics.jsonl records, one panel per (key, y label)
@@ -149,6 +166,7 @@ def principal_components(z: np.ndarray, k: int) -> np.ndarray:
     return np.pad(centred @ axes.T, ((0, 0), (0, k - len(vt))))  # (N, k)
 
 
+@_literal
 def save_latent(path: Path, z: np.ndarray, labels: np.ndarray | None, classes: list[str] | None = None) -> None:
     """Scatter of codes coloured by label; codes with more than 2 dimensions are projected by PCA."""
     plt = _pyplot()

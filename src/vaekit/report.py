@@ -133,7 +133,8 @@ def _fitted_codes_reading(results: dict[str, dict], vae: str, ae: str) -> str:
 
 
 def reading(results: dict[str, dict]) -> str:
-    """One paragraph in plain words: what the numbers of these models say."""
+    """One paragraph in plain words: what the numbers of these models say (of those that have numbers)."""
+    results = {n: r for n, r in results.items() if r}  # a member of a comparison may lack its eval.json
     vae = next((n for n, r in results.items() if "neg_elbo" in r), None)
     ae = next((n for n, r in results.items() if "neg_elbo" not in r), None)
     said = [*_samples_reading(results, vae, ae), *_mse_reading(results, vae), *_probes_reading(results)]
@@ -152,10 +153,12 @@ def _samples_reading(results: dict[str, dict], vae: str | None, ae: str | None) 
         if v < a:
             others = "".join(f", the {n.upper()}'s {r['frechet_distance']:.1f}" for n, r in results.items()
                              if n not in (vae, ae) and "frechet_distance" in r)
+            closer = (f"{(a - floor) / (v - floor):.1f} times closer above the floor" if v > floor else
+                      "as close as the floor itself")  # a ratio of a difference near 0 said 18000000000000.0 times
             said = [f"Random codes z ~ N(0, I) decode to samples at Frechet distance {v:.1f} from the test images for "
                     f"the {vae.upper()}, against the {ae.upper()}'s {a:.1f}{others} (lower is closer; training "
-                    f"images sit at {floor:.1f} from the test images, the floor): {(a - floor) / max(v - floor, 1e-12):.1f} "
-                    f"times closer above the floor. The {vae.upper()} was trained to keep its codes "
+                    f"images sit at {floor:.1f} from the test images, the floor): {closer}. "
+                    f"The {vae.upper()} was trained to keep its codes "
                     "where the prior puts its mass, so prior draws land where its decoder learned to draw data; "
                     f"the {ae.upper()}'s codes sit wherever training left them, and most of N(0, I) decodes to "
                     "blends that resemble no training example."]
@@ -184,7 +187,7 @@ def _mse_reading(results: dict[str, dict], vae: str | None) -> list[str]:
         return []
     shown = {n: f"{v:.4f}" for n, v in mse.items()}
     best = [n.upper() for n in mse if shown[n] == shown[min(mse, key=mse.get)]]  # ties to the digits shown
-    pca = next(iter(results.values())).get("pca_mse")
+    pca = _baseline(results, "pca_mse")
     parts = ", ".join(f"{n.upper()} {v}" for n, v in shown.items())
     return [f"Reconstruction error per feature: {parts}" + (f"; PCA with as many components: {pca:.4f}" if pca else "")
             + ("" if len(mse) == 1 else f". The {best[0]} reconstructs best" if len(best) == 1 else
@@ -197,18 +200,24 @@ def _probes_reading(results: dict[str, dict]) -> list[str]:
     """The linear probes' and nearest neighbours' accuracies on the codes, PCA codes' beside them."""
     probes = {n: r["probe_accuracy"] for n, r in results.items() if "probe_accuracy" in r}
     if not probes:
-        if results and any(r for r in results.values()):
-            return ["The data have no labels, so the codes were not probed with a classifier."]
+        if results:
+            return ["The codes were not probed with a classifier: that needs labels of two classes or more."]
         return []
-    pca = next(iter(results.values())).get("pca_probe_accuracy")
+    pca = _baseline(results, "pca_probe_accuracy")
     parts = ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in probes.items())
-    said = [f"A linear classifier on the codes reaches {parts}; on PCA codes of the same size {100 * pca:.1f}%."]
+    said = [f"A linear classifier on the codes reaches {parts}" + (f"; on PCA codes of the same size {100 * pca:.1f}%."
+                                                                   if pca is not None else ".")]
     knn = {n: r["knn_accuracy"] for n, r in results.items() if "knn_accuracy" in r}
     if knn:
-        pca_knn = next(iter(results.values())).get("pca_knn_accuracy")
+        pca_knn = _baseline(results, "pca_knn_accuracy")
         said.append("5 nearest neighbours: " + ", ".join(f"{n.upper()} {100 * v:.1f}%" for n, v in knn.items())
                     + (f"; PCA codes {100 * pca_knn:.1f}%." if pca_knn is not None else "."))
     return said
+
+
+def _baseline(results: dict[str, dict], key: str) -> float | None:
+    """PCA's number ``key``, the same in every member's results: from the first member that has it."""
+    return next((r[key] for r in results.values() if key in r), None)
 
 
 def _likelihood_reading(r: dict, vae: str) -> str:
@@ -348,7 +357,7 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
 
 
 # eval.json's numbers that the page formats or compares
-NUMBERS = {key for key, _, _ in METRIC_ROWS} | {"pca_mse", "iw_samples"}
+NUMBERS = {key for key, _, _ in METRIC_ROWS} | {"pca_mse", "iw_samples", "seed"}
 
 
 def read_eval(path: Path, fix: str) -> dict:
@@ -372,6 +381,9 @@ def _typed(values: dict, path: Path, fix: str, numbers=(), texts=()) -> dict:
             raise VaekitError(f"{path}: {key} is {json.dumps(value)[:40]}, not a string; {fix}")
     if not isinstance(values.get("notes", []), list) or not all(isinstance(n, str) for n in values.get("notes", [])):
         raise VaekitError(f"{path}: notes is not a list of strings; {fix}")
+    units = values.get("units", {})
+    if not isinstance(units, dict) or not all(isinstance(u, str) for u in units.values()):
+        raise VaekitError(f"{path}: units is not an object of strings; {fix}")
     return values
 
 
@@ -448,7 +460,7 @@ def render(title: str, views: list[RunView]) -> str:
     if any(results.values()):
         parts.append(_metrics_html(results))
         notes = sorted({n for v in views for n in v.metrics.get("notes", [])} |
-                       {f"{v.name}: {v.metrics['likelihood_meaning']}" for v in views if "neg_elbo" in v.metrics})
+                       {f"{v.name}: {v.metrics.get('likelihood_meaning', '?')}" for v in views if "neg_elbo" in v.metrics})
         parts.append("<ul class=\"notes\">" + "".join(f"<li>{e(n)}</li>" for n in notes) + "</ul>")
         parts.append("<p class=\"notes\">Frechet distances are computed in the penultimate features of a small classifier "
                      "that vaekit trains on the training split (Inception weights are not available offline): they "
