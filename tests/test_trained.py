@@ -420,9 +420,14 @@ def test_python_callers_get_arguments_named_as_python_passes_them(digits_run, tm
         internal.decode(np.zeros((2, m.latent_dim)), 1)
 
 
-def test_a_float64_default_dtype_changes_nothing(tmp_path):
+def test_a_float64_default_dtype_changes_nothing(tmp_path, monkeypatch):
     """torch.set_default_dtype(torch.float64) built float64 models for float32 data: every call failed
     with "mat1 and mat2 must have the same dtype"."""
+    from vaekit import features
+    from vaekit.evaluation import evaluate_run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(features, "CLASSIFIER_STEPS", 20)
     before = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
@@ -430,5 +435,6 @@ def test_a_float64_default_dtype_changes_nothing(tmp_path):
             run = vaekit.train(out=tmp_path / arch, verbose=False, arch=arch, epochs=1, latent_dim=2, hidden=(4, 8)[:1 + (arch == "conv")])
             assert run.encode(DIGITS[:4]).dtype == np.float32 and run.generate(3).shape == (3, 1, 8, 8)
             assert np.isfinite(run.score(DIGITS[:4])["neg_elbo"]).all()
+        assert np.isfinite(evaluate_run(tmp_path / "conv", iw_samples=2)["frechet_distance"])  # its classifier too
     finally:
         torch.set_default_dtype(before)

@@ -298,7 +298,7 @@ def _kept_for_backward(model, batch: int) -> int:
         return t
 
     with torch.device("meta"):
-        x = torch.zeros(batch, *model.cfg.input_shape)
+        x = torch.zeros(batch, *model.cfg.input_shape, dtype=torch.float32)  # as the batches are, whatever the default
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
             model.loss(x, torch.zeros(batch, dtype=torch.long) if model.cfg.n_classes else None)
     return sum(kept.values())

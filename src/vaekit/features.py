@@ -100,7 +100,7 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
     with torch.random.fork_rng(devices=[]):
         torch.default_generator.manual_seed(seed)  # the initial weights, on the CPU (the GPUs' streams untouched)
-        net = FeatureNet(data.shape, n_classes).to(device)
+        net = FeatureNet(data.shape, n_classes).float().to(device)
     if cache and weights.is_file() and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
