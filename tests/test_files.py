@@ -121,6 +121,10 @@ def test_float16_infinities_are_found(tmp_path):
     array[3, 2] = np.inf
     np.save(tmp_path / "a.npy", array)
     expect_error(tmp_path / "a.npy", "has NaN or infinite values (first in sample 3)")
+    np.save(tmp_path / "b.npy", np.full((4, 3), 1e300))  # float64: no cast, so no overflow warning above the line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        expect_error(tmp_path / "b.npy", "too large to scale in float32")
 
 
 def test_npy_written_by_python_2_loads_without_numpy_warning(tmp_path):

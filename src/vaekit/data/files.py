@@ -161,7 +161,8 @@ def _check_finite(path: Path, x: np.ndarray) -> None:
     per_sample = x.size // len(x)
     step = max(1, _FINITE_CHUNK // per_sample)
     for start in range(0, len(x), step):
-        chunk = x[start:start + step].astype(np.float32, copy=False)  # in float16, 1e30 is inf: inf passed as usable
+        chunk = x[start:start + step]
+        chunk = chunk.astype(np.float32) if chunk.dtype == np.float16 else chunk  # in float16 1e30 is inf: inf passed
         usable = (np.abs(chunk) <= TOO_LARGE).reshape(-1, per_sample).all(axis=1)  # NaN: False
         if not usable.all():
             row = start + int(np.argmin(usable))
