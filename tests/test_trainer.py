@@ -80,6 +80,26 @@ def test_free_bits_pick_the_best_epoch_by_the_elbo():
     assert by_loss != by_elbo and history.best_epoch == by_elbo
 
 
+def test_a_resumed_free_bits_run_compares_epochs_by_the_log_it_picks_by_now():
+    """A state saved when free bits were judged by their loss holds that loss as its best: every later -ELBO,
+    lower by the free bits' floor, beat it, so the first resumed epoch became the best."""
+    import copy
+
+    def run(resume=None, on_state=None):
+        set_seed(0)
+        data = load_data(DataConfig(), seed=0)
+        model = build_model(ModelConfig(input_shape=data.shape, latent_dim=8, hidden=(32,), free_bits=3.0))
+        return fit(model, data, TrainConfig(epochs=6, lr=1e-2, patience=0), device=torch.device("cpu"), verbose=False,
+                   resume=resume, on_state=on_state)
+
+    states = {}
+    whole = run(on_state=lambda state, final: states.setdefault(state["epoch"], copy.deepcopy(state)))
+    assert whole.best_epoch == 3
+    old = states[4]
+    old["best"] = old["records"][2]["val_loss"]  # what the state held when val_loss picked the best epoch
+    assert run(resume=old).best_epoch == 3
+
+
 def test_early_stopping_restores_best_weights():
     set_seed(0)
     data = load_data(DataConfig(), seed=0)

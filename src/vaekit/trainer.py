@@ -180,8 +180,12 @@ def mean_logs(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: i
     noise alone. Without one, the noise comes from torch's global generator."""
     if seed is None:
         return _mean_logs(model, batches, idx, None)
-    with torch.random.fork_rng(devices=[batches.device] if batches.device.type == "cuda" else []):
-        torch.manual_seed(seed)  # CPU and GPU generators
+    cuda = batches.device.type == "cuda"
+    with torch.random.fork_rng(devices=[batches.device] if cuda else []):
+        torch.default_generator.manual_seed(seed)  # only the generators fork_rng gives back (manual_seed: every GPU's)
+        if cuda:
+            with torch.cuda.device(batches.device):
+                torch.cuda.manual_seed(seed)
         return _mean_logs(model, batches, idx, seed)
 
 
@@ -248,6 +252,9 @@ def _fit(model, data: Data, cfg: TrainConfig, *, device, on_epoch, verbose, bina
     first = 1
     if resume is not None:
         best, best_state, first = _load_train_state(resume, model, optimizer, generator, history, cfg, world)
+        # by the log that picks the best epoch now (a state saved when free bits were judged by their loss has
+        # that loss as its best, which every later -ELBO would beat)
+        best = next((r[monitor] for r in history.records if r["epoch"] == history.best_epoch and monitor in r), best)
         good_state = _snapshot(model, optimizer)
     elif world.rank:
         torch.manual_seed(cfg.seed + world.rank * 2**32)  # each process draws its own noise; batches are shared
