@@ -25,7 +25,8 @@ def _pyplot():
 
 def _literal(draw):
     """Draw with matplotlib's mathtext off, so text from the data (class names, feature names, titles)
-    shows as written: a class named low_$ raised a ParseSyntaxException, and $5-$10 came out in math italics."""
+    shows as written: the interpolation's label 'low_$ -> high_$' raised a ParseSyntaxException, and $5-$10
+    came out in math italics. (Not for the loss curves: a log axis writes its ticks in mathtext.)"""
     @functools.wraps(draw)
     def drawn(*args, **kwargs):
         import matplotlib
@@ -118,7 +119,6 @@ def save_grid(path: Path, images: np.ndarray, title: str, ncol: int = 8,
     _save(fig, path)
 
 
-@_literal
 def save_curves(path: Path, records: list[dict], panels: list[tuple[str, str]] = (("loss", "loss"),),
                 title: str | None = None) -> None:
     """Train and validation curves per epoch from metrics.jsonl records, one panel per (key, y label)

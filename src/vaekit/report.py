@@ -138,7 +138,7 @@ def reading(results: dict[str, dict]) -> str:
     vae = next((n for n, r in results.items() if "neg_elbo" in r), None)
     ae = next((n for n, r in results.items() if "neg_elbo" not in r), None)
     said = [*_samples_reading(results, vae, ae), *_mse_reading(results, vae), *_probes_reading(results)]
-    if vae:
+    if vae and {"kl", "iw_log_likelihood", "bits_per_dim"} <= set(results[vae]):  # (a hand-cut eval.json may lack them)
         said.append(_likelihood_reading(results[vae], vae))
     if not said:
         return "This run has not been evaluated yet: run `vaekit evaluate RUN` for log-likelihoods, probes and sample quality."
@@ -147,7 +147,8 @@ def reading(results: dict[str, dict]) -> str:
 
 def _samples_reading(results: dict[str, dict], vae: str | None, ae: str | None) -> list[str]:
     """What the Frechet distances of prior samples say: the VAE's against the AE's, or one model's alone."""
-    if vae and ae and "frechet_distance" in results[vae] and "frechet_distance" in results[ae]:
+    if (vae and ae and "frechet_distance" in results[vae] and "frechet_distance" in results[ae]
+            and "frechet_distance_reference" in results[vae]):
         v, a = results[vae]["frechet_distance"], results[ae]["frechet_distance"]
         floor = results[vae].get("frechet_distance_reference")
         if v < a:
@@ -168,7 +169,7 @@ def _samples_reading(results: dict[str, dict], vae: str | None, ae: str | None) 
         if "frechet_distance_fitted_codes" in results[ae]:  # the fair way to sample an autoencoder
             said.append(_fitted_codes_reading(results, vae, ae))
         return said
-    if len(results) == 1 and "frechet_distance" in next(iter(results.values())):
+    if len(results) == 1 and {"frechet_distance", "frechet_distance_reference"} <= set(next(iter(results.values()))):
         r = next(iter(results.values()))
         caveat = "" if "neg_elbo" in r else (" An autoencoder's codes are not distributed as N(0, I), so its prior "
                                              "samples are not expected to look like data.")

@@ -316,7 +316,8 @@ class VAETransformer(_Autoencoder):
     scaler_ : vaekit.data.scaling.Scaler
         The fitted scaling, user units -> network units.
     history_ : list of dict
-        One record per epoch: epoch, train_loss, train_neg_elbo, train_recon, train_kl, train_mse, seconds.
+        One record per epoch: epoch, train_loss, train_neg_elbo, train_recon, train_kl, train_mse, seconds
+        (and train_sigma, the mean learned standard deviation, with a learned Gaussian likelihood).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when X has feature names.
