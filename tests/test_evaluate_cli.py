@@ -70,6 +70,8 @@ def test_evaluate_is_reproducible(runs):
     b = json.loads((runs["vae"] / "eval-val.json").read_text())
     assert first.exit_code == second.exit_code == 0
     assert a == b and a["split"] == "val"
+    assert a["units"]["frechet_distance"].startswith("squared feature units, val images vs decoded prior samples")
+    assert a["units"]["frechet_distance_reference"] == "squared feature units, val vs training images: the floor"
 
 
 def test_sample_metrics_are_their_own_draws_and_the_callers_rng_is_left_alone(runs):

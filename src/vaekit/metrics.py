@@ -457,8 +457,12 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
         notes.append("CVAE: the ELBO, the log-likelihood and bits/dim are of x given its label, log p(x | y), which can "
                      "exceed an unconditional model's log p(x) by up to log K nats for K balanced classes; compare them "
                      "with other conditional models only")
+    if split == "train" and "frechet_distance_reference" in result:
+        notes.append("split train: the Frechet floor compares the training images with a sample of themselves (about 0)")
     result["notes"] = notes
-    result["units"] = {k: UNITS[k] for k in result if k in UNITS}
+    # the units name the split that was scored (--split val, train), not "test"
+    result["units"] = {k: UNITS[k].replace("test images", f"{split} images").replace("test vs", f"{split} vs")
+                       for k in result if k in UNITS}
     if is_vae(model):
         given = "; of x given its label y (log p(x | y), not log p(x))" if cfg.model == "cvae" else ""
         for key in ("neg_elbo", "recon", "iw_log_likelihood", "bits_per_dim"):  # the KL is what it is either way
