@@ -243,3 +243,12 @@ def test_a_redirect_loop_is_one_line(server, tmp_path):
     with pytest.raises(VaekitError) as e:
         fetch([server.url + "/loop"], tmp_path / "f.gz", "0" * 64, **FAST)
     assert "\n" not in str(e.value) and "infinite loop. The last 30x error message was: Found" in str(e.value)
+
+
+def test_a_folder_where_the_file_goes_is_named_as_such(server, idx_file, tmp_path):
+    """It said "free some space" for a folder in the file's place."""
+    body, sha = idx_file
+    server.files["/images.gz"] = body
+    (tmp_path / "images.gz").mkdir()
+    with pytest.raises(VaekitError, match=r"images.gz: cannot write the download \(.*\); move that folder away"):
+        fetch([server.url + "/images.gz"], tmp_path / "images.gz", sha, **FAST)

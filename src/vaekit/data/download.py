@@ -119,10 +119,9 @@ def fetch(
                     log.warning("downloading %s: attempt %d of %d failed (%s); trying again", url, attempt + 1,
                                 retries, error)
             except OSError as error:  # writing here failed: no other source or attempt can mend that
-                raise VaekitError(
-                    f"{dest}: cannot write the download ({error.strerror or error}); free some space, or set "
-                    "VAEKIT_DATA to a folder you can write to"
-                ) from None
+                advice = ("move that folder away, or set VAEKIT_DATA to another folder" if os.path.isdir(dest) else
+                          "free some space, or set VAEKIT_DATA to a folder you can write to")
+                raise VaekitError(f"{dest}: cannot write the download ({error.strerror or error}); {advice}") from None
     if mismatches:
         raise VaekitError(
             f"{dest}: SHA-256 mismatch, expected {sha256}, got {'; '.join(mismatches)}; "
