@@ -272,6 +272,21 @@ def test_a_run_without_its_summary_says_so(runs, tmp_path):
     assert "until then the report&#x27;s training table is empty" in page
 
 
+def test_a_run_whose_data_moved_is_reported_with_the_figures_it_has(tmp_path):
+    """A figure that cannot be drawn (here: removed; an interpolation with no pair in a one-class test split is
+    never drawn) made every report reload the data, and fail once the data had moved."""
+    from vaekit.api import train
+
+    np.savetxt(tmp_path / "a.csv", np.random.default_rng(0).normal(size=(60, 3)), delimiter=",", header="a,b,c",
+               comments="")
+    run = train(out=tmp_path / "run", data=str(tmp_path / "a.csv"), latent_dim=2, hidden=(8,), epochs=1,
+                verbose=False).run
+    (run / "figures" / "interpolation.png").unlink()
+    (tmp_path / "a.csv").rename(tmp_path / "b.csv")
+    page = write_report(run).read_text()
+    assert "is not there any more" in page and "until then the report lacks interpolation.png" in page
+
+
 def test_metric_units_are_printed_in_the_table_not_hidden_in_tooltips():
     from vaekit.report import _metrics_html
 

@@ -316,21 +316,26 @@ def collect(run: Path, name: str | None = None, trained=None, data=None, offline
     figures = run / "figures"
     wanted = [file for file, _ in FIGURES if file != "manifold.png" or _has_manifold(dataclasses.asdict(config["cfg_model"]))]
     missing = [file for file in wanted if not (figures / file).is_file()]
+    view = RunView(name or config["cfg_model"].model, config, {}, {})
     if missing:
         if trained is None:
             from .trained import Trained
 
             trained = Trained.load(run)
-        if data is None:
-            data = load_run_data(trained, offline=offline)
-        figures.mkdir(exist_ok=True)
-        if set(missing) - {"manifold.png", "interpolation.png"}:
-            from .api import write_figures
+        try:
+            data = load_run_data(trained, offline=offline) if data is None else data
+        except VaekitError as e:  # moved or deleted data: the page goes on with the figures there are
+            # (an interpolation a test split of one class or one example has no pair for is never drawn)
+            view.problems.append(f"{e}; until then the report lacks {', '.join(missing)}")
+            log.warning("%s", view.problems[-1])
+        if data is not None:
+            figures.mkdir(exist_ok=True)
+            if set(missing) - {"manifold.png", "interpolation.png"}:
+                from .api import write_figures
 
-            records = _records(run / METRICS)
-            write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
-        write_extra_figures(run, trained, data)
-    view = RunView(name or config["cfg_model"].model, config, {}, {})
+                records = _records(run / METRICS)
+                write_figures(run, trained.module, data, records, next(trained.module.parameters()).device)
+            write_extra_figures(run, trained, data)
     evaluate_again = f"run `vaekit evaluate {run}` again to rewrite it"
     try:
         view.metrics = read_eval(run / EVAL, evaluate_again)
