@@ -98,8 +98,9 @@ def feature_classifier(data, device, *, steps: int | None = None, seed: int = 0,
     # own, and with_suffix would cut the fingerprint after it, sharing one classifier between data sets
     weights, meta_path = base.with_name(base.name + ".safetensors"), base.with_name(base.name + ".json")
     n_classes = int(max(len(data.classes or []), int(data.y.max()) + 1))
-    with torch.random.fork_rng(devices=[]):
-        torch.default_generator.manual_seed(seed)  # the initial weights, on the CPU (the GPUs' streams untouched)
+    from .trainer import seeded
+
+    with seeded(seed):  # the initial weights, on the CPU (the GPUs' streams untouched)
         net = FeatureNet(data.shape, n_classes).float().to(device)
     if cache and weights.is_file() and meta_path.is_file():
         try:

@@ -398,10 +398,10 @@ def evaluate(model, data, *, split: str = "test", binarize: str | None = None, i
     classifier : bool
         Compute the classifier-feature Frechet distance (trains or loads the cached classifier).
     """
+    from .trainer import seeded
+
     check_iw_samples(iw_samples)
-    device = next(model.parameters()).device
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)  # CPU and GPU generators
+    with seeded(seed, next(model.parameters()).device):  # the CPU's and the model's GPU's generators
         return _evaluate(model.eval(), data, split, binarize, iw_samples, seed, classifier)
 
 

@@ -61,11 +61,9 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             raise
 
     def _fit(self, X):
-        import torch
-
         from .data.datasets import from_arrays
         from .models import build_model
-        from .trainer import fit, resolve_device
+        from .trainer import fit, resolve_device, seeded
 
         X = _in_range(validate_data(self, X, dtype=FLOATS))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -77,9 +75,7 @@ class _Autoencoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
             data = from_arrays(X.reshape(len(X), *shape), scale=self.scale, seed=seed)
             model_cfg = self._model_config(shape, self._likelihood(data)).validate()
             data.scaler = data.scaler.for_likelihood(model_cfg.likelihood)  # scale='none': later data clipped
-        devices = [torch.cuda.current_device() if device.index is None else device.index] if device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):  # seeded weights and noise; the caller's RNG is left alone
-            torch.manual_seed(seed)
+        with seeded(seed, device):  # seeded weights and noise; the caller's RNG is left alone
             module = build_model(model_cfg).to(device)
             # the weights after the last epoch: with no held-out data there is no better epoch to go back to
             history = fit(module, data, train_cfg, device=device, verbose=bool(self.verbose), restore_best=False)

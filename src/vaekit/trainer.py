@@ -71,6 +71,20 @@ def callers_rng_kept(cuda: bool = False):
 
 
 @contextlib.contextmanager
+def seeded(seed: int, device: torch.device | str = "cpu"):
+    """The CPU's generator, and ``device``'s where it is a GPU, seeded with ``seed`` for the block and then given
+    back as they were. Other GPUs' generators are left alone: ``torch.manual_seed`` would seed them all, and
+    ``fork_rng`` gives back only the ones it was told of."""
+    cuda = torch.device(device).type == "cuda"
+    with torch.random.fork_rng(devices=[device] if cuda else []):
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
+        yield
+
+
+@contextlib.contextmanager
 def freed_memory_reused():
     """While the block runs, make glibc keep freed memory for reuse instead of giving it back to the
     kernel; afterwards give it back.
@@ -180,12 +194,7 @@ def mean_logs(model: torch.nn.Module, batches: Batches, idx: np.ndarray, seed: i
     noise alone. Without one, the noise comes from torch's global generator."""
     if seed is None:
         return _mean_logs(model, batches, idx, None)
-    cuda = batches.device.type == "cuda"
-    with torch.random.fork_rng(devices=[batches.device] if cuda else []):
-        torch.default_generator.manual_seed(seed)  # only the generators fork_rng gives back (manual_seed: every GPU's)
-        if cuda:
-            with torch.cuda.device(batches.device):
-                torch.cuda.manual_seed(seed)
+    with seeded(seed, batches.device):
         return _mean_logs(model, batches, idx, seed)
 
 
