@@ -39,7 +39,7 @@ PRIOR_SEED, FITTED_SEED = 1_000_003, 2_000_003
 ACTIVE_THRESHOLD = 0.01  # Burda et al. (2016): unit i is active when Cov_x(E_q[z_i | x]) > 0.01
 MAX_ROWS = 8192  # decoder rows (examples x samples) per forward pass in the IW estimate
 
-UNITS = {
+UNITS = {  # "{split}": the split that was scored (test, val, train)
     "mse": "mean squared error per feature, model units",
     "pca_mse": "mean squared error per feature of PCA with latent_dim components, model units",
     "bce": "nats per example, Bernoulli cross-entropy of the reconstruction mean",
@@ -63,13 +63,13 @@ UNITS = {
     "knn_accuracy": "fraction, 5-nearest-neighbour classifier on the codes",
     "pca_probe_accuracy": "fraction, logistic regression on PCA codes of the same size",
     "pca_knn_accuracy": "fraction, 5-nearest-neighbour classifier on PCA codes of the same size",
-    "frechet_distance": "squared feature units, test images vs decoded prior samples (lower is better); another "
+    "frechet_distance": "squared feature units, {split} images vs decoded prior samples (lower is better); another "
                         "--seed draws other samples (frechet_distance_sd: how much that moves it). A sample is the "
                         "decoder's mean, without the likelihood's noise: with a Gaussian likelihood on noisy data the "
                         "means are smoother than the data, which adds to the distance",
-    "frechet_distance_reference": "squared feature units, test vs training images: the floor",
+    "frechet_distance_reference": "squared feature units, {split} vs training images: the floor",
     "frechet_distance_sd": f"squared feature units: the spread (sd) of frechet_distance over {FRECHET_DRAWS} draws of samples",
-    "frechet_distance_fitted_codes": "squared feature units, test images vs samples decoded from a Gaussian fitted "
+    "frechet_distance_fitted_codes": "squared feature units, {split} images vs samples decoded from a Gaussian fitted "
                                      "to the training codes instead of N(0, I) (ex-post density estimation)",
     "sample_confidence": "mean max softmax probability of the classifier on prior samples",
     "sample_class_histogram": "fraction of prior samples the classifier puts in each class, by class name",
@@ -460,9 +460,7 @@ def _evaluate(model, data, split, binarize, iw_samples, seed, classifier) -> dic
     if split == "train" and "frechet_distance_reference" in result:
         notes.append("split train: the Frechet floor compares the training images with a sample of themselves (about 0)")
     result["notes"] = notes
-    # the units name the split that was scored (--split val, train), not "test"
-    result["units"] = {k: UNITS[k].replace("test images", f"{split} images").replace("test vs", f"{split} vs")
-                       for k in result if k in UNITS}
+    result["units"] = {k: UNITS[k].replace("{split}", split) for k in result if k in UNITS}  # the split scored
     if is_vae(model):
         given = "; of x given its label y (log p(x | y), not log p(x))" if cfg.model == "cvae" else ""
         for key in ("neg_elbo", "recon", "iw_log_likelihood", "bits_per_dim"):  # the KL is what it is either way
